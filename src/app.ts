@@ -1,0 +1,67 @@
+import { GraphQLError } from 'graphql';
+import { createYoga, maskError as defaultMaskError, useReadinessCheck, type YogaLogger } from 'graphql-yoga';
+import type { Logger } from 'pino';
+import type { DockerClient } from './docker/docker-client.ts';
+import type { DockerModuleClient } from './docker/docker-module-client.ts';
+import { BerthError } from './errors.ts';
+import type { BerthContext } from './schema/context.ts';
+import { schema } from './schema/index.ts';
+
+export interface BerthAppOptions {
+  docker: DockerClient;
+  modules: DockerModuleClient;
+  logger: Logger;
+}
+
+export type BerthApp = ReturnType<typeof createBerthApp>;
+
+/** The GraphQL app, built from its services and not yet listening: tests call `app.fetch`. */
+export function createBerthApp({ docker, modules, logger }: BerthAppOptions) {
+  return createYoga<Record<string, unknown>, BerthContext>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    healthCheckEndpoint: '/health',
+    landingPage: false,
+    context: () => ({ modules }),
+    logging: yogaLogger(logger),
+    maskedErrors: { maskError: exposeBerthErrors },
+    plugins: [
+      useReadinessCheck({
+        endpoint: '/ready',
+        check: async () => {
+          try {
+            await docker.version();
+            return true;
+          } catch {
+            return false;
+          }
+        },
+      }),
+    ],
+  });
+}
+
+/** berth's expected failures keep their message and code; anything else is masked. */
+function exposeBerthErrors(error: unknown, message: string, isDev?: boolean): Error {
+  const original = error instanceof GraphQLError ? error.originalError : error;
+  if (error instanceof GraphQLError && original instanceof BerthError) {
+    return new GraphQLError(original.message, {
+      nodes: error.nodes,
+      source: error.source,
+      positions: error.positions,
+      path: error.path,
+      extensions: { ...error.extensions, code: original.code },
+    });
+  }
+  return defaultMaskError(error, message, isDev);
+}
+
+function yogaLogger(logger: Logger): YogaLogger {
+  const child = logger.child({ component: 'graphql' });
+  const forward = (level: 'debug' | 'info' | 'warn' | 'error') => (...args: unknown[]) => {
+    const [first, ...rest] = args;
+    if (first instanceof Error) child[level]({ err: first }, first.message);
+    else child[level]({ details: rest.length > 0 ? rest : undefined }, String(first));
+  };
+  return { debug: forward('debug'), info: forward('info'), warn: forward('warn'), error: forward('error') };
+}

@@ -1,0 +1,80 @@
+import { z } from 'zod';
+import { portProtocols } from './module-spec.ts';
+
+const moduleName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'expected a module name of lowercase letters, digits and "-" (at most 63, starting with a letter or digit)');
+
+const kind = z
+  .string({ error: (issue) => `expected a string naming the kind, such as "piper", got ${describe(issue.input)}` })
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/, 'expected a kind of letters, digits, "_", "." and "-", starting with a letter or digit');
+
+const image = z
+  .string({ error: (issue) => `expected an image reference, such as "local/piper:1.2", got ${describe(issue.input)}` })
+  .regex(/^[a-z0-9][a-z0-9._\-/:@]*$/i, 'expected an image reference, such as "local/piper:1.2"');
+
+const portNumber = z
+  .number({ error: (issue) => `expected a port number from 1 to 65535, got ${describe(issue.input)}` })
+  .int({ error: (issue) => `expected a whole port number from 1 to 65535, got ${describe(issue.input)}` })
+  .min(1, { error: (issue) => `expected a port number from 1 to 65535, got ${describe(issue.input)}` })
+  .max(65535, { error: (issue) => `expected a port number from 1 to 65535, got ${describe(issue.input)}` });
+
+const port = z.preprocess(
+  (value) => (typeof value === 'number' ? { in: value } : value),
+  z.strictObject(
+    {
+      in: portNumber,
+      out: portNumber.optional(),
+      protocol: z.enum(portProtocols, { error: `expected one of ${portProtocols.join(', ')}` }).default('tcp'),
+    },
+    { error: (issue) => `expected a port number or a mapping { in, out, protocol }, got ${describe(issue.input)}` },
+  ),
+);
+
+const portName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected a port name of lowercase letters, digits, "_" and "-"');
+
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name of letters, digits and "_", not starting with a digit');
+
+const envValue = z.union([z.string(), z.number(), z.boolean()], {
+  error: (issue) => `expected a scalar value (string, number or boolean), got ${describe(issue.input)}`,
+});
+
+const module = z.strictObject(
+  {
+    kind,
+    image,
+    autostart: z.boolean({ error: (issue) => `expected true or false, got ${describe(issue.input)}` }).default(true),
+    envs: z.record(envName, envValue, { error: mappingError('a mapping of NAME: value') }).default({}),
+    ports: z.record(portName, port, { error: mappingError('a mapping of port names to ports') }).default({}),
+  },
+  { error: (issue) => `expected a module mapping with kind and image, got ${describe(issue.input)}` },
+);
+
+export const dockerYamlSchema = z.strictObject(
+  {
+    project: z
+      .string({ error: (issue) => `expected a project name, got ${describe(issue.input)}` })
+      .regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, 'expected a project name of lowercase letters, digits, "_", "." and "-"')
+      .default('berth'),
+    modules: z.record(moduleName, module, { error: mappingError('a mapping of module names to modules') }),
+  },
+  { error: (issue) => `expected a mapping with "modules" (and optionally "project"), got ${describe(issue.input)}` },
+);
+
+export type DockerYaml = z.output<typeof dockerYamlSchema>;
+
+/** A record's own error, which would otherwise replace the message of its key's schema. */
+function mappingError(expected: string) {
+  return (issue: z.core.$ZodRawIssue) =>
+    issue.code === 'invalid_key' ? issue.issues?.[0]?.message : `expected ${expected}, got ${describe(issue.input)}`;
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return JSON.stringify(value);
+}

@@ -1,0 +1,162 @@
+import { readFile } from 'node:fs/promises';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError, type ConfigIssue } from './config-error.ts';
+import { dockerYamlSchema, type DockerYaml } from './docker-yaml-schema.ts';
+import { interpolate, type Environment } from './interpolate.ts';
+import type { BerthConfig, ModuleSpec, PortSpec } from './module-spec.ts';
+
+type Path = readonly (string | number)[];
+
+/** Reads and validates a docker.yaml; throws a ConfigError that lists every problem in it. */
+export async function loadConfig(file: string, env: Environment): Promise<BerthConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (error as Error).message;
+    throw new ConfigError([{ file, line: 1, column: 1, path: '', message: `cannot read the configuration: ${reason}` }]);
+  }
+  return parseConfig(text, { file, env });
+}
+
+export function parseConfig(text: string, { file, env }: { file: string; env: Environment }): BerthConfig {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: false, prettyErrors: false });
+  const located = new Locator(file, doc, lineCounter);
+
+  const syntaxIssues = doc.errors.map((error) => located.at(error.pos[0], [], error.message.split('\n')[0] ?? error.message));
+  if (syntaxIssues.length > 0) throw new ConfigError(syntaxIssues);
+
+  const issues = duplicateKeys(doc.contents, [], located);
+  const parsed = dockerYamlSchema.safeParse(doc.toJS({ maxAliasCount: 100 }));
+  if (!parsed.success) issues.push(...parsed.error.issues.flatMap((issue) => located.zodIssue(issue)));
+  if (issues.length > 0 || !parsed.success) throw new ConfigError(issues);
+
+  const config = toBerthConfig(parsed.data, env, located, issues);
+  issues.push(...hostPortClashes(config, located));
+  if (issues.length > 0) throw new ConfigError(issues);
+  return config;
+}
+
+function toBerthConfig(data: DockerYaml, env: Environment, located: Locator, issues: ConfigIssue[]): BerthConfig {
+  const expand = (value: string, path: Path): string => {
+    const result = interpolate(value, env);
+    if (result.ok) return result.value;
+    issues.push(located.path(path, result.message));
+    return value;
+  };
+  const modules = Object.entries(data.modules).map(([name, module]): ModuleSpec => ({
+    name,
+    kind: module.kind,
+    containerName: `${name}_${module.kind}`,
+    image: expand(module.image, ['modules', name, 'image']),
+    autostart: module.autostart,
+    envs: Object.fromEntries(
+      Object.entries(module.envs).map(([key, value]) => [key, expand(String(value), ['modules', name, 'envs', key])]),
+    ),
+    ports: Object.entries(module.ports).map(([portName, port]): PortSpec => ({
+      name: portName,
+      in: port.in,
+      out: port.out ?? port.in,
+      protocol: port.protocol,
+    })),
+  }));
+  return { project: data.project, modules };
+}
+
+function hostPortClashes(config: BerthConfig, located: Locator): ConfigIssue[] {
+  const seen = new Map<string, string>();
+  const issues: ConfigIssue[] = [];
+  for (const module of config.modules) {
+    for (const port of module.ports) {
+      const key = `${port.out}/${port.protocol}`;
+      const here = `modules.${module.name}.ports.${port.name}`;
+      const first = seen.get(key);
+      if (first) issues.push(located.path(here.split('.'), `host port ${key} is already published by ${first}`));
+      else seen.set(key, here);
+    }
+  }
+  return issues;
+}
+
+function duplicateKeys(node: unknown, path: Path, located: Locator): ConfigIssue[] {
+  if (isSeq(node)) return node.items.flatMap((item, index) => duplicateKeys(item, [...path, index], located));
+  if (!isMap(node)) return [];
+  const firstSeen = new Map<unknown, Node>();
+  const issues: ConfigIssue[] = [];
+  for (const pair of node.items) {
+    const key = isScalar(pair.key) ? pair.key.value : pair.key;
+    const keyNode = pair.key as Node;
+    const first = firstSeen.get(key);
+    if (first) {
+      const what = path.length === 1 && path[0] === 'modules' ? 'module' : 'key';
+      const { line, column } = located.position(first.range?.[0] ?? 0);
+      issues.push(located.at(keyNode.range?.[0] ?? 0, [...path, String(key)], `duplicate ${what} "${String(key)}" (first defined at ${line}:${column})`));
+      continue;
+    }
+    firstSeen.set(key, keyNode);
+    issues.push(...duplicateKeys(pair.value, [...path, String(key)], located));
+  }
+  return issues;
+}
+
+class Locator {
+  readonly #file: string;
+  readonly #doc: Document;
+  readonly #lines: LineCounter;
+
+  constructor(file: string, doc: Document, lines: LineCounter) {
+    this.#file = file;
+    this.#doc = doc;
+    this.#lines = lines;
+  }
+
+  position(offset: number): { line: number; column: number } {
+    const { line, col } = this.#lines.linePos(offset);
+    return { line, column: col };
+  }
+
+  at(offset: number, path: Path, message: string): ConfigIssue {
+    return { file: this.#file, ...this.position(offset), path: path.join('.'), message };
+  }
+
+  /**
+   * Points at the node the path names. A path that runs past a scalar (a bare port number
+   * checked as `{ in }`) is cut back to that scalar; a missing key points at its parent mapping.
+   */
+  path(path: Path, message: string): ConfigIssue {
+    let node: unknown = this.#doc.contents;
+    let reached: Path = [];
+    for (const segment of path) {
+      if (!isMap(node) && !isSeq(node)) break;
+      const child: unknown = node.get(segment, true);
+      if (child === undefined) break;
+      node = child;
+      reached = [...reached, segment];
+    }
+    const shown = isScalar(node) ? reached : path;
+    const range = (node as Node | null)?.range;
+    return this.at(range?.[0] ?? 0, shown, message);
+  }
+
+  /** A strict object's unknown keys are reported one by one, each at its own key. */
+  zodIssue(issue: z.core.$ZodIssue): ConfigIssue[] {
+    if (issue.code === 'unrecognized_keys') {
+      const parent = this.#doc.getIn(issue.path as Path, true);
+      return issue.keys.map((key) => {
+        const pair = isMap(parent) ? parent.items.find((item) => isScalar(item.key) && item.key.value === key) : undefined;
+        const offset = (pair?.key as Node | undefined)?.range?.[0] ?? 0;
+        return this.at(offset, [...(issue.path as Path), key], 'unknown key');
+      });
+    }
+    if (issue.code === 'invalid_key') {
+      const key = issue.path.at(-1);
+      const parent = this.#doc.getIn(issue.path.slice(0, -1) as Path, true);
+      const pair = isMap(parent) ? parent.items.find((item) => isScalar(item.key) && item.key.value === key) : undefined;
+      const offset = (pair?.key as Node | undefined)?.range?.[0] ?? 0;
+      return [this.at(offset, issue.path as Path, issue.message)];
+    }
+    return [this.path(issue.path as Path, issue.message)];
+  }
+}

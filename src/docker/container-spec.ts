@@ -1,0 +1,47 @@
+import { createHash } from 'node:crypto';
+import type { ModuleSpec } from '../config/module-spec.ts';
+import type { ContainerCreateOptions } from './docker-client.ts';
+
+export const labelKeys = {
+  managed: 'berth.managed',
+  project: 'berth.project',
+  module: 'berth.module',
+  /** Digest of what the container was created from, to notice a docker.yaml change. */
+  spec: 'berth.spec',
+} as const;
+
+/** The labels that make a container berth's, for this project. */
+export function ownershipLabels(project: string): Record<string, string> {
+  return { [labelKeys.managed]: 'true', [labelKeys.project]: project };
+}
+
+export function moduleLabels(project: string, module: ModuleSpec): Record<string, string> {
+  return { ...ownershipLabels(project), [labelKeys.module]: module.name };
+}
+
+export function isOwnedBy(labels: Record<string, string>, project: string, module: ModuleSpec): boolean {
+  return Object.entries(moduleLabels(project, module)).every(([key, value]) => labels[key] === value);
+}
+
+export function specDigest(module: ModuleSpec): string {
+  const { containerName, image, envs, ports } = module;
+  return createHash('sha256').update(JSON.stringify({ containerName, image, envs, ports })).digest('hex').slice(0, 16);
+}
+
+export function containerCreateOptions(project: string, module: ModuleSpec): ContainerCreateOptions {
+  const exposedPorts: Record<string, object> = {};
+  const portBindings: Record<string, { HostPort: string }[]> = {};
+  for (const port of module.ports) {
+    const key = `${port.in}/${port.protocol}`;
+    exposedPorts[key] = {};
+    (portBindings[key] ??= []).push({ HostPort: String(port.out) });
+  }
+  return {
+    name: module.containerName,
+    Image: module.image,
+    Env: Object.entries(module.envs).map(([key, value]) => `${key}=${value}`),
+    Labels: { ...moduleLabels(project, module), [labelKeys.spec]: specDigest(module) },
+    ExposedPorts: exposedPorts,
+    HostConfig: { PortBindings: portBindings },
+  };
+}

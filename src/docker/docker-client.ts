@@ -1,0 +1,156 @@
+import Dockerode from 'dockerode';
+import type { Logger } from 'pino';
+import type { EngineContainerState } from './module-status.ts';
+import { engineStatusCode, toBerthError } from './engine-error.ts';
+
+export interface EngineVersion {
+  version: string;
+  apiVersion: string;
+}
+
+export interface ContainerSummary {
+  id: string;
+  /** Without the engine's leading "/". */
+  name: string;
+  state: EngineContainerState;
+  labels: Record<string, string>;
+}
+
+export interface ContainerDetails extends ContainerSummary {
+  image: string;
+  startedAt: Date | undefined;
+  exitCode: number | undefined;
+}
+
+export type ContainerCreateOptions = Dockerode.ContainerCreateOptions & { name: string };
+
+/** What berth asks of a Docker engine; one Docker implementation, small fakes in unit tests. */
+export interface DockerClient {
+  version(): Promise<EngineVersion>;
+  hasImage(reference: string): Promise<boolean>;
+  listContainers(labels: Record<string, string>): Promise<ContainerSummary[]>;
+  /** undefined when no container has that id or name. */
+  inspectContainer(idOrName: string): Promise<ContainerDetails | undefined>;
+  createContainer(options: ContainerCreateOptions): Promise<string>;
+  /** Succeeds when the container already runs. */
+  startContainer(id: string): Promise<void>;
+  /** Succeeds when the container is already stopped. */
+  stopContainer(id: string, timeoutSeconds: number): Promise<void>;
+  removeContainer(id: string): Promise<void>;
+}
+
+export interface DockerodeClientOptions {
+  /** dockerode connection options; default: from DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH as the docker CLI reads them. */
+  connection?: Dockerode.DockerOptions;
+  logger: Logger;
+}
+
+export class DockerodeClient implements DockerClient {
+  readonly #docker: Dockerode;
+  readonly #log: Logger;
+
+  constructor({ connection, logger }: DockerodeClientOptions) {
+    this.#docker = new Dockerode(connection);
+    this.#log = logger;
+  }
+
+  async version(): Promise<EngineVersion> {
+    const info = await this.#call('read the engine version', () => this.#docker.version());
+    return { version: info.Version, apiVersion: info.ApiVersion };
+  }
+
+  async hasImage(reference: string): Promise<boolean> {
+    try {
+      await this.#docker.getImage(reference).inspect();
+      this.#log.debug({ image: reference }, 'image present');
+      return true;
+    } catch (error) {
+      if (engineStatusCode(error) === 404) {
+        this.#log.debug({ image: reference }, 'image absent');
+        return false;
+      }
+      throw toBerthError(error, `inspect image ${reference}`);
+    }
+  }
+
+  async listContainers(labels: Record<string, string>): Promise<ContainerSummary[]> {
+    const label = Object.entries(labels).map(([key, value]) => `${key}=${value}`);
+    const list = await this.#call('list containers', () => this.#docker.listContainers({ all: true, filters: { label } }));
+    this.#log.debug({ labels, count: list.length }, 'listed containers');
+    return list.map(fromSummary);
+  }
+
+  async inspectContainer(idOrName: string): Promise<ContainerDetails | undefined> {
+    try {
+      const details = await this.#docker.getContainer(idOrName).inspect();
+      this.#log.debug({ container: details.Id, state: details.State.Status }, 'inspected container');
+      return fromInspect(details);
+    } catch (error) {
+      if (engineStatusCode(error) === 404) return undefined;
+      throw toBerthError(error, `inspect container ${idOrName}`);
+    }
+  }
+
+  async createContainer(options: ContainerCreateOptions): Promise<string> {
+    const container = await this.#call(`create container ${options.name}`, () => this.#docker.createContainer(options));
+    this.#log.debug({ container: container.id, name: options.name }, 'created container');
+    return container.id;
+  }
+
+  async startContainer(id: string): Promise<void> {
+    await this.#tolerating304(`start container ${id}`, () => this.#docker.getContainer(id).start());
+    this.#log.debug({ container: id }, 'started container');
+  }
+
+  async stopContainer(id: string, timeoutSeconds: number): Promise<void> {
+    await this.#tolerating304(`stop container ${id}`, () => this.#docker.getContainer(id).stop({ t: timeoutSeconds }));
+    this.#log.debug({ container: id, timeoutSeconds }, 'stopped container');
+  }
+
+  async removeContainer(id: string): Promise<void> {
+    await this.#call(`remove container ${id}`, () => this.#docker.getContainer(id).remove({ force: true }));
+    this.#log.debug({ container: id }, 'removed container');
+  }
+
+  /** The engine answers 304 when a container is already in the asked state: that is success. */
+  async #tolerating304(doing: string, call: () => Promise<unknown>): Promise<void> {
+    try {
+      await call();
+    } catch (error) {
+      if (engineStatusCode(error) !== 304) throw toBerthError(error, doing);
+    }
+  }
+
+  async #call<T>(doing: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      throw toBerthError(error, doing);
+    }
+  }
+}
+
+function fromSummary(summary: Dockerode.ContainerInfo): ContainerSummary {
+  return {
+    id: summary.Id,
+    name: (summary.Names[0] ?? '').replace(/^\//, ''),
+    state: summary.State as EngineContainerState,
+    labels: summary.Labels ?? {},
+  };
+}
+
+const neverStarted = '0001-01-01T00:00:00Z';
+
+function fromInspect(details: Dockerode.ContainerInspectInfo): ContainerDetails {
+  const { State: state } = details;
+  const ran = state.StartedAt && state.StartedAt !== neverStarted;
+  return {
+    id: details.Id,
+    name: details.Name.replace(/^\//, ''),
+    state: state.Status as EngineContainerState,
+    labels: details.Config.Labels ?? {},
+    image: details.Config.Image,
+    startedAt: ran ? new Date(state.StartedAt) : undefined,
+    exitCode: ran && !state.Running ? state.ExitCode : undefined,
+  };
+}

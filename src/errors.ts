@@ -1,0 +1,22 @@
+export const errorCodes = [
+  'MODULE_NOT_FOUND',
+  'IMAGE_NOT_LOADED',
+  'NAME_CONFLICT',
+  'ENGINE_UNAVAILABLE',
+  'ENGINE_ERROR',
+  'BAD_USER_INPUT',
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+] as const;
+export type ErrorCode = (typeof errorCodes)[number];
+
+/** An expected failure: its message and code are safe to show to API users. */
+export class BerthError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'BerthError';
+    this.code = code;
+  }
+}

@@ -1,0 +1,8 @@
+import { builder } from './builder.ts';
+import './root.ts';
+import './scalars.ts';
+import './container-status.ts';
+import './port.ts';
+import './module.ts';
+
+export const schema = builder.toSchema({ sortSchema: true });
