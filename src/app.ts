@@ -1,5 +1,5 @@
-import { GraphQLError } from 'graphql';
-import { createYoga, maskError as defaultMaskError, useReadinessCheck, type YogaLogger } from 'graphql-yoga';
+import type { GraphQLError } from 'graphql';
+import { createGraphQLError, createYoga, maskError as defaultMaskError, useReadinessCheck, type YogaLogger } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { DockerClient } from './docker/docker-client.ts';
 import type { DockerModuleClient } from './docker/docker-module-client.ts';
@@ -41,16 +41,20 @@ export function createBerthApp({ docker, modules, logger }: BerthAppOptions) {
   });
 }
 
-/** berth's expected failures keep their message and code; anything else is masked. */
+/**
+ * berth's expected failures keep their message and code; anything else is masked. The GraphQL
+ * error is recognised by shape: graphql may be loaded twice (ESM and CommonJS) under test runners.
+ */
 function exposeBerthErrors(error: unknown, message: string, isDev?: boolean): Error {
-  const original = error instanceof GraphQLError ? error.originalError : error;
-  if (error instanceof GraphQLError && original instanceof BerthError) {
-    return new GraphQLError(original.message, {
-      nodes: error.nodes,
-      source: error.source,
-      positions: error.positions,
-      path: error.path,
-      extensions: { ...error.extensions, code: original.code },
+  const original = (error as Partial<GraphQLError>).originalError;
+  if (original instanceof BerthError) {
+    const graphQLError = error as GraphQLError;
+    return createGraphQLError(original.message, {
+      nodes: graphQLError.nodes,
+      source: graphQLError.source,
+      positions: graphQLError.positions,
+      path: graphQLError.path,
+      extensions: { ...graphQLError.extensions, code: original.code },
     });
   }
   return defaultMaskError(error, message, isDev);

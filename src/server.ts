@@ -10,7 +10,7 @@ export interface RunningServer {
 }
 
 export async function listen(app: BerthApp, { host, port }: { host: string; port: number }): Promise<RunningServer> {
-  const server = createServer(app);
+  const server = createServer((request, response) => void app(request, response));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -1,0 +1,152 @@
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:net';
+import { GenericContainer, type StartedTestContainer } from 'testcontainers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHarness, docker, freePort, removeProjectContainers, servedEnv, testImage, type Harness } from './harness.ts';
+
+describe('containers berth does not own', () => {
+  let berth: Harness;
+  let foreign: StartedTestContainer;
+  let otherProject: StartedTestContainer;
+  let unlabelled: StartedTestContainer;
+
+  beforeAll(async () => {
+    berth = createHarness(`modules:
+  tts:
+    kind: piper{{run}}
+    image: ${testImage}
+  scraper:
+    kind: crawl{{run}}
+    image: ${testImage}
+`);
+    foreign = await new GenericContainer(testImage).withName(`tts_piper${berth.run}`).start();
+    otherProject = await new GenericContainer(testImage)
+      .withName(`scraper-elsewhere-${berth.run}`)
+      .withLabels({ 'berth.managed': 'true', 'berth.project': `other-${berth.run}`, 'berth.module': 'scraper' })
+      .start();
+    unlabelled = await new GenericContainer(testImage).withName(`bystander-${berth.run}`).start();
+  });
+  afterAll(async () => {
+    await Promise.all([foreign, otherProject, unlabelled].map((container) => container?.stop({ remove: true, timeout: 1 })));
+    await Promise.all([berth.cleanup(), removeProjectContainers(`other-${berth.run}`)]);
+  });
+
+  it('refuses to start or stop a module whose container name another container holds, and leaves that container as it was', async () => {
+    const before = await docker.getContainer(foreign.getId()).inspect();
+
+    const started = await berth.gql('mutation { startModule(name: "tts") { status } }');
+    expect(started.errors?.[0]?.extensions?.code).toBe('NAME_CONFLICT');
+    expect(started.errors?.[0]?.message).toContain(`tts_piper${berth.run}`);
+    const stopped = await berth.gql('mutation { stopModule(name: "tts") { status } }');
+    expect(stopped.errors?.[0]?.extensions?.code).toBe('NAME_CONFLICT');
+
+    const after = await docker.getContainer(foreign.getId()).inspect();
+    expect(after.State).toEqual(before.State);
+    expect(after.Config.Labels).toEqual(before.Config.Labels);
+    expect(after.Name).toBe(before.Name);
+  });
+
+  it('sees only the modules of docker.yaml and never the containers of another project or nobody', async () => {
+    const result = await berth.gql('{ modules { name status containerId } }');
+    expect(result.data?.modules).toEqual([
+      { name: 'tts', status: 'NOT_CREATED', containerId: null },
+      { name: 'scraper', status: 'NOT_CREATED', containerId: null },
+    ]);
+
+    const started = await berth.gql('mutation { startModule(name: "scraper") { status containerId } }');
+    expect(started.data?.startModule.status).toBe('RUNNING');
+    expect(started.data?.startModule.containerId).not.toBe(otherProject.getId());
+    expect((await docker.getContainer(otherProject.getId()).inspect()).State.Running).toBe(true);
+    expect((await docker.getContainer(unlabelled.getId()).inspect()).State.Running).toBe(true);
+  });
+});
+
+describe('container shape', () => {
+  let berth: Harness;
+  afterAll(() => berth?.cleanup());
+
+  // SCTP publishing needs the kernel's sctp module, which these machines lack: its bindings are checked in the unit tests.
+  it('publishes tcp and udp ports, several host ports for one container port', async () => {
+    const [tcp, alt, udp] = await Promise.all([freePort(), freePort(), freePort()]);
+    berth = createHarness(`modules:
+  gateway:
+    kind: gw{{run}}
+    image: ${testImage}
+    ports:
+      http: { in: 8080, out: ${tcp} }
+      admin: { in: 8080, out: ${alt} }
+      rtp: { in: 5004, out: ${udp}, protocol: udp }
+`);
+    const started = await berth.gql('mutation { startModule(name: "gateway") { status containerId } }');
+    expect(started.data?.startModule.status).toBe('RUNNING');
+    const { HostConfig } = await docker.getContainer(started.data?.startModule.containerId).inspect();
+    expect(HostConfig.PortBindings).toEqual({
+      '8080/tcp': [{ HostIp: '', HostPort: String(tcp) }, { HostIp: '', HostPort: String(alt) }],
+      '5004/udp': [{ HostIp: '', HostPort: String(udp) }],
+    });
+    expect(await servedEnv(tcp)).toContain('HOSTNAME=');
+    expect(await servedEnv(alt)).toContain('HOSTNAME=');
+  });
+});
+
+describe('an engine that refuses', () => {
+  let berth: Harness;
+  let squatter: Server;
+  afterAll(async () => {
+    squatter?.close();
+    await berth?.cleanup();
+  });
+
+  it('passes on the engine message as ENGINE_ERROR and leaves the created container visible as EXITED', async () => {
+    const port = await freePort();
+    squatter = createServer().listen(port, '0.0.0.0');
+    await once(squatter, 'listening');
+    berth = createHarness(`modules:
+  web:
+    kind: web{{run}}
+    image: ${testImage}
+    ports: { http: { in: 8080, out: ${port} } }
+`);
+    const started = await berth.gql('mutation { startModule(name: "web") { status } }');
+    expect(started.errors?.[0]?.extensions?.code).toBe('ENGINE_ERROR');
+    expect(started.errors?.[0]?.message).toMatch(/address already in use|port is already allocated/);
+
+    const after = await berth.gql('{ module(name: "web") { status containerId } }');
+    expect(after.data?.module.status).toBe('EXITED');
+    expect(after.data?.module.containerId).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
+
+describe('a docker.yaml change', () => {
+  const yaml = (greeting: string, port: number) => `modules:
+  web:
+    kind: web{{run}}
+    image: ${testImage}
+    envs: { GREETING: ${greeting} }
+    ports: { http: { in: 8080, out: ${port} } }
+`;
+  let first: Harness;
+  afterAll(() => first?.cleanup());
+
+  it('keeps the container while the declaration is unchanged, and recreates a stopped one from a changed declaration', async () => {
+    const port = await freePort();
+    first = createHarness(yaml('first', port));
+    const created = await first.gql('mutation { startModule(name: "web") { containerId } }');
+    await first.gql('mutation { stopModule(name: "web", timeoutSeconds: 1) { status } }');
+
+    const restarted = createHarness(yaml('first', port), { run: first.run });
+    const unchanged = await restarted.gql('mutation { startModule(name: "web") { containerId } }');
+    expect(unchanged.data?.startModule.containerId).toBe(created.data?.startModule.containerId);
+
+    const changed = createHarness(yaml('second', port), { run: first.run });
+    const whileRunning = await changed.gql('mutation { startModule(name: "web") { containerId } }');
+    expect(whileRunning.data?.startModule.containerId).toBe(created.data?.startModule.containerId);
+
+    await changed.gql('mutation { stopModule(name: "web", timeoutSeconds: 1) { status } }');
+    const recreated = await changed.gql('mutation { startModule(name: "web") { status containerId } }');
+    expect(recreated.data?.startModule.status).toBe('RUNNING');
+    expect(recreated.data?.startModule.containerId).not.toBe(created.data?.startModule.containerId);
+    expect(await servedEnv(port)).toContain('GREETING=second');
+    await expect(docker.getContainer(created.data?.startModule.containerId).inspect()).rejects.toMatchObject({ statusCode: 404 });
+  });
+});

@@ -1,0 +1,121 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { listen, type RunningServer } from '../../src/server.ts';
+import { createHarness, freePort, testImage, type Harness } from './harness.ts';
+
+const mainScript = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+const frontendQuery = '{ modules { name status ports { name out } } }';
+
+describe('over a real port', () => {
+  let berth: Harness;
+  let running: RunningServer;
+  afterAll(async () => {
+    await running?.close();
+    await berth?.cleanup();
+  });
+
+  it('answers the frontend query, /health and /ready', async () => {
+    const port = await freePort();
+    berth = createHarness(`modules:
+  tts:
+    kind: piper{{run}}
+    image: ${testImage}
+    ports: { http: ${port} }
+`);
+    running = await listen(berth.app, { host: '127.0.0.1', port: 0 });
+    const response = await fetch(running.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: frontendQuery }),
+    });
+    expect(await response.json()).toEqual({ data: { modules: [{ name: 'tts', status: 'NOT_CREATED', ports: [{ name: 'http', out: port }] }] } });
+
+    const base = new URL(running.url);
+    expect((await fetch(new URL('/health', base))).status).toBe(200);
+    expect((await fetch(new URL('/ready', base))).status).toBe(200);
+  });
+
+  it('serves GraphiQL to a browser', async () => {
+    const page = await fetch(running.url, { headers: { accept: 'text/html' } });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('GraphiQL');
+  });
+});
+
+describe('with a dead engine', () => {
+  const berth = createHarness(`modules:
+  tts:
+    kind: piper{{run}}
+    image: ${testImage}
+`, { connection: { socketPath: join(tmpdir(), 'berth-no-engine', 'docker.sock') } });
+
+  it('stays up, answers ENGINE_UNAVAILABLE and is not ready', async () => {
+    const query = await berth.gql(frontendQuery);
+    expect(query.errors?.[0]?.extensions?.code).toBe('ENGINE_UNAVAILABLE');
+    const start = await berth.gql('mutation { startModule(name: "tts") { status } }');
+    expect(start.errors?.[0]?.extensions?.code).toBe('ENGINE_UNAVAILABLE');
+    expect((await berth.app.fetch('http://berth/health')).status).toBe(200);
+    expect((await berth.app.fetch('http://berth/ready')).status).toBe(503);
+  });
+});
+
+describe('the berth process', () => {
+  async function configFile(text: string): Promise<string> {
+    const file = join(await mkdtemp(join(tmpdir(), 'berth-config-')), 'docker.yaml');
+    await writeFile(file, text);
+    return file;
+  }
+
+  function startBerth(env: Record<string, string>) {
+    const child = spawn(process.execPath, ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', mainScript], {
+      env: { PATH: process.env.PATH, LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+    return { child, output: () => ({ stdout, stderr }) };
+  }
+
+  it('exits non-zero on an invalid docker.yaml, listing every problem with its position', async () => {
+    const file = await configFile('modules:\n  tts:\n    kind: piper\n    image: local/piper:1.2\n    ports:\n      http: 70000\n    colour: blue\n');
+    const { child, output } = startBerth({ BERTH_CONFIG: file, PORT: String(await freePort()) });
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(1);
+    expect(output().stderr).toContain(`${file}:6:13 modules.tts.ports.http: expected a port number from 1 to 65535, got 70000`);
+    expect(output().stderr).toContain(`${file}:7:5 modules.tts.colour: unknown key`);
+  });
+
+  it('exits non-zero on an invalid setting', async () => {
+    const { child, output } = startBerth({ PORT: 'eighty' });
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(1);
+    expect(output().stderr).toContain('PORT');
+  });
+
+  it('serves the bundled-style docker.yaml and shuts down cleanly on SIGTERM', async () => {
+    const port = await freePort();
+    const file = await configFile(`project: proc-${port}\nmodules:\n  tts:\n    kind: piper-proc${port}\n    image: ${testImage}\n`);
+    const { child, output } = startBerth({ BERTH_CONFIG: file, PORT: String(port) });
+    try {
+      await expect.poll(() => output().stdout, { timeout: 15_000 }).toContain('berth is listening');
+      const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: frontendQuery }),
+      });
+      expect(await response.json()).toEqual({ data: { modules: [{ name: 'tts', status: 'NOT_CREATED', ports: [] }] } });
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(0);
+    expect(output().stdout).toContain('"msg":"stopped"');
+  });
+});
