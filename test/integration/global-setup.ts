@@ -20,6 +20,7 @@ export default async function setup(project: TestProject): Promise<void> {
     throw new Error(
       `The integration tests need a Docker engine and none answers at ${process.env.DOCKER_HOST ?? 'the default socket'} (${(error as Error).message}). ` +
         'Run ./dev test, which installs and starts one when missing, or as root: apt-get install -y docker.io busybox-static && dockerd &',
+      { cause: error },
     );
   }
   await buildBusyboxImages(fixtures, docker);

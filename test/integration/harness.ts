@@ -23,6 +23,7 @@ export interface Harness {
   config: BerthConfig;
   app: BerthApp;
   modules: DockerModuleClient;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- untyped until the tests use generated documents
   gql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>): Promise<GraphQLResult<T>>;
   cleanup(): Promise<void>;
 }
