@@ -28,32 +28,55 @@ export function parseConfig(text: string, { file, env }: { file: string; env: En
   const syntaxIssues = doc.errors.map((error) => located.at(error.pos[0], [], error.message.split('\n')[0] ?? error.message));
   if (syntaxIssues.length > 0) throw new ConfigError(syntaxIssues);
 
-  const issues = duplicateKeys(doc.contents, [], located);
-  const parsed = dockerYamlSchema.safeParse(doc.toJS({ maxAliasCount: 100 }));
+  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
+  const issues = [...duplicateKeys(doc.contents, [], located), ...interpolationIssues(raw, env, located)];
+  const parsed = dockerYamlSchema.safeParse(raw);
   if (!parsed.success) issues.push(...parsed.error.issues.flatMap((issue) => located.zodIssue(issue)));
   if (issues.length > 0 || !parsed.success) throw new ConfigError(issues);
 
-  const config = toBerthConfig(parsed.data, env, located, issues);
+  const config = toBerthConfig(parsed.data, env);
   issues.push(...hostPortClashes(config, located));
   if (issues.length > 0) throw new ConfigError(issues);
   return config;
 }
 
-function toBerthConfig(data: DockerYaml, env: Environment, located: Locator, issues: ConfigIssue[]): BerthConfig {
-  const expand = (value: string, path: Path): string => {
+/** The values that take `${VAR}`: each module's image and env values. */
+function* interpolated(raw: unknown): Generator<[Path, string]> {
+  const modules = (raw as { modules?: unknown } | null)?.modules;
+  if (!modules || typeof modules !== 'object') return;
+  for (const [name, module] of Object.entries(modules)) {
+    const { image, envs } = (module ?? {}) as { image?: unknown; envs?: unknown };
+    if (typeof image === 'string') yield [['modules', name, 'image'], image];
+    if (!envs || typeof envs !== 'object') continue;
+    for (const [key, value] of Object.entries(envs)) {
+      if (typeof value === 'string') yield [['modules', name, 'envs', key], value];
+    }
+  }
+}
+
+function interpolationIssues(raw: unknown, env: Environment, located: Locator): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  for (const [path, value] of interpolated(raw)) {
     const result = interpolate(value, env);
-    if (result.ok) return result.value;
-    issues.push(located.path(path, result.message));
-    return value;
+    if (!result.ok) issues.push(located.path(path, result.message));
+  }
+  return issues;
+}
+
+/** Only called once interpolationIssues found nothing, so every expansion succeeds. */
+function toBerthConfig(data: DockerYaml, env: Environment): BerthConfig {
+  const expand = (value: string): string => {
+    const result = interpolate(value, env);
+    return result.ok ? result.value : value;
   };
   const modules = Object.entries(data.modules).map(([name, module]): ModuleSpec => ({
     name,
     kind: module.kind,
     containerName: `${name}_${module.kind}`,
-    image: expand(module.image, ['modules', name, 'image']),
+    image: expand(module.image),
     autostart: module.autostart,
     envs: Object.fromEntries(
-      Object.entries(module.envs).map(([key, value]) => [key, expand(String(value), ['modules', name, 'envs', key])]),
+      Object.entries(module.envs).map(([key, value]) => [key, expand(String(value))]),
     ),
     ports: Object.entries(module.ports).map(([portName, port]): PortSpec => ({
       name: portName,
