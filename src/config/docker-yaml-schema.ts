@@ -19,14 +19,16 @@ const portNumber = z
   .min(1, { error: (issue) => `expected a port number from 1 to 65535, got ${describe(issue.input)}` })
   .max(65535, { error: (issue) => `expected a port number from 1 to 65535, got ${describe(issue.input)}` });
 
+const portShape = {
+  in: portNumber,
+  out: portNumber.optional(),
+  protocol: z.enum(portProtocols, { error: `expected one of ${portProtocols.join(', ')}` }).default('tcp'),
+};
+
 const port = z.preprocess(
   (value) => (typeof value === 'number' ? { in: value } : value),
   z.strictObject(
-    {
-      in: portNumber,
-      out: portNumber.optional(),
-      protocol: z.enum(portProtocols, { error: `expected one of ${portProtocols.join(', ')}` }).default('tcp'),
-    },
+    portShape,
     { error: (issue) => `expected a port number or a mapping { in, out, protocol }, got ${describe(issue.input)}` },
   ),
 );
@@ -77,4 +79,11 @@ function describe(value: unknown): string {
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'a mapping';
   return JSON.stringify(value);
+}
+
+/** The keys a strict mapping at this path takes, for "unknown key" messages. */
+export function allowedKeys(path: readonly (string | number)[]): string[] | undefined {
+  const shapes = [dockerYamlSchema.shape, module.shape, portShape];
+  const depth = path.length === 0 ? 0 : path.length === 2 ? 1 : path.length === 4 ? 2 : undefined;
+  return depth === undefined ? undefined : Object.keys(shapes[depth]!);
 }

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from './config-error.ts';
-import { dockerYamlSchema, type DockerYaml } from './docker-yaml-schema.ts';
+import { allowedKeys, dockerYamlSchema, type DockerYaml } from './docker-yaml-schema.ts';
 import { interpolate, type Environment } from './interpolate.ts';
 import type { BerthConfig, ModuleSpec, PortSpec } from './module-spec.ts';
 
@@ -28,56 +28,59 @@ export function parseConfig(text: string, { file, env }: { file: string; env: En
   const syntaxIssues = doc.errors.map((error) => located.at(error.pos[0], [], error.message.split('\n')[0] ?? error.message));
   if (syntaxIssues.length > 0) throw new ConfigError(syntaxIssues);
 
-  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
-  const issues = [...duplicateKeys(doc.contents, [], located), ...interpolationIssues(raw, env, located)];
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    throw new ConfigError([aliasIssue(doc, located) ?? located.at(0, [], (error as Error).message)]);
+  }
+  const issues = duplicateKeys(doc.contents, [], located);
+  const interpolationPaths = new Set<string>();
+  for (const [path, value, set] of interpolated(raw)) {
+    const result = interpolate(value, env);
+    if (result.ok) set(result.value);
+    else {
+      issues.push(located.path(path, result.message));
+      interpolationPaths.add(path.join('.'));
+    }
+  }
   const parsed = dockerYamlSchema.safeParse(raw);
-  if (!parsed.success) issues.push(...parsed.error.issues.flatMap((issue) => located.zodIssue(issue)));
+  if (!parsed.success) {
+    const schemaIssues = parsed.error.issues.filter((issue) => !interpolationPaths.has(issue.path.join('.')));
+    issues.push(...schemaIssues.flatMap((issue) => located.zodIssue(issue)));
+  }
   if (issues.length > 0 || !parsed.success) throw new ConfigError(issues);
 
-  const config = toBerthConfig(parsed.data, env);
+  const config = toBerthConfig(parsed.data);
   issues.push(...hostPortClashes(config, located));
   if (issues.length > 0) throw new ConfigError(issues);
   return config;
 }
 
-/** The values that take `${VAR}`: each module's image and env values. */
-function* interpolated(raw: unknown): Generator<[Path, string]> {
+/** The values that take `${VAR}`, each module's image and env values, with a setter for the expansion. */
+function* interpolated(raw: unknown): Generator<[Path, string, (value: string) => void]> {
   const modules = (raw as { modules?: unknown } | null)?.modules;
   if (!modules || typeof modules !== 'object') return;
   for (const [name, module] of Object.entries(modules)) {
-    const { image, envs } = (module ?? {}) as { image?: unknown; envs?: unknown };
-    if (typeof image === 'string') yield [['modules', name, 'image'], image];
+    if (!module || typeof module !== 'object') continue;
+    const holder = module as { image?: unknown; envs?: unknown };
+    if (typeof holder.image === 'string') yield [['modules', name, 'image'], holder.image, (value) => (holder.image = value)];
+    const envs = holder.envs;
     if (!envs || typeof envs !== 'object') continue;
     for (const [key, value] of Object.entries(envs)) {
-      if (typeof value === 'string') yield [['modules', name, 'envs', key], value];
+      if (typeof value === 'string') yield [['modules', name, 'envs', key], value, (expanded) => ((envs as Record<string, unknown>)[key] = expanded)];
     }
   }
 }
 
-function interpolationIssues(raw: unknown, env: Environment, located: Locator): ConfigIssue[] {
-  const issues: ConfigIssue[] = [];
-  for (const [path, value] of interpolated(raw)) {
-    const result = interpolate(value, env);
-    if (!result.ok) issues.push(located.path(path, result.message));
-  }
-  return issues;
-}
-
-/** Only called once interpolationIssues found nothing, so every expansion succeeds. */
-function toBerthConfig(data: DockerYaml, env: Environment): BerthConfig {
-  const expand = (value: string): string => {
-    const result = interpolate(value, env);
-    return result.ok ? result.value : value;
-  };
+function toBerthConfig(data: DockerYaml): BerthConfig {
   const modules = Object.entries(data.modules).map(([name, module]): ModuleSpec => ({
     name,
     kind: module.kind,
     containerName: `${name}_${module.kind}`,
-    image: expand(module.image),
+    image: module.image,
     autostart: module.autostart,
-    envs: Object.fromEntries(
-      Object.entries(module.envs).map(([key, value]) => [key, expand(String(value))]),
-    ),
+    envs: Object.fromEntries(Object.entries(module.envs).map(([key, value]) => [key, String(value)])),
     ports: Object.entries(module.ports).map(([portName, port]): PortSpec => ({
       name: portName,
       in: port.in,
@@ -86,6 +89,18 @@ function toBerthConfig(data: DockerYaml, env: Environment): BerthConfig {
     })),
   }));
   return { project: data.project, modules };
+}
+
+function aliasIssue(doc: Document, located: Locator): ConfigIssue | undefined {
+  let found: ConfigIssue | undefined;
+  visit(doc, {
+    Alias(_key, alias) {
+      if (alias.resolve(doc) !== undefined) return undefined;
+      found = located.at(alias.range?.[0] ?? 0, [], `alias *${alias.source} has no anchor &${alias.source} before it`);
+      return visit.BREAK;
+    },
+  });
+  return found;
 }
 
 function hostPortClashes(config: BerthConfig, located: Locator): ConfigIssue[] {
@@ -170,7 +185,8 @@ class Locator {
       return issue.keys.map((key) => {
         const pair = isMap(parent) ? parent.items.find((item) => isScalar(item.key) && item.key.value === key) : undefined;
         const offset = (pair?.key as Node | undefined)?.range?.[0] ?? 0;
-        return this.at(offset, [...(issue.path as Path), key], 'unknown key');
+        const expected = allowedKeys(issue.path as Path);
+        return this.at(offset, [...(issue.path as Path), key], `unknown key "${key}"${expected ? `; expected one of ${expected.join(', ')}` : ''}`);
       });
     }
     if (issue.code === 'invalid_key') {

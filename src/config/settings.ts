@@ -4,7 +4,7 @@ import type { Environment } from './interpolate.ts';
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const settingsSchema = z.object({
-  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  PORT: z.string().regex(/^\d+$/, 'expected a port number from 0 to 65535').transform(Number).pipe(z.number().max(65535, 'expected a port number from 0 to 65535')).default(4000),
   HOST: z.string().min(1).default('127.0.0.1'),
   BERTH_CONFIG: z.string().min(1).default('./docker.yaml'),
   DOCKER_HOST: z
@@ -32,7 +32,9 @@ export class SettingsError extends Error {
 }
 
 export function readSettings(env: Environment): Settings {
-  const parsed = settingsSchema.safeParse(env);
+  // As the docker CLI does, an empty variable counts as unset.
+  const set = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value.trim() !== ''));
+  const parsed = settingsSchema.safeParse(set);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => `environment variable ${issue.path.join('.')}: ${issue.message}`);
     throw new SettingsError(lines.join('\n'));

@@ -25,7 +25,14 @@ export function isOwnedBy(labels: Record<string, string>, project: string, modul
 
 export function specDigest(module: ModuleSpec): string {
   const { containerName, image, envs, ports } = module;
-  return createHash('sha256').update(JSON.stringify({ containerName, image, envs, ports })).digest('hex').slice(0, 16);
+  // Sorted, so that reordering docker.yaml does not count as a change.
+  const canonical = {
+    containerName,
+    image,
+    envs: Object.entries(envs).sort(([a], [b]) => a.localeCompare(b)),
+    ports: [...ports].sort((a, b) => a.name.localeCompare(b.name)),
+  };
+  return createHash('sha256').update(JSON.stringify(canonical)).digest('hex').slice(0, 16);
 }
 
 export function containerCreateOptions(project: string, module: ModuleSpec): ContainerCreateOptions {

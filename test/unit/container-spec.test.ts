@@ -1,0 +1,105 @@
+import { describe, expect, it } from 'vitest';
+import type { ModuleSpec } from '../../src/config/module-spec.ts';
+import { containerCreateOptions, isOwnedBy, specDigest } from '../../src/docker/container-spec.ts';
+
+const tts: ModuleSpec = {
+  name: 'tts',
+  kind: 'piper',
+  containerName: 'tts_piper',
+  image: 'local/piper:1.2',
+  autostart: true,
+  envs: { VOICE: 'en_US-lessac', MODEL_DIR: '/models' },
+  ports: [
+    { name: 'http', in: 5000, out: 15000, protocol: 'tcp' },
+    { name: 'rtp', in: 5004, out: 5004, protocol: 'udp' },
+    { name: 'ctl', in: 7000, out: 17000, protocol: 'sctp' },
+  ],
+};
+
+describe('containerCreateOptions', () => {
+  const options = containerCreateOptions('demo', tts);
+
+  it('names the container and its image', () => {
+    expect(options).toMatchObject({ name: 'tts_piper', Image: 'local/piper:1.2' });
+  });
+
+  it('labels the container as berth-managed for the project and module, with the spec digest', () => {
+    expect(options.Labels).toEqual({
+      'berth.managed': 'true',
+      'berth.project': 'demo',
+      'berth.module': 'tts',
+      'berth.spec': specDigest(tts),
+    });
+    expect(specDigest(tts)).toMatch(/^[0-9a-f]{16}$/);
+  });
+
+  it('passes envs as KEY=VALUE', () => {
+    expect(options.Env).toEqual(['VOICE=en_US-lessac', 'MODEL_DIR=/models']);
+  });
+
+  it('exposes and publishes each port under its protocol', () => {
+    expect(options.ExposedPorts).toEqual({ '5000/tcp': {}, '5004/udp': {}, '7000/sctp': {} });
+    expect(options.HostConfig?.PortBindings).toEqual({
+      '5000/tcp': [{ HostPort: '15000' }],
+      '5004/udp': [{ HostPort: '5004' }],
+      '7000/sctp': [{ HostPort: '17000' }],
+    });
+  });
+
+  it('binds one container port to two host ports when two names share it', () => {
+    const web: ModuleSpec = {
+      ...tts,
+      ports: [
+        { name: 'http', in: 80, out: 8080, protocol: 'tcp' },
+        { name: 'http-alt', in: 80, out: 8081, protocol: 'tcp' },
+      ],
+    };
+    const { ExposedPorts, HostConfig } = containerCreateOptions('demo', web);
+    expect(ExposedPorts).toEqual({ '80/tcp': {} });
+    expect(HostConfig?.PortBindings).toEqual({ '80/tcp': [{ HostPort: '8080' }, { HostPort: '8081' }] });
+  });
+});
+
+describe('specDigest', () => {
+  it('is stable for the same spec', () => {
+    expect(specDigest({ ...tts, envs: { ...tts.envs } })).toBe(specDigest(tts));
+  });
+
+  it.each<[string, Partial<ModuleSpec>]>([
+    ['an env value', { envs: { ...tts.envs, VOICE: 'de_DE-thorsten' } }],
+    ['an added env', { envs: { ...tts.envs, DEBUG: '1' } }],
+    ['the image', { image: 'local/piper:1.3' }],
+    ['a host port', { ports: [{ name: 'http', in: 5000, out: 15001, protocol: 'tcp' }] }],
+  ])('changes with %s', (_, change) => {
+    expect(specDigest({ ...tts, ...change })).not.toBe(specDigest(tts));
+  });
+});
+
+describe('isOwnedBy', () => {
+  const labels = { 'berth.managed': 'true', 'berth.project': 'demo', 'berth.module': 'tts', 'com.example': 'x' };
+
+  it('holds for berth labels of the same project and module', () => {
+    expect(isOwnedBy(labels, 'demo', tts)).toBe(true);
+  });
+
+  it('fails for another project', () => {
+    expect(isOwnedBy(labels, 'other', tts)).toBe(false);
+  });
+
+  it('fails for another module', () => {
+    expect(isOwnedBy({ ...labels, 'berth.module': 'scraper' }, 'demo', tts)).toBe(false);
+  });
+
+  it.each(['berth.managed', 'berth.project', 'berth.module'])('fails without %s', (key) => {
+    const without = Object.fromEntries(Object.entries(labels).filter(([name]) => name !== key));
+    expect(isOwnedBy(without, 'demo', tts)).toBe(false);
+  });
+
+  it('fails for a container without labels', () => {
+    expect(isOwnedBy({}, 'demo', tts)).toBe(false);
+  });
+
+  it('fails when berth.managed is not "true"', () => {
+    expect(isOwnedBy({ ...labels, 'berth.managed': 'false' }, 'demo', tts)).toBe(false);
+  });
+});

@@ -1,0 +1,277 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, type ConfigIssue } from '../../src/config/config-error.ts';
+import { parseConfig } from '../../src/config/docker-yaml.ts';
+import type { Environment } from '../../src/config/interpolate.ts';
+
+/** One YAML line per argument, so an issue's line is its argument's position + 1. */
+const yaml = (...lines: string[]): string => `${lines.join('\n')}\n`;
+
+const parse = (text: string, env: Environment = {}) => parseConfig(text, { file: 'docker.yaml', env });
+
+function configError(text: string, env: Environment = {}): ConfigError {
+  try {
+    parse(text, env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  return expect.unreachable('expected a ConfigError');
+}
+
+const issues = (text: string, env: Environment = {}): readonly ConfigIssue[] => configError(text, env).issues;
+
+const piper = ['  tts:', '    kind: piper', '    image: local/piper:1.2'];
+
+describe('parseConfig errors', () => {
+  it('reports an unknown module key at the key, naming the keys it accepts', () => {
+    const [issue, ...rest] = issues(yaml('modules:', ...piper, '    restart: always'));
+    expect(rest).toEqual([]);
+    expect(issue).toMatchObject({ file: 'docker.yaml', line: 5, column: 5, path: 'modules.tts.restart' });
+    expect(issue?.message).toMatch(/unknown key/);
+    expect(issue?.message).toMatch(/kind.*image.*autostart.*envs.*ports/);
+  });
+
+  it('reports an unknown key in a port mapping, naming in, out and protocol', () => {
+    const [issue, ...rest] = issues(yaml('modules:', ...piper, '    ports:', '      http: { in: 5000, host: 15000 }'));
+    expect(rest).toEqual([]);
+    expect(issue).toMatchObject({ line: 6, column: 25, path: 'modules.tts.ports.http.host' });
+    expect(issue?.message).toMatch(/unknown key/);
+    expect(issue?.message).toMatch(/\bin\b.*\bout\b.*\bprotocol\b/);
+  });
+
+  it('reports a module declared twice at its second declaration', () => {
+    const text = yaml('modules:', ...piper, '  tts:', '    kind: other', '    image: local/other:1');
+    expect(issues(text)).toEqual([
+      {
+        file: 'docker.yaml',
+        line: 5,
+        column: 3,
+        path: 'modules.tts',
+        message: expect.stringMatching(/duplicate module "tts".*2:3/),
+      },
+    ]);
+  });
+
+  // Module names exclude '_', so the container name `<module>_<kind>` splits back into one
+  // module at its first '_': two modules can never claim the same container name.
+  it.each(['my_tts', 'TTS'])('rejects the module name %s at its key', (name) => {
+    expect(issues(yaml('modules:', `  ${name}:`, '    kind: piper', '    image: local/piper:1.2'))).toEqual([
+      {
+        file: 'docker.yaml',
+        line: 2,
+        column: 3,
+        path: `modules.${name}`,
+        message: expect.stringContaining('lowercase letters, digits and "-"'),
+      },
+    ]);
+  });
+
+  it('reports a host port and protocol published twice, across modules', () => {
+    const text = yaml(
+      'modules:',
+      '  a:',
+      '    kind: x',
+      '    image: local/a:1',
+      '    ports:',
+      '      http: 8080',
+      '  b:',
+      '    kind: y',
+      '    image: local/b:1',
+      '    ports:',
+      '      web: { in: 80, out: 8080 }',
+    );
+    expect(issues(text)).toEqual([
+      {
+        file: 'docker.yaml',
+        line: 11,
+        column: 12,
+        path: 'modules.b.ports.web',
+        message: 'host port 8080/tcp is already published by modules.a.ports.http',
+      },
+    ]);
+  });
+
+  it('allows one host port number under different protocols', () => {
+    const text = yaml(
+      'modules:',
+      '  a:',
+      '    kind: x',
+      '    image: local/a:1',
+      '    ports:',
+      '      dns: { in: 53, protocol: udp }',
+      '  b:',
+      '    kind: y',
+      '    image: local/b:1',
+      '    ports:',
+      '      dns: 53',
+    );
+    const ports = parse(text).modules.flatMap((module) => module.ports.map((port) => `${module.name}:${port.out}/${port.protocol}`));
+    expect(ports).toEqual(['a:53/udp', 'b:53/tcp']);
+  });
+
+  it('rejects ports outside 1-65535 and fractional ports', () => {
+    const text = yaml(
+      'modules:',
+      ...piper,
+      '    ports:',
+      '      zero: 0',
+      '      big: { in: 80, out: 70000 }',
+      '      frac: 1.5',
+    );
+    expect(issues(text)).toEqual([
+      { file: 'docker.yaml', line: 6, column: 13, path: 'modules.tts.ports.zero', message: expect.stringMatching(/expected a port number from 1 to 65535, got 0$/) },
+      { file: 'docker.yaml', line: 7, column: 27, path: 'modules.tts.ports.big.out', message: expect.stringMatching(/expected a port number from 1 to 65535, got 70000$/) },
+      { file: 'docker.yaml', line: 8, column: 13, path: 'modules.tts.ports.frac', message: expect.stringMatching(/whole port number from 1 to 65535, got 1\.5$/) },
+    ]);
+  });
+
+  it('rejects an unknown protocol at its value', () => {
+    expect(issues(yaml('modules:', ...piper, '    ports:', '      http: { in: 80, protocol: http }'))).toEqual([
+      {
+        file: 'docker.yaml',
+        line: 6,
+        column: 33,
+        path: 'modules.tts.ports.http.protocol',
+        message: expect.stringContaining('tcp, udp, sctp'),
+      },
+    ]);
+  });
+
+  it('rejects an unset ${VAR} without default at its value', () => {
+    expect(issues(yaml('modules:', ...piper, '    envs:', '      API_KEY: ${TTS_API_KEY}'))).toEqual([
+      {
+        file: 'docker.yaml',
+        line: 6,
+        column: 16,
+        path: 'modules.tts.envs.API_KEY',
+        message: expect.stringMatching(/TTS_API_KEY is not set and has no default/),
+      },
+    ]);
+  });
+
+  it('reports a YAML syntax error alone, at the offending character', () => {
+    expect(issues(yaml('modules:', ...piper, '    ports: { http: 1 }}'))).toEqual([
+      { file: 'docker.yaml', line: 5, column: 23, path: '', message: expect.stringContaining('Unexpected flow-map-end') },
+    ]);
+  });
+
+  it('reports an alias without anchor as a ConfigError', () => {
+    const error = configError(yaml('modules:', '  tts:', '    kind: *nope', '    image: local/piper:1.2'));
+    expect(error.issues[0]).toMatchObject({ file: 'docker.yaml', line: 3, column: 11 });
+  });
+
+  it('reports a missing image at the module', () => {
+    expect(issues(yaml('modules:', '  tts:', '    kind: piper'))).toEqual([
+      {
+        file: 'docker.yaml',
+        line: 3,
+        column: 5,
+        path: 'modules.tts.image',
+        message: expect.stringMatching(/expected an image reference.*got nothing/),
+      },
+    ]);
+  });
+
+  it.each([
+    ['an empty file', ''],
+    ['a file of comments', '# nothing yet\n'],
+  ])('rejects %s, expecting a mapping with modules', (_, text) => {
+    expect(issues(text)).toEqual([
+      { file: 'docker.yaml', line: 1, column: 1, path: '', message: expect.stringContaining('expected a mapping with "modules"') },
+    ]);
+  });
+
+  it('rejects an env value that is a list', () => {
+    expect(issues(yaml('modules:', ...piper, '    envs:', '      VOICES: [a, b]'))).toEqual([
+      {
+        file: 'docker.yaml',
+        line: 6,
+        column: 15,
+        path: 'modules.tts.envs.VOICES',
+        message: 'expected a scalar value (string, number or boolean), got a list',
+      },
+    ]);
+  });
+
+  it('reports every problem of a file, sorted by line, one `file:line:col path: message` line each', () => {
+    const text = yaml(
+      'modules:',
+      '  b:',
+      '    kind: y',
+      '    image: local/b:1',
+      '    envs:',
+      '      KEY: ${NOPE}',
+      '  a:',
+      '    kind: x',
+      '    bogus: 1',
+      '    ports:',
+      '      http: 0',
+      '    kind: w',
+    );
+    const error = configError(text);
+    expect(error.issues.map(({ line, column, path }) => `${line}:${column} ${path}`)).toEqual([
+      '6:12 modules.b.envs.KEY',
+      '8:5 modules.a.image',
+      '9:5 modules.a.bogus',
+      '11:13 modules.a.ports.http',
+      '12:5 modules.a.kind',
+    ]);
+    const lines = error.message.split('\n');
+    expect(lines).toHaveLength(5);
+    expect(lines[0]).toMatch(/^docker\.yaml:6:12 modules\.b\.envs\.KEY: environment variable NOPE is not set/);
+    expect(lines[4]).toMatch(/^docker\.yaml:12:5 modules\.a\.kind: duplicate key "kind"/);
+  });
+});
+
+describe('parseConfig', () => {
+  it('applies defaults and normalises ports and envs', () => {
+    const text = yaml(
+      'modules:',
+      ...piper,
+      '    envs:',
+      '      VOICE: en_US-lessac',
+      '      SAMPLE_RATE: 22050',
+      '      STREAM: true',
+      '      API_KEY: ${TTS_API_KEY}',
+      '      MODEL_DIR: ${MODEL_DIR:-/models}',
+      '    ports:',
+      '      http: 5000',
+      '      metrics: { in: 9100, out: 19100 }',
+      '      rtp: { in: 5004, protocol: udp }',
+    );
+    expect(parse(text, { TTS_API_KEY: 'secret' })).toEqual({
+      project: 'berth',
+      modules: [
+        {
+          name: 'tts',
+          kind: 'piper',
+          containerName: 'tts_piper',
+          image: 'local/piper:1.2',
+          autostart: true,
+          envs: { VOICE: 'en_US-lessac', SAMPLE_RATE: '22050', STREAM: 'true', API_KEY: 'secret', MODEL_DIR: '/models' },
+          ports: [
+            { name: 'http', in: 5000, out: 5000, protocol: 'tcp' },
+            { name: 'metrics', in: 9100, out: 19100, protocol: 'tcp' },
+            { name: 'rtp', in: 5004, out: 5004, protocol: 'udp' },
+          ],
+        },
+      ],
+    });
+  });
+
+  it('reads project and autostart when given', () => {
+    const config = parse(yaml('project: demo', 'modules:', ...piper, '    autostart: false'));
+    expect(config.project).toBe('demo');
+    expect(config.modules[0]?.autostart).toBe(false);
+  });
+
+  it('takes a set variable over the default', () => {
+    const config = parse(yaml('modules:', ...piper, '    envs:', '      MODEL_DIR: ${MODEL_DIR:-/models}'), { MODEL_DIR: '/data' });
+    expect(config.modules[0]?.envs).toEqual({ MODEL_DIR: '/data' });
+  });
+
+  it('interpolates ${VAR} and ${VAR:-default} in the image', () => {
+    const text = yaml('modules:', '  tts:', '    kind: piper', '    image: ${REGISTRY:-local}/piper:${TAG}');
+    expect(parse(text, { TAG: '1.2' }).modules[0]?.image).toBe('local/piper:1.2');
+  });
+});
