@@ -1,14 +1,12 @@
 import type { GraphQLError } from 'graphql';
 import { createGraphQLError, createYoga, maskError as defaultMaskError, useReadinessCheck, type YogaLogger } from 'graphql-yoga';
 import type { Logger } from 'pino';
-import type { DockerClient } from './docker/docker-client.ts';
 import type { DockerModuleClient } from './docker/docker-module-client.ts';
 import { BerthError } from './errors.ts';
 import type { BerthContext } from './schema/context.ts';
 import { schema } from './schema/index.ts';
 
 export interface BerthAppOptions {
-  docker: DockerClient;
   modules: DockerModuleClient;
   logger: Logger;
 }
@@ -16,7 +14,7 @@ export interface BerthAppOptions {
 export type BerthApp = ReturnType<typeof createBerthApp>;
 
 /** The GraphQL app, built from its services and not yet listening: tests call `app.fetch`. */
-export function createBerthApp({ docker, modules, logger }: BerthAppOptions) {
+export function createBerthApp({ modules, logger }: BerthAppOptions) {
   return createYoga<Record<string, unknown>, BerthContext>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -28,14 +26,8 @@ export function createBerthApp({ docker, modules, logger }: BerthAppOptions) {
     plugins: [
       useReadinessCheck({
         endpoint: '/ready',
-        check: async () => {
-          try {
-            await docker.version();
-            return true;
-          } catch {
-            return false;
-          }
-        },
+        // Ready once the engine answers and berth has listed it; not while it is out of reach.
+        check: () => modules.engine.reachable,
       }),
     ],
   });

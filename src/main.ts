@@ -3,9 +3,8 @@ import { createBerthApp } from './app.ts';
 import { ConfigError } from './config/config-error.ts';
 import { loadConfig } from './config/docker-yaml.ts';
 import { readSettings, SettingsError } from './config/settings.ts';
-import { DockerModuleClient } from './docker/docker-module-client.ts';
-import { DockerodeClient } from './docker/docker-client.ts';
 import { listen } from './server.ts';
+import { createServices } from './services.ts';
 
 const shutdownGraceMs = 10_000;
 
@@ -16,16 +15,11 @@ async function main(): Promise<void> {
   logger.info({ config: settings.configFile, project: config.project, modules: config.modules.length }, 'configuration loaded');
 
   // dockerode reads DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH itself, as the docker CLI does.
-  const docker = new DockerodeClient({ logger: logger.child({ component: 'docker' }) });
-  const modules = new DockerModuleClient({ docker, config, logger: logger.child({ component: 'modules' }) });
-  const app = createBerthApp({ docker, modules, logger });
+  const services = createServices({ config, logger });
+  const app = createBerthApp({ modules: services.modules, logger });
   const running = await listen(app, settings);
   logger.info({ url: running.url }, 'berth is listening');
-
-  docker.version().then(
-    (engine) => logger.info(engine, 'Docker engine reachable'),
-    (error: Error) => logger.warn({ err: error }, 'Docker engine not reachable yet; /ready answers 503 until it is'),
-  );
+  services.start();
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
@@ -36,7 +30,7 @@ async function main(): Promise<void> {
       logger.warn('open connections did not close in time; exiting');
       process.exit(0);
     }, shutdownGraceMs).unref();
-    running.close().then(
+    Promise.all([running.close(), services.stop()]).then(
       () => logger.info('stopped'),
       (error: Error) => logger.error({ err: error }, 'error while closing the server'),
     );

@@ -1,7 +1,9 @@
 import Dockerode from 'dockerode';
 import type { Logger } from 'pino';
+import type { Readable } from 'node:stream';
 import type { EngineContainerState } from './module-status.ts';
 import { engineStatusCode, toBerthError } from './engine-error.ts';
+import { engineEvents, type EngineEvent } from './event-stream.ts';
 
 export interface EngineVersion {
   version: string;
@@ -37,6 +39,8 @@ export interface DockerClient {
   /** Succeeds when the container is already stopped. */
   stopContainer(id: string, timeoutSeconds: number): Promise<void>;
   removeContainer(id: string): Promise<void>;
+  /** Container and image events from now on, until the signal aborts or the connection breaks. */
+  events(signal: AbortSignal): Promise<AsyncIterable<EngineEvent>>;
 }
 
 export interface DockerodeClientOptions {
@@ -110,6 +114,18 @@ export class DockerodeClient implements DockerClient {
   async removeContainer(id: string): Promise<void> {
     await this.#call(`remove container ${id}`, () => this.#docker.getContainer(id).remove({ force: true }));
     this.#log.debug({ container: id }, 'removed container');
+  }
+
+  async events(signal: AbortSignal): Promise<AsyncIterable<EngineEvent>> {
+    const stream = (await this.#call('subscribe to engine events', () =>
+      this.#docker.getEvents({ filters: { type: ['container', 'image'] } }),
+    )) as Readable;
+    const close = () => stream.destroy();
+    if (signal.aborted) close();
+    else signal.addEventListener('abort', close, { once: true });
+    stream.once('close', () => signal.removeEventListener('abort', close));
+    this.#log.debug('subscribed to engine events');
+    return engineEvents(stream, (line) => this.#log.warn({ line: line.slice(0, 200) }, 'skipped a malformed engine event'));
   }
 
   /** The engine answers 304 when a container is already in the asked state: that is success. */

@@ -1,64 +1,71 @@
 import { Mutex } from 'async-mutex';
 import type { Logger } from 'pino';
-import type { BerthConfig, ModuleSpec } from '../config/module-spec.ts';
+import type { ModuleSpec } from '../config/module-spec.ts';
 import { BerthError } from '../errors.ts';
-import { containerCreateOptions, isOwnedBy, labelKeys, moduleLabels, ownershipLabels, specDigest } from './container-spec.ts';
+import { containerCreateOptions, isOwnedBy, labelKeys, moduleLabels, specDigest } from './container-spec.ts';
 import type { ContainerDetails, DockerClient } from './docker-client.ts';
 import { engineStatusCode } from './engine-error.ts';
-import { moduleStatus, type ContainerStatus } from './module-status.ts';
+import type { ContainerStatus } from './module-status.ts';
+import type { ModuleState, ModuleStore } from './module-store.ts';
 
-export interface ModuleState {
-  spec: ModuleSpec;
-  status: ContainerStatus;
-  containerId: string | undefined;
-  startedAt: Date | undefined;
-  exitCode: number | undefined;
-}
+export type { ModuleState } from './module-store.ts';
 
 export interface DockerModuleClientOptions {
   docker: DockerClient;
-  config: BerthConfig;
+  store: ModuleStore;
+  project: string;
   logger: Logger;
 }
 
 export const maxStopTimeoutSeconds = 3600;
 
-/** berth's modules on one engine: their status, and start and stop, one operation per module at a time. */
+/**
+ * berth's modules on one engine. Reads come from the store; start and stop act on the engine,
+ * one operation per module at a time, showing HANDLING while under way.
+ */
 export class DockerModuleClient {
   readonly #docker: DockerClient;
+  readonly #store: ModuleStore;
   readonly #project: string;
-  readonly #modules: ReadonlyMap<string, ModuleSpec>;
-  readonly #locks: ReadonlyMap<string, Mutex>;
+  readonly #locks = new Map<string, Mutex>();
   readonly #log: Logger;
 
-  constructor({ docker, config, logger }: DockerModuleClientOptions) {
+  constructor({ docker, store, project, logger }: DockerModuleClientOptions) {
     this.#docker = docker;
-    this.#project = config.project;
-    this.#modules = new Map(config.modules.map((module) => [module.name, module]));
-    this.#locks = new Map(config.modules.map((module) => [module.name, new Mutex()]));
+    this.#store = store;
+    this.#project = project;
     this.#log = logger;
   }
 
-  async list(status?: ContainerStatus): Promise<ModuleState[]> {
-    const owned = await this.#docker.listContainers(ownershipLabels(this.#project));
-    const states = await Promise.all(
-      [...this.#modules.values()].map(async (spec) => {
-        const summary = owned.find((container) => container.labels[labelKeys.module] === spec.name);
-        const details = summary && (await this.#docker.inspectContainer(summary.id));
-        return this.#observed(spec, details);
-      }),
-    );
+  get engine() {
+    return this.#store.engine;
+  }
+
+  list(status?: ContainerStatus): ModuleState[] {
+    this.#requireFirstSync();
+    const states = this.#store.list();
     return status ? states.filter((state) => state.status === status) : states;
   }
 
-  async get(name: string): Promise<ModuleState> {
+  get(name: string): ModuleState {
     const spec = this.#spec(name);
-    return this.#observed(spec, await this.#ownedContainer(spec));
+    this.#requireFirstSync();
+    return this.#store.get(spec.name)!;
+  }
+
+  /** The names given, all of them when none; unknown names are MODULE_NOT_FOUND. */
+  select(names: readonly string[] | undefined): ModuleState[] {
+    this.#requireFirstSync();
+    return names ? [...new Set(names)].map((name) => this.get(name)) : this.#store.list();
+  }
+
+  subscribe(...args: Parameters<ModuleStore['subscribe']>): ReturnType<ModuleStore['subscribe']> {
+    return this.#store.subscribe(...args);
   }
 
   async start(name: string): Promise<ModuleState> {
     const spec = this.#spec(name);
-    return this.#exclusive(spec, async () => {
+    return this.#operate(spec, async () => {
       let container = await this.#ownedContainer(spec);
       if (container && container.state !== 'running' && container.labels[labelKeys.spec] !== specDigest(spec)) {
         this.#log.info({ module: spec.name, container: container.id }, 'docker.yaml changed since the container was created: recreating it');
@@ -68,7 +75,6 @@ export class DockerModuleClient {
       const id = container?.id ?? (await this.#create(spec));
       await this.#docker.startContainer(id);
       this.#log.info({ module: spec.name, container: id }, 'module started');
-      return this.#stateOf(spec, await this.#docker.inspectContainer(id));
     });
   }
 
@@ -77,38 +83,58 @@ export class DockerModuleClient {
     if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 0 || timeoutSeconds > maxStopTimeoutSeconds) {
       throw new BerthError('BAD_USER_INPUT', `timeoutSeconds must be a whole number from 0 to ${maxStopTimeoutSeconds}, got ${timeoutSeconds}`);
     }
-    return this.#exclusive(spec, async () => {
+    return this.#operate(spec, async () => {
       const container = await this.#ownedContainer(spec);
       if (!container) {
         await this.#refuseForeignContainer(spec);
-        return this.#stateOf(spec, undefined);
+        return;
       }
       await this.#docker.stopContainer(container.id, timeoutSeconds);
       this.#log.info({ module: spec.name, container: container.id }, 'module stopped');
-      return this.#stateOf(spec, await this.#docker.inspectContainer(container.id));
     });
   }
 
+  /** Creates, and starts, what the store shows as NOT_CREATED and docker.yaml marks autostart. */
+  reconcile(): void {
+    for (const module of this.#store.list()) this.#autostart(module);
+  }
+
+  /** Keeps reconciling on every change: an image that appears, a container removed from outside. */
+  autostartOnChanges(): () => void {
+    return this.#store.subscribe((change) => this.#autostart(change.module));
+  }
+
+  #autostart(module: ModuleState): void {
+    if (module.status !== 'NOT_CREATED' || !module.spec.autostart) return;
+    this.start(module.spec.name).catch((error: Error) =>
+      this.#log.warn({ module: module.spec.name, err: error }, 'could not create and start an autostart module'),
+    );
+  }
+
   #spec(name: string): ModuleSpec {
-    const spec = this.#modules.get(name);
+    const spec = this.#store.spec(name);
     if (!spec) throw new BerthError('MODULE_NOT_FOUND', `no module named "${name}" in docker.yaml`);
     return spec;
   }
 
-  async #exclusive<T>(spec: ModuleSpec, work: () => Promise<T>): Promise<T> {
-    return this.#locks.get(spec.name)!.runExclusive(work);
+  #requireFirstSync(): void {
+    if (!this.#store.synced) throw engineUnavailable('berth has not yet seen the Docker engine');
   }
 
-  /** As seen from outside a start or stop, which shows as HANDLING while it is under way. */
-  async #observed(spec: ModuleSpec, container: ContainerDetails | undefined): Promise<ModuleState> {
-    const state = await this.#stateOf(spec, container);
-    return this.#locks.get(spec.name)!.isLocked() ? { ...state, status: 'HANDLING' } : state;
-  }
-
-  async #stateOf(spec: ModuleSpec, container: ContainerDetails | undefined): Promise<ModuleState> {
-    const imagePresent = container !== undefined || (await this.#docker.hasImage(spec.image));
-    const status = moduleStatus(imagePresent, container?.state);
-    return { spec, status, containerId: container?.id, startedAt: container?.startedAt, exitCode: container?.exitCode };
+  async #operate(spec: ModuleSpec, work: () => Promise<void>): Promise<ModuleState> {
+    if (!this.#store.engine.reachable) throw engineUnavailable('the Docker engine cannot be reached');
+    let lock = this.#locks.get(spec.name);
+    if (!lock) this.#locks.set(spec.name, (lock = new Mutex()));
+    return lock.runExclusive(async () => {
+      this.#store.setHandling(spec.name, true);
+      try {
+        await work();
+      } finally {
+        await this.#store.refreshModule(spec.name).catch((error: Error) => this.#log.warn({ err: error }, 'could not re-read the module'));
+        this.#store.setHandling(spec.name, false);
+      }
+      return this.#store.get(spec.name)!;
+    });
   }
 
   async #ownedContainer(spec: ModuleSpec): Promise<ContainerDetails | undefined> {
@@ -139,6 +165,10 @@ export class DockerModuleClient {
       throw error;
     }
   }
+}
+
+function engineUnavailable(message: string): BerthError {
+  return new BerthError('ENGINE_UNAVAILABLE', message);
 }
 
 function imageNotLoaded(spec: ModuleSpec): BerthError {

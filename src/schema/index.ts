@@ -4,5 +4,7 @@ import './scalars.ts';
 import './container-status.ts';
 import './port.ts';
 import './module.ts';
+import './module-status-change.ts';
+import './engine.ts';
 
 export const schema = builder.toSchema({ sortSchema: true });

@@ -1,4 +1,4 @@
-import type { ModuleState } from '../docker/docker-module-client.ts';
+import type { ModuleState } from '../docker/module-store.ts';
 import { isStopped } from '../docker/module-status.ts';
 import { builder } from './builder.ts';
 import { ContainerStatusEnum } from './container-status.ts';

@@ -4,8 +4,9 @@ import { pino } from 'pino';
 import { createBerthApp, type BerthApp } from '../../src/app.ts';
 import { parseConfig } from '../../src/config/docker-yaml.ts';
 import type { BerthConfig } from '../../src/config/module-spec.ts';
-import { DockerodeClient } from '../../src/docker/docker-client.ts';
-import { DockerModuleClient } from '../../src/docker/docker-module-client.ts';
+import type { DockerModuleClient } from '../../src/docker/docker-module-client.ts';
+import type { ModuleStore } from '../../src/docker/module-store.ts';
+import { createServices } from '../../src/services.ts';
 
 export const testImage = 'berth-test/http-env:1.0';
 export const absentImage = 'berth-test/never-built:0.0';
@@ -23,8 +24,11 @@ export interface Harness {
   config: BerthConfig;
   app: BerthApp;
   modules: DockerModuleClient;
+  store: ModuleStore;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- untyped until the tests use generated documents
   gql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>): Promise<GraphQLResult<T>>;
+  /** Resolves once berth has listed the engine. */
+  ready(): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -43,15 +47,17 @@ export function createHarness(yaml: string, { env = {}, connection, run = Math.r
   const text = `project: ${project}\n${yaml.replaceAll('{{run}}', run)}`;
   const config = parseConfig(text, { file: 'docker.yaml', env });
   const logger = pino({ level: 'silent' });
-  const client = new DockerodeClient({ connection, logger });
-  const modules = new DockerModuleClient({ docker: client, config, logger });
-  const app = createBerthApp({ docker: client, modules, logger });
+  const services = createServices({ config, logger, connection, watcher: { initialBackoffMs: 50, maxBackoffMs: 500, watchdogMs: 500 } });
+  const app = createBerthApp({ modules: services.modules, logger });
+  services.start();
   return {
     project,
     run,
     config,
     app,
-    modules,
+    modules: services.modules,
+    store: services.store,
+    ready: () => waitFor(() => services.store.synced, 'the first sync'),
     async gql(query, variables) {
       const response = await app.fetch('http://berth/graphql', {
         method: 'POST',
@@ -60,7 +66,10 @@ export function createHarness(yaml: string, { env = {}, connection, run = Math.r
       });
       return response.json();
     },
-    cleanup: () => removeProjectContainers(project),
+    async cleanup() {
+      await services.stop();
+      await removeProjectContainers(project);
+    },
   };
 }
 
@@ -94,4 +103,12 @@ export async function servedEnv(port: number): Promise<string> {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`nothing answered on 127.0.0.1:${port}`, { cause: failure });
+}
+
+export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }

@@ -14,6 +14,7 @@ describe(`module lifecycle on Docker ${inject('engineVersion')}`, () => {
   web:
     kind: http{{run}}
     image: ${testImage}
+    autostart: false
     envs:
       GREETING: \${GREETING}
       FALLBACK: \${UNSET_IN_TEST:-from-default}
@@ -30,6 +31,7 @@ describe(`module lifecycle on Docker ${inject('engineVersion')}`, () => {
 `,
       { env: { GREETING: 'hello-from-env' } },
     );
+    await berth.ready();
   });
   afterAll(() => berth.cleanup());
 

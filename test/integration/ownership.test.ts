@@ -15,10 +15,13 @@ describe('containers berth does not own', () => {
   tts:
     kind: piper{{run}}
     image: ${testImage}
+    autostart: false
   scraper:
     kind: crawl{{run}}
     image: ${testImage}
+    autostart: false
 `);
+    await berth.ready();
     foreign = await new GenericContainer(testImage).withName(`tts_piper${berth.run}`).start();
     otherProject = await new GenericContainer(testImage)
       .withName(`scraper-elsewhere-${berth.run}`)
@@ -77,6 +80,7 @@ describe('container shape', () => {
       admin: { in: 8080, out: ${alt} }
       rtp: { in: 5004, out: ${udp}, protocol: udp }
 `);
+    await berth.ready();
     const started = await berth.gql('mutation { startModule(name: "gateway") { status containerId } }');
     expect(started.data?.startModule.status).toBe('RUNNING');
     const { HostConfig } = await docker.getContainer(started.data?.startModule.containerId).inspect();
@@ -105,8 +109,10 @@ describe('an engine that refuses', () => {
   web:
     kind: web{{run}}
     image: ${testImage}
+    autostart: false
     ports: { http: { in: 8080, out: ${port} } }
 `);
+    await berth.ready();
     const started = await berth.gql('mutation { startModule(name: "web") { status } }');
     expect(started.errors?.[0]?.extensions?.code).toBe('ENGINE_ERROR');
     expect(started.errors?.[0]?.message).toMatch(/address already in use|port is already allocated/);
@@ -122,6 +128,7 @@ describe('a docker.yaml change', () => {
   web:
     kind: web{{run}}
     image: ${testImage}
+    autostart: false
     envs: { GREETING: ${greeting} }
     ports: { http: { in: 8080, out: ${port} } }
 `;
@@ -131,14 +138,17 @@ describe('a docker.yaml change', () => {
   it('keeps the container while the declaration is unchanged, and recreates a stopped one from a changed declaration', async () => {
     const port = await freePort();
     first = createHarness(yaml('first', port));
+    await first.ready();
     const created = await first.gql('mutation { startModule(name: "web") { containerId } }');
     await first.gql('mutation { stopModule(name: "web", timeoutSeconds: 1) { status } }');
 
     const restarted = createHarness(yaml('first', port), { run: first.run });
+    await restarted.ready();
     const unchanged = await restarted.gql('mutation { startModule(name: "web") { containerId } }');
     expect(unchanged.data?.startModule.containerId).toBe(created.data?.startModule.containerId);
 
     const changed = createHarness(yaml('second', port), { run: first.run });
+    await changed.ready();
     const whileRunning = await changed.gql('mutation { startModule(name: "web") { containerId } }');
     expect(whileRunning.data?.startModule.containerId).toBe(created.data?.startModule.containerId);
 

@@ -25,8 +25,10 @@ describe('over a real port', () => {
   tts:
     kind: piper{{run}}
     image: ${testImage}
+    autostart: false
     ports: { http: ${port} }
 `);
+    await berth.ready();
     running = await listen(berth.app, { host: '127.0.0.1', port: 0 });
     const response = await fetch(running.url, {
       method: 'POST',
@@ -101,10 +103,11 @@ describe('the berth process', () => {
 
   it('serves the bundled-style docker.yaml and shuts down cleanly on SIGTERM', async () => {
     const port = await freePort();
-    const file = await configFile(`project: proc-${port}\nmodules:\n  tts:\n    kind: piper-proc${port}\n    image: ${testImage}\n`);
+    const file = await configFile(`project: proc-${port}\nmodules:\n  tts:\n    kind: piper-proc${port}\n    image: ${testImage}\n    autostart: false\n`);
     const { child, output } = startBerth({ BERTH_CONFIG: file, PORT: String(port) });
     try {
       await expect.poll(() => output().stdout, { timeout: 15_000 }).toContain('berth is listening');
+      await expect.poll(async () => (await fetch(`http://127.0.0.1:${port}/ready`)).status, { timeout: 15_000 }).toBe(200);
       const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },

@@ -1,0 +1,49 @@
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+
+export interface EngineEvent {
+  type: 'container' | 'image';
+  /** The action without its detail: "health_status: healthy" is "health_status". */
+  action: string;
+  /** Container id, or image id or reference. */
+  id: string;
+  /** Container events carry the container's labels and name here; tag events the new reference. */
+  attributes: Record<string, string>;
+}
+
+interface RawEngineEvent {
+  Type?: string;
+  Action?: string;
+  id?: string;
+  Actor?: { ID?: string; Attributes?: Record<string, string> };
+}
+
+/**
+ * The engine's event stream, one JSON object a line. Lines are reassembled across chunks, so an
+ * event split in two, or several events in one chunk, parse the same; a line that is not an event
+ * is passed to onMalformed and skipped.
+ */
+export async function* engineEvents(stream: Readable, onMalformed: (line: string) => void = () => {}): AsyncGenerator<EngineEvent> {
+  const lines = createInterface({ input: stream, crlfDelay: Infinity });
+  // readline ends on the stream's 'end' only; a destroyed connection closes without one.
+  stream.once('close', () => lines.close());
+  for await (const line of lines) {
+    if (line.trim() === '') continue;
+    const event = toEngineEvent(line);
+    if (event) yield event;
+    else onMalformed(line);
+  }
+}
+
+function toEngineEvent(line: string): EngineEvent | undefined {
+  let raw: RawEngineEvent;
+  try {
+    raw = JSON.parse(line) as RawEngineEvent;
+  } catch {
+    return undefined;
+  }
+  if ((raw.Type !== 'container' && raw.Type !== 'image') || typeof raw.Action !== 'string') return undefined;
+  const id = raw.Actor?.ID ?? raw.id;
+  if (!id) return undefined;
+  return { type: raw.Type, action: raw.Action.split(':')[0]!.trim(), id, attributes: raw.Actor?.Attributes ?? {} };
+}

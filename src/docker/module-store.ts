@@ -1,0 +1,172 @@
+import { Mutex } from 'async-mutex';
+import type { Logger } from 'pino';
+import type { BerthConfig, ModuleSpec } from '../config/module-spec.ts';
+import { labelKeys, moduleLabels, ownershipLabels } from './container-spec.ts';
+import type { ContainerDetails, DockerClient, EngineVersion } from './docker-client.ts';
+import type { EngineEvent } from './event-stream.ts';
+import { moduleStatus, type ContainerStatus } from './module-status.ts';
+
+export interface ModuleState {
+  spec: ModuleSpec;
+  status: ContainerStatus;
+  containerId: string | undefined;
+  startedAt: Date | undefined;
+  exitCode: number | undefined;
+}
+
+export interface ModuleStatusChange {
+  module: ModuleState;
+  previous: ContainerStatus;
+  status: ContainerStatus;
+  at: Date;
+}
+
+export interface EngineState {
+  reachable: boolean;
+  version: string | undefined;
+  apiVersion: string | undefined;
+}
+
+interface Observed {
+  imagePresent: boolean;
+  container: ContainerDetails | undefined;
+}
+
+/**
+ * What the engine holds of each module, kept current by resyncs and engine events, so that
+ * queries never wait on the engine. Status changes go to subscribers, once each.
+ */
+export class ModuleStore {
+  readonly #docker: DockerClient;
+  readonly #project: string;
+  readonly #specs: ReadonlyMap<string, ModuleSpec>;
+  readonly #refreshLocks: ReadonlyMap<string, Mutex>;
+  readonly #log: Logger;
+  readonly #observed = new Map<string, Observed>();
+  readonly #handling = new Set<string>();
+  readonly #published = new Map<string, ContainerStatus>();
+  readonly #listeners = new Set<(change: ModuleStatusChange) => void>();
+  #engine: EngineState = { reachable: false, version: undefined, apiVersion: undefined };
+  #synced = false;
+
+  constructor({ docker, config, logger }: { docker: DockerClient; config: BerthConfig; logger: Logger }) {
+    this.#docker = docker;
+    this.#project = config.project;
+    this.#specs = new Map(config.modules.map((module) => [module.name, module]));
+    this.#refreshLocks = new Map(config.modules.map((module) => [module.name, new Mutex()]));
+    this.#log = logger;
+  }
+
+  get engine(): EngineState {
+    return this.#engine;
+  }
+
+  /** True once a first resync has seen the engine. */
+  get synced(): boolean {
+    return this.#synced;
+  }
+
+  spec(name: string): ModuleSpec | undefined {
+    return this.#specs.get(name);
+  }
+
+  list(): ModuleState[] {
+    return [...this.#specs.keys()].map((name) => this.get(name)!);
+  }
+
+  get(name: string): ModuleState | undefined {
+    const spec = this.#specs.get(name);
+    if (!spec) return undefined;
+    const observed = this.#observed.get(name);
+    const container = observed?.container;
+    const status = this.#handling.has(name) ? 'HANDLING' : moduleStatus(observed?.imagePresent ?? false, container?.state);
+    return { spec, status, containerId: container?.id, startedAt: container?.startedAt, exitCode: container?.exitCode };
+  }
+
+  subscribe(listener: (change: ModuleStatusChange) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Lists everything again; publishes what changed since the last look. */
+  async resync(): Promise<EngineVersion> {
+    const version = await this.#docker.version();
+    const owned = await this.#docker.listContainers(ownershipLabels(this.#project));
+    const images = await this.#imagePresence();
+    await Promise.all(
+      [...this.#specs.values()].map(async (spec) => {
+        const mine = owned.filter((container) => container.labels[labelKeys.module] === spec.name);
+        const chosen = mine.find((container) => container.name === spec.containerName) ?? mine[0];
+        const container = chosen && (await this.#docker.inspectContainer(chosen.id));
+        this.#observed.set(spec.name, { imagePresent: images.get(spec.image) ?? false, container });
+      }),
+    );
+    this.#engine = { reachable: true, ...version };
+    this.#synced = true;
+    for (const name of this.#specs.keys()) this.#publish(name);
+    return version;
+  }
+
+  /** An engine event: re-reads what it may have changed. Applying an event twice changes nothing. */
+  async apply(event: EngineEvent): Promise<void> {
+    if (event.type === 'image') return this.refreshImages();
+    const { attributes } = event;
+    if (attributes[labelKeys.managed] !== 'true' || attributes[labelKeys.project] !== this.#project) return;
+    const name = attributes[labelKeys.module];
+    if (name && this.#specs.has(name)) await this.refreshModule(name);
+  }
+
+  /** The engine stopped answering: the last known state stays, marked as such. */
+  markUnreachable(): void {
+    this.#engine = { ...this.#engine, reachable: false };
+  }
+
+  setHandling(name: string, handling: boolean): void {
+    if (handling) this.#handling.add(name);
+    else this.#handling.delete(name);
+    this.#publish(name);
+  }
+
+  async refreshModule(name: string): Promise<void> {
+    const spec = this.#specs.get(name)!;
+    await this.#refreshLocks.get(name)!.runExclusive(async () => {
+      const mine = await this.#docker.listContainers(moduleLabels(this.#project, spec));
+      const chosen = mine.find((container) => container.name === spec.containerName) ?? mine[0];
+      const container = chosen && (await this.#docker.inspectContainer(chosen.id));
+      const imagePresent = container ? (this.#observed.get(name)?.imagePresent ?? true) : await this.#docker.hasImage(spec.image);
+      this.#observed.set(name, { imagePresent, container });
+      this.#publish(name);
+    });
+  }
+
+  async refreshImages(): Promise<void> {
+    const images = await this.#imagePresence();
+    for (const [name, spec] of this.#specs) {
+      const observed = this.#observed.get(name);
+      this.#observed.set(name, { container: observed?.container, imagePresent: images.get(spec.image) ?? false });
+      this.#publish(name);
+    }
+  }
+
+  async #imagePresence(): Promise<Map<string, boolean>> {
+    const images = [...new Set([...this.#specs.values()].map((spec) => spec.image))];
+    return new Map(await Promise.all(images.map(async (image) => [image, await this.#docker.hasImage(image)] as const)));
+  }
+
+  #publish(name: string): void {
+    if (!this.#synced) return;
+    const module = this.get(name)!;
+    const previous = this.#published.get(name);
+    this.#published.set(name, module.status);
+    if (previous === undefined || previous === module.status) return;
+    const change: ModuleStatusChange = { module, previous, status: module.status, at: new Date() };
+    this.#log.info({ module: name, previous, status: module.status, container: module.containerId }, 'module status changed');
+    for (const listener of this.#listeners) {
+      try {
+        listener(change);
+      } catch (error) {
+        this.#log.error({ err: error }, 'a status listener failed');
+      }
+    }
+  }
+}
