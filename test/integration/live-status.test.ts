@@ -1,0 +1,157 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { createClient, type Client } from 'graphql-ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { listen, type RunningServer } from '../../src/server.ts';
+import { createHarness, docker, testImage, waitFor, type Harness } from './harness.ts';
+
+const run = promisify(execFile);
+const dockerCli = (...args: string[]) => run('docker', args);
+
+interface Change {
+  module: { name: string; containerId: string | null };
+  previous: string | null;
+  status: string;
+  at: string;
+}
+
+/** One graphql-ws subscription, collecting what it is sent. */
+function subscribe(client: Client, query: string) {
+  const received: Change[] = [];
+  const errors: unknown[] = [];
+  let completed = false;
+  const dispose = client.subscribe<{ moduleStatusChanged: Change }>(
+    { query },
+    {
+      next: (result) => (result.data ? received.push(result.data.moduleStatusChanged) : errors.push(result.errors)),
+      error: (error) => errors.push(error),
+      complete: () => (completed = true),
+    },
+  );
+  return {
+    received,
+    errors,
+    isCompleted: () => completed,
+    dispose,
+    statuses: (name: string) => received.filter((change) => change.module.name === name).map((change) => `${change.previous}>${change.status}`),
+    async until(name: string, status: string, from = 0) {
+      await waitFor(() => received.slice(from).some((change) => change.module.name === name && change.status === status), `${name} ${status}`);
+    },
+  };
+}
+
+describe('live status', () => {
+  let berth: Harness;
+  let server: RunningServer;
+  let client: Client;
+  const lateImage = () => `berth-test/late-${berth.run}:1.0`;
+  const manualImage = () => `berth-test/manual-${berth.run}:1.0`;
+  const status = async (name: string) => (await berth.gql(`{ module(name: "${name}") { status containerId } }`)).data?.module;
+
+  beforeAll(async () => {
+    berth = createHarness(`modules:
+  web:
+    kind: web{{run}}
+    image: ${testImage}
+  late:
+    kind: late{{run}}
+    image: berth-test/late-{{run}}:1.0
+  manual:
+    kind: manual{{run}}
+    image: berth-test/manual-{{run}}:1.0
+    autostart: false
+`);
+    await berth.ready();
+    server = await listen(berth.app, { host: '127.0.0.1', port: 0 });
+    client = createClient({ url: server.url.replace('http', 'ws'), webSocketImpl: WebSocket, lazy: false, retryAttempts: 0 });
+  });
+  afterAll(async () => {
+    await client?.dispose();
+    await server?.close();
+    await berth?.cleanup();
+    await dockerCli('rmi', lateImage(), manualImage()).catch(() => {});
+  });
+
+  it('creates and starts an autostart module at start-up', async () => {
+    await waitFor(async () => (await status('web'))?.status === 'RUNNING', 'web to be auto-started');
+    expect(await status('late')).toEqual({ status: 'NOT_LOADED', containerId: null });
+    expect(await status('manual')).toEqual({ status: 'NOT_LOADED', containerId: null });
+  });
+
+  it('delivers outside stop, start, kill and rm to subscribers and queries, and recreates a removed autostart container', async () => {
+    const feed = subscribe(client, 'subscription { moduleStatusChanged(names: ["web"], initial: true) { module { name containerId } previous status at } }');
+    await waitFor(() => feed.received.length > 0, 'the opening snapshot');
+    expect(feed.received[0]).toMatchObject({ module: { name: 'web' }, previous: null, status: 'RUNNING' });
+    const { containerId } = await status('web');
+
+    await dockerCli('stop', '-t', '1', containerId);
+    await feed.until('web', 'EXITED');
+    expect((await status('web')).status).toBe('EXITED');
+
+    await dockerCli('start', containerId);
+    await feed.until('web', 'RUNNING', 2);
+    expect((await status('web')).status).toBe('RUNNING');
+
+    await dockerCli('kill', containerId);
+    await feed.until('web', 'EXITED', 3);
+
+    const mark = feed.received.length;
+    await dockerCli('rm', '-f', containerId);
+    await feed.until('web', 'RUNNING', mark);
+    const recreated = await status('web');
+    expect(recreated.status).toBe('RUNNING');
+    expect(recreated.containerId).not.toBe(containerId);
+
+    expect(feed.statuses('web').slice(0, 4)).toEqual(['null>RUNNING', 'RUNNING>EXITED', 'EXITED>RUNNING', 'RUNNING>EXITED']);
+    expect(feed.received.every((change) => change.previous !== change.status)).toBe(true);
+    expect(feed.errors).toEqual([]);
+    feed.dispose();
+  });
+
+  it('follows images tagged in and removed: auto-create for autostart modules, NOT_CREATED for the others', async () => {
+    const feed = subscribe(client, 'subscription { moduleStatusChanged(names: ["late", "manual"]) { module { name containerId } previous status at } }');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+
+    await dockerCli('tag', testImage, manualImage());
+    await feed.until('manual', 'NOT_CREATED');
+    expect(await status('manual')).toEqual({ status: 'NOT_CREATED', containerId: null });
+
+    await dockerCli('tag', testImage, lateImage());
+    await feed.until('late', 'RUNNING');
+    expect(feed.statuses('late')[0]).toBe('NOT_LOADED>NOT_CREATED');
+    expect(feed.statuses('late')).toContain('HANDLING>RUNNING');
+
+    await dockerCli('rmi', manualImage());
+    await feed.until('manual', 'NOT_LOADED');
+    expect(feed.statuses('manual')).toEqual(['NOT_LOADED>NOT_CREATED', 'NOT_CREATED>NOT_LOADED']);
+    expect(feed.received.some((change) => change.module.name === 'web')).toBe(false);
+    feed.dispose();
+  });
+
+  it('publishes HANDLING while berth stops a module, then the final status', async () => {
+    const feed = subscribe(client, 'subscription { moduleStatusChanged(names: ["late"]) { module { name containerId } previous status at } }');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const stopped = await berth.gql('mutation { stopModule(name: "late", timeoutSeconds: 2) { status } }');
+    expect(stopped.data?.stopModule.status).toBe('EXITED');
+    await feed.until('late', 'EXITED');
+    expect(feed.statuses('late')).toEqual(['RUNNING>HANDLING', 'HANDLING>EXITED']);
+    feed.dispose();
+  });
+
+  it('runs 20 concurrent startModule calls on one module into one container, all RUNNING', async () => {
+    await dockerCli('tag', testImage, manualImage());
+    await waitFor(async () => (await status('manual'))?.status === 'NOT_CREATED', 'manual to see its image');
+    const results = await Promise.all(Array.from({ length: 20 }, () => berth.gql('mutation { startModule(name: "manual") { status containerId } }')));
+    expect(results.map((result) => result.data?.startModule.status)).toEqual(Array(20).fill('RUNNING'));
+    expect(new Set(results.map((result) => result.data?.startModule.containerId)).size).toBe(1);
+    const containers = await docker.listContainers({ all: true, filters: { label: [`berth.project=${berth.project}`, 'berth.module=manual'] } });
+    expect(containers).toHaveLength(1);
+  });
+
+  it('answers MODULE_NOT_FOUND to a subscription naming an unknown module, through the same error masking as HTTP', async () => {
+    const feed = subscribe(client, 'subscription { moduleStatusChanged(names: ["nope"]) { status } }');
+    await waitFor(() => feed.errors.length > 0 || feed.isCompleted(), 'the subscription error');
+    expect(JSON.stringify(feed.errors)).toContain('MODULE_NOT_FOUND');
+  });
+});
