@@ -1,0 +1,204 @@
+// berth's benchmarks against the raw Docker engine, measured in the same run: `npm run bench`.
+// Writes docs/benchmarks.md. Runs berth as a child process, so its RSS is its own.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import Dockerode from 'dockerode';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import { buildBusyboxImages } from '../scripts/busybox-images.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const image = 'berth-test/http-env:1.0';
+const project = `bench-${process.pid}`;
+const docker = new Dockerode();
+const moduleCount = 200;
+
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+};
+const ms = (value: number) => `${value.toFixed(2)} ms`;
+const sleep = (delay: number) => new Promise((resolve) => setTimeout(resolve, delay));
+
+async function time(action: () => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  await action();
+  return performance.now() - start;
+}
+
+async function startBerth(configFile: string, port: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', join(root, 'src/main.ts')], {
+    env: { ...process.env, BERTH_CONFIG: configFile, PORT: String(port), LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const ready = await fetch(`http://127.0.0.1:${port}/ready`).then((response) => response.ok, () => false);
+    if (ready) return child;
+    await sleep(100);
+  }
+  throw new Error('berth did not become ready');
+}
+
+async function rssMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+}
+
+async function gql(port: number, query: string): Promise<{ data?: Record<string, unknown>; errors?: unknown[] }> {
+  const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query }),
+  });
+  return response.json() as Promise<{ data?: Record<string, unknown>; errors?: unknown[] }>;
+}
+
+async function main(): Promise<void> {
+  await buildBusyboxImages(join(root, 'test/fixtures/docker'), docker);
+  const engine = await docker.version();
+  const dir = await mkdtemp(join(tmpdir(), 'berth-bench-'));
+  const configFile = join(dir, 'docker.yaml');
+  const names = Array.from({ length: moduleCount }, (_, index) => `m${index}`);
+  await writeFile(
+    configFile,
+    `project: ${project}\nmodules:\n${names.map((name) => `  ${name}:\n    kind: bench${process.pid}\n    image: ${image}\n    autostart: false\n`).join('')}`,
+  );
+  const port = 4900 + (process.pid % 90);
+  const lines: string[] = [];
+  const report = (line = '') => {
+    lines.push(line);
+    process.stdout.write(`${line}\n`);
+  };
+  let berth: ChildProcess | undefined;
+  const clients: Client[] = [];
+  try {
+    berth = await startBerth(configFile, port);
+    // 200 modules with a container each: created by berth, all but one left stopped.
+    for (const name of names.slice(0, moduleCount)) {
+      const created = await gql(port, `mutation { startModule(name: "${name}") { status } }`);
+      if (created.errors) throw new Error(JSON.stringify(created.errors));
+      if (name !== 'm0') await gql(port, `mutation { stopModule(name: "${name}", timeoutSeconds: 0) { status } }`);
+    }
+
+    report(`# berth benchmarks`);
+    report();
+    report(`Command: \`npm run bench\`. Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, Docker Engine ${engine.Version} (API ${engine.ApiVersion}). Generated ${new Date().toISOString()}.`);
+    report('Every figure is compared with the raw engine measured in the same run.');
+    report();
+
+    // a. the frontend query against one engine list call
+    const query = '{ modules { name status ports { name out } } }';
+    for (let warm = 0; warm < 50; warm++) await gql(port, query);
+    const queryTimes: number[] = [];
+    for (let round = 0; round < 500; round++) queryTimes.push(await time(() => gql(port, query)));
+    const listTimes: number[] = [];
+    for (let round = 0; round < 100; round++) {
+      listTimes.push(await time(() => docker.listContainers({ all: true, filters: { label: [`berth.project=${project}`] } })));
+    }
+    report(`## a. \`modules\` query, ${moduleCount} modules, over HTTP`);
+    report();
+    report('| | p50 | p99 |');
+    report('| --- | --- | --- |');
+    report(`| berth \`modules\` query (500 requests) | ${ms(percentile(queryTimes, 50))} | ${ms(percentile(queryTimes, 99))} |`);
+    report(`| engine \`GET /containers/json\` (100 calls) | ${ms(percentile(listTimes, 50))} | ${ms(percentile(listTimes, 99))} |`);
+    report(`| **list ÷ query** | **${(percentile(listTimes, 50) / percentile(queryTimes, 50)).toFixed(1)}×** | ${(percentile(listTimes, 99) / percentile(queryTimes, 99)).toFixed(1)}× |`);
+    report();
+
+    // b. an outside change reaching subscribers, beyond the engine's own event delivery
+    const target = (await gql(port, '{ module(name: "m0") { containerId } }')).data as { module: { containerId: string } };
+    const containerId = target.module.containerId;
+    const events = (await docker.getEvents({ filters: { type: ['container'], container: [containerId], event: ['start', 'die'] } })) as NodeJS.ReadableStream;
+    const engineSeen: number[] = [];
+    createInterface({ input: events as never }).on('line', () => engineSeen.push(performance.now()));
+    report('## b. Outside change → subscriber, beyond the engine\'s own event delivery');
+    report();
+    report('Each trial is a `docker stop`/`docker start` of a module\'s container through the engine API; the delay is from the moment the same event reaches a raw engine event listener in this process to the moment the last subscriber gets it.');
+    report();
+    report('| subscribers | trials | p50 | p99 | berth RSS |');
+    report('| --- | --- | --- | --- | --- |');
+    const url = `ws://127.0.0.1:${port}/graphql`;
+    let rssAtThousand = 0;
+    for (const count of [1, 100, 1000]) {
+      while (clients.length < count) clients.push(createClient({ url, webSocketImpl: WebSocket, lazy: false, retryAttempts: 0 }));
+      const delivered = new Map<string, number[]>();
+      const disposers = clients.map((client) =>
+        client.subscribe<{ moduleStatusChanged: { status: string } }>(
+          { query: 'subscription { moduleStatusChanged(names: ["m0"]) { status } }' },
+          {
+            next: (result) => {
+              const status = result.data?.moduleStatusChanged.status;
+              if (status === 'RUNNING' || status === 'EXITED') (delivered.get(status) ?? delivered.set(status, []).get(status)!).push(performance.now());
+            },
+            error: (error) => console.error('subscription error', error),
+            complete: () => {},
+          },
+        ),
+      );
+      await sleep(1000 + count);
+      const delays: number[] = [];
+      const trials = 30;
+      for (let trial = 0; trial < trials; trial++) {
+        const running = trial % 2 === 1;
+        const status = running ? 'RUNNING' : 'EXITED';
+        delivered.set(status, []);
+        const before = engineSeen.length;
+        if (running) await docker.getContainer(containerId).start();
+        else await docker.getContainer(containerId).stop({ t: 0 });
+        for (let wait = 0; wait < 500 && (delivered.get(status)!.length < count || engineSeen.length === before); wait++) await sleep(5);
+        const arrivals = delivered.get(status)!;
+        if (arrivals.length < count) throw new Error(`only ${arrivals.length} of ${count} subscribers got ${status}`);
+        delays.push(Math.max(...arrivals) - engineSeen[before]!);
+        await sleep(50);
+      }
+      const rss = await rssMb(berth.pid!);
+      if (count === 1000) rssAtThousand = rss;
+      report(`| ${count} | ${trials} | ${ms(percentile(delays, 50))} | ${ms(percentile(delays, 99))} | ${rss.toFixed(0)} MB |`);
+      disposers.forEach((dispose) => dispose());
+      await sleep(200);
+    }
+    (events as unknown as { destroy(): void }).destroy();
+    report();
+
+    // c. startModule against a raw start of an equivalent container
+    const rawStarts: number[] = [];
+    const berthStarts: number[] = [];
+    for (let trial = 0; trial < 20; trial++) {
+      // Both sides start a container that has run once and is stopped, one after the other.
+      const raw = await docker.createContainer({ Image: image, name: `bench-raw-${process.pid}-${trial}`, Labels: { 'bench.raw': project } });
+      await raw.start();
+      await raw.stop({ t: 0 });
+      const name = names[1 + trial]!;
+      berthStarts.push(await time(() => gql(port, `mutation { startModule(name: "${name}") { status } }`)));
+      rawStarts.push(await time(() => raw.start()));
+    }
+    const ratio = percentile(berthStarts, 50) / percentile(rawStarts, 50);
+    report('## c. `startModule` against a raw dockerode start');
+    report();
+    report('Existing stopped containers; berth\'s figure is the whole GraphQL mutation over HTTP (lock, engine calls, state refresh), the raw one `POST /containers/{id}/start` on an equivalent container.');
+    report();
+    report('| | trials | p50 | p99 |');
+    report('| --- | --- | --- | --- |');
+    report(`| berth \`startModule\` | 20 | ${ms(percentile(berthStarts, 50))} | ${ms(percentile(berthStarts, 99))} |`);
+    report(`| raw start | 20 | ${ms(percentile(rawStarts, 50))} | ${ms(percentile(rawStarts, 99))} |`);
+    report(`| **ratio (p50)** | | **${ratio.toFixed(3)}** | |`);
+    report();
+    report('## d. Memory');
+    report();
+    report(`berth's RSS with 1,000 graphql-ws subscribers connected and subscribed: **${rssAtThousand.toFixed(0)} MB**.`);
+    await writeFile(join(root, 'docs/benchmarks.md'), `${lines.join('\n')}\n`);
+  } finally {
+    await Promise.all(clients.map((client) => client.dispose()));
+    berth?.kill('SIGTERM');
+    const leftovers = await docker.listContainers({ all: true, filters: { label: [`berth.project=${project}`] } });
+    const raw = await docker.listContainers({ all: true, filters: { label: [`bench.raw=${project}`] } });
+    await Promise.all([...leftovers, ...raw].map((container) => docker.getContainer(container.Id).remove({ force: true })));
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
