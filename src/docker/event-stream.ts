@@ -24,26 +24,30 @@ interface RawEngineEvent {
  * is passed to onMalformed and skipped.
  */
 export async function* engineEvents(stream: Readable, onMalformed: (line: string) => void = () => {}): AsyncGenerator<EngineEvent> {
+  // A stream destroyed before the first next() would leave readline waiting forever.
+  if (stream.destroyed) return;
   const lines = createInterface({ input: stream, crlfDelay: Infinity });
   // readline ends on the stream's 'end' only; a destroyed connection closes without one.
   stream.once('close', () => lines.close());
   for await (const line of lines) {
     if (line.trim() === '') continue;
     const event = toEngineEvent(line);
-    if (event) yield event;
-    else onMalformed(line);
+    if (event === 'malformed') onMalformed(line);
+    else if (event) yield event;
   }
 }
 
-function toEngineEvent(line: string): EngineEvent | undefined {
+/** undefined for an event of another type, which berth does not follow. */
+function toEngineEvent(line: string): EngineEvent | 'malformed' | undefined {
   let raw: RawEngineEvent;
   try {
     raw = JSON.parse(line) as RawEngineEvent;
   } catch {
-    return undefined;
+    return 'malformed';
   }
-  if ((raw.Type !== 'container' && raw.Type !== 'image') || typeof raw.Action !== 'string') return undefined;
+  if (typeof raw !== 'object' || raw === null || typeof raw.Type !== 'string') return 'malformed';
+  if (raw.Type !== 'container' && raw.Type !== 'image') return undefined;
   const id = raw.Actor?.ID ?? raw.id;
-  if (!id) return undefined;
+  if (!id || typeof raw.Action !== 'string') return 'malformed';
   return { type: raw.Type, action: raw.Action.split(':')[0]!.trim(), id, attributes: raw.Actor?.Attributes ?? {} };
 }

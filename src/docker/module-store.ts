@@ -94,12 +94,15 @@ export class ModuleStore {
     const owned = await this.#docker.listContainers(ownershipLabels(this.#project));
     const images = await this.#imagePresence();
     await Promise.all(
-      [...this.#specs.values()].map(async (spec) => {
-        const mine = owned.filter((container) => container.labels[labelKeys.module] === spec.name);
-        const chosen = mine.find((container) => container.name === spec.containerName) ?? mine[0];
-        const container = chosen && (await this.#docker.inspectContainer(chosen.id));
-        this.#observed.set(spec.name, { imagePresent: images.get(spec.image) ?? false, container });
-      }),
+      // Under each module's lock, so that a resync never overwrites a fresher refresh of an operation.
+      [...this.#specs.values()].map((spec) =>
+        this.#refreshLocks.get(spec.name)!.runExclusive(async () => {
+          const mine = owned.filter((container) => container.labels[labelKeys.module] === spec.name);
+          const chosen = mine.find((container) => container.name === spec.containerName) ?? mine[0];
+          const container = chosen && (await this.#docker.inspectContainer(chosen.id));
+          this.#observed.set(spec.name, { imagePresent: images.get(spec.image) ?? false, container });
+        }),
+      ),
     );
     this.#engine = { reachable: true, ...version };
     this.#synced = true;

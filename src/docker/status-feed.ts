@@ -1,3 +1,4 @@
+import { FixedBuffer, Repeater } from '@repeaterjs/repeater';
 import type { ContainerStatus } from './module-status.ts';
 import type { DockerModuleClient } from './docker-module-client.ts';
 import type { ModuleState } from './module-store.ts';
@@ -25,38 +26,29 @@ export interface StatusFeedOptions {
  * slow subscriber neither slows the others nor grows memory without bound: past that its feed ends,
  * and it resubscribes with `initial` to start again from the current state.
  */
-export async function* statusFeed(modules: DockerModuleClient, options: StatusFeedOptions): AsyncGenerator<StatusFeedItem> {
+export function statusFeed(modules: DockerModuleClient, options: StatusFeedOptions): Repeater<StatusFeedItem> {
   const { names, initial = false, capacity = 1000, onOverflow } = options;
   const selected = modules.select(names);
   const wanted = new Set(selected.map((module) => module.spec.name));
-  const pending: StatusFeedItem[] = [];
-  let overflowed = false;
-  let wake: (() => void) | undefined;
-  const unsubscribe = modules.subscribe((change) => {
-    if (!wanted.has(change.module.spec.name) || overflowed) return;
-    if (pending.length >= capacity) overflowed = true;
-    else pending.push(change);
-    wake?.();
-  });
-  try {
-    if (initial) {
-      const at = new Date();
-      for (const module of selected) yield { module, previous: null, status: module.status, at };
-    }
-    for (;;) {
-      const next = pending.shift();
-      if (next) {
-        yield next;
-        continue;
-      }
-      if (overflowed) {
+  const held = new FixedBuffer(Math.max(capacity, selected.length));
+  return new Repeater<StatusFeedItem>(async (push, stop) => {
+    const send = (item: StatusFeedItem) => void push(item).catch(() => {});
+    // The snapshot and the subscription are taken in one synchronous step: no change falls between them.
+    const unsubscribe = modules.subscribe((change) => {
+      if (!wanted.has(change.module.spec.name)) return;
+      if (held.full) {
+        unsubscribe();
         onOverflow?.();
+        stop();
         return;
       }
-      await new Promise<void>((resolve) => (wake = resolve));
-      wake = undefined;
+      send(change);
+    });
+    if (initial) {
+      const at = new Date();
+      for (const module of selected) send({ module, previous: null, status: module.status, at });
     }
-  } finally {
+    await stop;
     unsubscribe();
-  }
+  }, held);
 }
