@@ -192,7 +192,7 @@ async function main(): Promise<void> {
     report(`berth's RSS with 1,000 graphql-ws subscribers connected and subscribed: **${rssAtThousand.toFixed(0)} MB**.`);
     await writeFile(join(root, 'docs/benchmarks.md'), `${lines.join('\n')}\n`);
   } finally {
-    await Promise.all(clients.map((client) => client.dispose()));
+    await Promise.all(clients.map(async (client) => client.dispose()));
     berth?.kill('SIGTERM');
     const leftovers = await docker.listContainers({ all: true, filters: { label: [`berth.project=${project}`] } });
     const raw = await docker.listContainers({ all: true, filters: { label: [`bench.raw=${project}`] } });
