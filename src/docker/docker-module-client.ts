@@ -28,6 +28,7 @@ export class DockerModuleClient {
   readonly #store: ModuleStore;
   readonly #project: string;
   readonly #locks = new Map<string, Mutex>();
+  readonly #autostarting = new Set<string>();
   readonly #log: Logger;
 
   constructor({ docker, store, project, logger }: DockerModuleClientOptions) {
@@ -105,10 +106,13 @@ export class DockerModuleClient {
   }
 
   #autostart(module: ModuleState): void {
-    if (module.status !== 'NOT_CREATED' || !module.spec.autostart) return;
-    this.start(module.spec.name).catch((error: Error) =>
-      this.#log.warn({ module: module.spec.name, err: error }, 'could not create and start an autostart module'),
-    );
+    const { name, autostart } = module.spec;
+    // A resync and a change can both ask for the same module: one start is enough.
+    if (module.status !== 'NOT_CREATED' || !autostart || this.#autostarting.has(name)) return;
+    this.#autostarting.add(name);
+    this.start(name)
+      .catch((error: Error) => this.#log.warn({ module: name, err: error }, 'could not create and start an autostart module'))
+      .finally(() => this.#autostarting.delete(name));
   }
 
   #spec(name: string): ModuleSpec {
