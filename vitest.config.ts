@@ -1,6 +1,11 @@
+import { createRequire } from 'node:module';
 import { defineConfig } from 'vitest/config';
 
+const require = createRequire(import.meta.url);
+
 export default defineConfig({
+  // One graphql, as under Node: the entry Node loads for yoga and graphql-ws, not a second ESM copy.
+  resolve: { alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }] },
   test: {
     reporters: ['default', './test/summary-reporter.ts'],
     projects: [

@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   // dockerode reads DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH itself, as the docker CLI does.
   const services = createServices({ config, logger });
   const app = createBerthApp({ modules: services.modules, logger });
-  const running = await listen(app, settings);
+  const running = await listen(app, { ...settings, onError: (error) => logger.error({ err: error }, 'server error') });
   logger.info({ url: running.url }, 'berth is listening');
   services.start();
 

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ExecutionArgs } from 'graphql';
+import { GraphQLError, type ExecutionArgs } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { BerthApp } from './app.ts';
@@ -17,7 +17,17 @@ interface EnvelopedExecution {
   subscribe: (args: ExecutionArgs) => unknown;
 }
 
-export async function listen(app: BerthApp, { host, port }: { host: string; port: number }): Promise<RunningServer> {
+export interface ListenOptions {
+  host: string;
+  port: number;
+  /** Errors of the listening server; default: written to stderr. */
+  onError?: (error: Error) => void;
+}
+
+export async function listen(
+  app: BerthApp,
+  { host, port, onError = (error) => process.stderr.write(`berth: server error: ${error.message}\n`) }: ListenOptions,
+): Promise<RunningServer> {
   const server = createServer((request, response) => void app(request, response));
   const sockets = new WebSocketServer({ server, path: app.graphqlEndpoint });
   const graphqlWs = useServer<Record<string, unknown>, { request: unknown; socket: unknown }>(
@@ -32,10 +42,17 @@ export async function listen(app: BerthApp, { host, port }: { host: string; port
           socket: context.extra.socket,
           params: payload,
         });
+        // A syntax error answers this one operation; thrown, it would close the client's whole socket.
+        let document: ReturnType<typeof parse>;
+        try {
+          document = parse(payload.query);
+        } catch (error) {
+          return [error instanceof GraphQLError ? error : new GraphQLError((error as Error).message)];
+        }
         const args = {
           schema,
           operationName: payload.operationName,
-          document: parse(payload.query),
+          document,
           variableValues: payload.variables,
           contextValue: await contextFactory(),
           rootValue: { execute, subscribe } satisfies EnvelopedExecution,
@@ -54,6 +71,9 @@ export async function listen(app: BerthApp, { host, port }: { host: string; port
       resolve();
     });
   });
+  // Once listening, a failed accept (say EMFILE) is logged, never a crash, and never closes the other clients.
+  server.on('error', (error) => onError(error));
+  sockets.on('error', (error) => onError(error));
   const address = server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {

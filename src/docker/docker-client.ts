@@ -38,6 +38,7 @@ export interface DockerClient {
   startContainer(id: string): Promise<void>;
   /** Succeeds when the container is already stopped. */
   stopContainer(id: string, timeoutSeconds: number): Promise<void>;
+  unpauseContainer(id: string): Promise<void>;
   removeContainer(id: string): Promise<void>;
   /** Container and image events from now on, until the signal aborts or the connection breaks. */
   events(signal: AbortSignal): Promise<AsyncIterable<EngineEvent>>;
@@ -46,26 +47,43 @@ export interface DockerClient {
 export interface DockerodeClientOptions {
   /** dockerode connection options; default: from DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH as the docker CLI reads them. */
   connection?: Dockerode.DockerOptions;
+  /** Longest wait for a read (version, list, inspect), so a frozen engine counts as unreachable. Default 10 s. */
+  readTimeoutMs?: number;
   logger: Logger;
 }
 
 export class DockerodeClient implements DockerClient {
   readonly #docker: Dockerode;
   readonly #log: Logger;
+  readonly #readTimeoutMs: number;
 
-  constructor({ connection, logger }: DockerodeClientOptions) {
+  constructor({ connection, logger, readTimeoutMs = 10_000 }: DockerodeClientOptions) {
     this.#docker = new Dockerode(connection);
     this.#log = logger;
+    this.#readTimeoutMs = readTimeoutMs;
+  }
+
+  /** A read that the engine does not answer in time fails as a timeout, so a frozen engine counts as unreachable. */
+  async #bounded<T>(read: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${this.#readTimeoutMs} ms`), { name: 'TimeoutError' })), this.#readTimeoutMs);
+    });
+    try {
+      return await Promise.race([read, timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async version(): Promise<EngineVersion> {
-    const info = await this.#call('read the engine version', () => this.#docker.version());
+    const info = await this.#call('read the engine version', () => this.#bounded(this.#docker.version()));
     return { version: info.Version, apiVersion: info.ApiVersion };
   }
 
   async hasImage(reference: string): Promise<boolean> {
     try {
-      await this.#docker.getImage(reference).inspect();
+      await this.#bounded(this.#docker.getImage(reference).inspect());
       this.#log.debug({ image: reference }, 'image present');
       return true;
     } catch (error) {
@@ -79,14 +97,14 @@ export class DockerodeClient implements DockerClient {
 
   async listContainers(labels: Record<string, string>): Promise<ContainerSummary[]> {
     const label = Object.entries(labels).map(([key, value]) => `${key}=${value}`);
-    const list = await this.#call('list containers', () => this.#docker.listContainers({ all: true, filters: { label } }));
+    const list = await this.#call('list containers', () => this.#bounded(this.#docker.listContainers({ all: true, filters: { label } })));
     this.#log.debug({ labels, count: list.length }, 'listed containers');
     return list.map(fromSummary);
   }
 
   async inspectContainer(idOrName: string): Promise<ContainerDetails | undefined> {
     try {
-      const details = await this.#docker.getContainer(idOrName).inspect();
+      const details = await this.#bounded(this.#docker.getContainer(idOrName).inspect());
       this.#log.debug({ container: details.Id, state: details.State.Status }, 'inspected container');
       return fromInspect(details);
     } catch (error) {
@@ -109,6 +127,11 @@ export class DockerodeClient implements DockerClient {
   async stopContainer(id: string, timeoutSeconds: number): Promise<void> {
     await this.#tolerating304(`stop container ${id}`, () => this.#docker.getContainer(id).stop({ t: timeoutSeconds }));
     this.#log.debug({ container: id, timeoutSeconds }, 'stopped container');
+  }
+
+  async unpauseContainer(id: string): Promise<void> {
+    await this.#call(`unpause container ${id}`, () => this.#docker.getContainer(id).unpause());
+    this.#log.debug({ container: id }, 'unpaused container');
   }
 
   async removeContainer(id: string): Promise<void> {

@@ -68,8 +68,14 @@ export class DockerModuleClient {
     const spec = this.#spec(name);
     return this.#operate(spec, async () => {
       let container = await this.#ownedContainer(spec);
-      if (container && container.state !== 'running' && container.labels[labelKeys.spec] !== specDigest(spec)) {
-        this.#log.info({ module: spec.name, container: container.id }, 'docker.yaml changed since the container was created: recreating it');
+      if (container?.state === 'paused') {
+        await this.#docker.unpauseContainer(container.id);
+        this.#log.info({ module: spec.name, container: container.id }, 'module unpaused');
+        return;
+      }
+      const stale = container && container.state !== 'running' && container.labels[labelKeys.spec] !== specDigest(spec);
+      if (container && (stale || container.state === 'dead')) {
+        this.#log.info({ module: spec.name, container: container.id, state: container.state }, 'recreating the container: docker.yaml changed since it was made, or it is dead');
         await this.#docker.removeContainer(container.id);
         container = undefined;
       }

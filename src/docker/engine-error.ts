@@ -25,7 +25,7 @@ export function toBerthError(error: unknown, doing: string): BerthError {
   if (failure.statusCode === undefined && failure.code && unreachableCodes.has(failure.code)) {
     return new BerthError('ENGINE_UNAVAILABLE', `the Docker engine cannot be reached (${failure.code}) while trying to ${doing}`, { cause: error });
   }
-  if (failure.statusCode === undefined && /socket hang up|timeout/i.test(failure.message ?? '')) {
+  if (failure.statusCode === undefined && (failure.name === 'AbortError' || failure.name === 'TimeoutError' || /socket hang up|timeout|aborted/i.test(failure.message ?? ''))) {
     return new BerthError('ENGINE_UNAVAILABLE', `the Docker engine cannot be reached (${failure.message}) while trying to ${doing}`, { cause: error });
   }
   return new BerthError('ENGINE_ERROR', `the Docker engine refused to ${doing}: ${engineMessage(error).trim()}`, { cause: error });

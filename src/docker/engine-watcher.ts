@@ -67,11 +67,17 @@ export class EngineWatcher {
       synced = true;
       logger.info(engine, 'engine in sync');
       onSynced?.();
+      let pinging = false;
       watchdog = setInterval(() => {
-        docker.version().catch((error: Error) => {
-          logger.warn({ err: error }, 'engine stopped answering; reconnecting');
-          connection.abort();
-        });
+        if (pinging) return;
+        pinging = true;
+        docker
+          .version()
+          .catch((error: Error) => {
+            logger.warn({ err: error }, 'engine stopped answering; reconnecting');
+            connection.abort();
+          })
+          .finally(() => (pinging = false));
       }, watchdogMs);
       for await (const event of events) {
         store.apply(event).catch((error: Error) => logger.warn({ err: error, event }, 'could not apply an engine event'));

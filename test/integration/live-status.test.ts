@@ -149,6 +149,24 @@ describe('live status', () => {
     expect(containers).toHaveLength(1);
   });
 
+  it('starts a paused module by unpausing it', async () => {
+    const { containerId } = await status('web');
+    await dockerCli('pause', containerId);
+    await waitFor(async () => (await status('web'))?.status === 'EXITED', 'web to show as paused');
+    const started = await berth.gql('mutation { startModule(name: "web") { status containerId } }');
+    expect(started.data?.startModule).toEqual({ status: 'RUNNING', containerId });
+  });
+
+  it('answers a subscription with a syntax error on its own, keeping the socket for the others', async () => {
+    const broken = subscribe(client, 'subscription { moduleStatusChanged(');
+    await waitFor(() => broken.errors.length > 0, 'the syntax error');
+    expect(JSON.stringify(broken.errors)).toContain('Syntax Error');
+    const feed = subscribe(client, 'subscription { moduleStatusChanged(names: ["web"], initial: true) { status } }');
+    await waitFor(() => feed.received.length > 0, 'a snapshot on the same socket');
+    expect(feed.received[0]?.status).toBe('RUNNING');
+    feed.dispose();
+  });
+
   it('answers MODULE_NOT_FOUND to a subscription naming an unknown module, through the same error masking as HTTP', async () => {
     const feed = subscribe(client, 'subscription { moduleStatusChanged(names: ["nope"]) { status } }');
     await waitFor(() => feed.errors.length > 0 || feed.isCompleted(), 'the subscription error');

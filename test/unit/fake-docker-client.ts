@@ -69,6 +69,10 @@ export class FakeDockerClient implements DockerClient {
     this.setState(id, 'exited');
   }
 
+  async unpauseContainer(id: string): Promise<void> {
+    this.setState(id, 'running');
+  }
+
   async removeContainer(id: string): Promise<void> {
     this.containers.delete(id);
   }
