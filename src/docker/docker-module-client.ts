@@ -71,7 +71,7 @@ export class DockerModuleClient {
       if (container?.state === 'paused') {
         await this.#docker.unpauseContainer(container.id);
         this.#log.info({ module: spec.name, container: container.id }, 'module unpaused');
-        return;
+        return container.id;
       }
       const stale = container && container.state !== 'running' && container.labels[labelKeys.spec] !== specDigest(spec);
       if (container && (stale || container.state === 'dead')) {
@@ -82,6 +82,7 @@ export class DockerModuleClient {
       const id = container?.id ?? (await this.#create(spec));
       await this.#docker.startContainer(id);
       this.#log.info({ module: spec.name, container: id }, 'module started');
+      return id;
     });
   }
 
@@ -94,10 +95,11 @@ export class DockerModuleClient {
       const container = await this.#ownedContainer(spec);
       if (!container) {
         await this.#refuseForeignContainer(spec);
-        return;
+        return undefined;
       }
       await this.#docker.stopContainer(container.id, timeoutSeconds);
       this.#log.info({ module: spec.name, container: container.id }, 'module stopped');
+      return container.id;
     });
   }
 
@@ -131,16 +133,22 @@ export class DockerModuleClient {
     if (!this.#store.synced) throw engineUnavailable('berth has not yet seen the Docker engine');
   }
 
-  async #operate(spec: ModuleSpec, work: () => Promise<void>): Promise<ModuleState> {
+  /** Runs work under the module's lock; work returns the id of the container it acted on, if any. */
+  async #operate(spec: ModuleSpec, work: () => Promise<string | undefined>): Promise<ModuleState> {
     if (!this.#store.engine.reachable) throw engineUnavailable('the Docker engine cannot be reached');
     let lock = this.#locks.get(spec.name);
     if (!lock) this.#locks.set(spec.name, (lock = new Mutex()));
     return lock.runExclusive(async () => {
       this.#store.setHandling(spec.name, true);
       try {
-        await work();
+        const id = await work();
+        // One inspect tells the final state; without a container, the store re-reads the module.
+        const container = id && (await this.#docker.inspectContainer(id));
+        await (container ? this.#store.record(spec.name, container) : this.#store.refreshModule(spec.name));
+      } catch (error) {
+        await this.#store.refreshModule(spec.name).catch((refresh: Error) => this.#log.warn({ err: refresh }, 'could not re-read the module'));
+        throw error;
       } finally {
-        await this.#store.refreshModule(spec.name).catch((error: Error) => this.#log.warn({ err: error }, 'could not re-read the module'));
         this.#store.setHandling(spec.name, false);
       }
       return this.#store.get(spec.name)!;
@@ -148,6 +156,10 @@ export class DockerModuleClient {
   }
 
   async #ownedContainer(spec: ModuleSpec): Promise<ContainerDetails | undefined> {
+    // The store's container, when it still is this module's, saves listing the engine.
+    const knownId = this.#store.get(spec.name)?.containerId;
+    const known = knownId && (await this.#docker.inspectContainer(knownId));
+    if (known && isOwnedBy(known.labels, this.#project, spec)) return known;
     const candidates = await this.#docker.listContainers(moduleLabels(this.#project, spec));
     const chosen = candidates.find((container) => container.name === spec.containerName) ?? candidates[0];
     return chosen && this.#docker.inspectContainer(chosen.id);

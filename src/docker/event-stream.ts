@@ -9,6 +9,8 @@ export interface EngineEvent {
   id: string;
   /** Container events carry the container's labels and name here; tag events the new reference. */
   attributes: Record<string, string>;
+  /** When the engine saw it. */
+  time: Date;
 }
 
 interface RawEngineEvent {
@@ -16,6 +18,8 @@ interface RawEngineEvent {
   Action?: string;
   id?: string;
   Actor?: { ID?: string; Attributes?: Record<string, string> };
+  time?: number;
+  timeNano?: number;
 }
 
 /**
@@ -49,5 +53,6 @@ function toEngineEvent(line: string): EngineEvent | 'malformed' | undefined {
   if (raw.Type !== 'container' && raw.Type !== 'image') return undefined;
   const id = raw.Actor?.ID ?? raw.id;
   if (!id || typeof raw.Action !== 'string') return 'malformed';
-  return { type: raw.Type, action: raw.Action.split(':')[0]!.trim(), id, attributes: raw.Actor?.Attributes ?? {} };
+  const time = raw.timeNano ? new Date(raw.timeNano / 1e6) : raw.time ? new Date(raw.time * 1000) : new Date();
+  return { type: raw.Type, action: raw.Action.split(':')[0]!.trim(), id, attributes: raw.Actor?.Attributes ?? {}, time };
 }

@@ -4,7 +4,7 @@ import type { BerthConfig, ModuleSpec } from '../config/module-spec.ts';
 import { labelKeys, moduleLabels, ownershipLabels } from './container-spec.ts';
 import type { ContainerDetails, DockerClient, EngineVersion } from './docker-client.ts';
 import type { EngineEvent } from './event-stream.ts';
-import { moduleStatus, type ContainerStatus } from './module-status.ts';
+import { moduleStatus, type ContainerStatus, type EngineContainerState } from './module-status.ts';
 
 export interface ModuleState {
   spec: ModuleSpec;
@@ -26,6 +26,17 @@ export interface EngineState {
   version: string | undefined;
   apiVersion: string | undefined;
 }
+
+/** The container state an event leaves behind; events absent here change no state. */
+const stateAfter: Partial<Record<string, EngineContainerState>> = {
+  create: 'created',
+  start: 'running',
+  restart: 'running',
+  unpause: 'running',
+  pause: 'paused',
+  die: 'exited',
+  stop: 'exited',
+};
 
 interface Observed {
   imagePresent: boolean;
@@ -116,7 +127,47 @@ export class ModuleStore {
     const { attributes } = event;
     if (attributes[labelKeys.managed] !== 'true' || attributes[labelKeys.project] !== this.#project) return;
     const name = attributes[labelKeys.module];
-    if (name && this.#specs.has(name)) await this.refreshModule(name);
+    if (!name || !this.#specs.has(name)) return;
+    const applied = await this.#refreshLocks.get(name)!.runExclusive(() => this.#applyToKnownContainer(name, event));
+    if (!applied) await this.refreshModule(name);
+  }
+
+  /**
+   * The event's own facts (state, exit code, time) are enough for the module's container: no engine
+   * round-trip between the event and its subscribers. Any other container of the module is re-read.
+   */
+  #applyToKnownContainer(name: string, event: EngineEvent): boolean {
+    const observed = this.#observed.get(name);
+    const known = observed?.container;
+    if (known && known.id !== event.id) return false;
+    if (event.action === 'destroy') {
+      if (!known) return true;
+      this.#observed.set(name, { imagePresent: observed.imagePresent, container: undefined });
+      this.#publish(name);
+      return true;
+    }
+    const state = stateAfter[event.action];
+    if (!state) return true;
+    const base: ContainerDetails = known ?? {
+      id: event.id,
+      name: event.attributes.name ?? '',
+      labels: event.attributes,
+      image: event.attributes.image ?? '',
+      state,
+      startedAt: undefined,
+      exitCode: undefined,
+    };
+    const exitCode = event.attributes.exitCode === undefined ? base.exitCode : Number(event.attributes.exitCode);
+    const container: ContainerDetails = {
+      ...base,
+      state,
+      name: event.attributes.name ?? base.name,
+      startedAt: state === 'running' && event.action !== 'unpause' ? event.time : base.startedAt,
+      exitCode: state === 'running' ? undefined : exitCode,
+    };
+    this.#observed.set(name, { imagePresent: true, container });
+    this.#publish(name);
+    return true;
   }
 
   /** The engine stopped answering: the last known state stays, marked as such. */
@@ -128,6 +179,15 @@ export class ModuleStore {
     if (handling) this.#handling.add(name);
     else this.#handling.delete(name);
     this.#publish(name);
+  }
+
+  /** What an operation just read of the module's container (undefined: it has none). */
+  async record(name: string, container: ContainerDetails | undefined): Promise<void> {
+    await this.#refreshLocks.get(name)!.runExclusive(() => {
+      const imagePresent = container !== undefined || (this.#observed.get(name)?.imagePresent ?? false);
+      this.#observed.set(name, { imagePresent, container });
+      this.#publish(name);
+    });
   }
 
   async refreshModule(name: string): Promise<void> {

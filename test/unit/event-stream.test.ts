@@ -33,7 +33,7 @@ describe('engineEvents', () => {
     const text = line(start);
     const cut = text.indexOf('alpha_svc') + 3;
     const events = await collect(engineEvents(dripped([text.slice(0, 10), text.slice(10, cut), text.slice(cut)])));
-    expect(events).toEqual([{ type: 'container', action: 'start', id: 'abc123', attributes: { 'berth.module': 'alpha', name: 'alpha_svc' } }]);
+    expect(events).toEqual([{ type: 'container', action: 'start', id: 'abc123', attributes: { 'berth.module': 'alpha', name: 'alpha_svc' }, time: expect.any(Date) }]);
   });
 
   it('reassembles a multi-byte character split across two buffers', async () => {
@@ -68,9 +68,14 @@ describe('engineEvents', () => {
     const image = { Type: 'image', Action: 'tag', Actor: { ID: 'sha256:feed', Attributes: { name: 'example/alpha:1' } } };
     const events = await collect(engineEvents(Readable.from([line(network), line(image), line(start)])));
     expect(events).toEqual([
-      { type: 'image', action: 'tag', id: 'sha256:feed', attributes: { name: 'example/alpha:1' } },
+      { type: 'image', action: 'tag', id: 'sha256:feed', attributes: { name: 'example/alpha:1' }, time: expect.any(Date) },
       expect.objectContaining({ type: 'container', id: 'abc123' }),
     ]);
+  });
+
+  it('takes the event time from timeNano', async () => {
+    const events = await collect(engineEvents(Readable.from([line({ ...start, timeNano: 1_795_440_000_123_000_000 })])));
+    expect(events[0]?.time.getTime()).toBe(1_795_440_000_123);
   });
 
   it('strips the detail from "health_status: healthy"', async () => {
@@ -80,7 +85,7 @@ describe('engineEvents', () => {
 
   it('falls back to the top-level id and empty attributes', async () => {
     const events = await collect(engineEvents(Readable.from([line({ Type: 'image', Action: 'delete', id: 'sha256:gone' })])));
-    expect(events).toEqual([{ type: 'image', action: 'delete', id: 'sha256:gone', attributes: {} }]);
+    expect(events).toEqual([{ type: 'image', action: 'delete', id: 'sha256:gone', attributes: {}, time: expect.any(Date) }]);
   });
 
   it('ends when the stream is destroyed without an end', async () => {

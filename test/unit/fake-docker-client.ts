@@ -83,5 +83,5 @@ export class FakeDockerClient implements DockerClient {
 }
 
 export function containerEvent(container: ContainerDetails, action = 'start'): EngineEvent {
-  return { type: 'container', action, id: container.id, attributes: { ...container.labels, name: container.name } };
+  return { type: 'container', action, id: container.id, attributes: { ...container.labels, name: container.name, ...(action === 'die' ? { exitCode: String(container.exitCode ?? 0) } : {}) }, time: new Date() };
 }

@@ -72,7 +72,7 @@ describe('ModuleStore', () => {
     await store.resync();
     const refresh = vi.spyOn(store, 'refreshModule');
     docker.addContainer(alpha, 'running');
-    await store.apply({ type: 'container', action: 'start', id: 'x', attributes: labels });
+    await store.apply({ type: 'container', action: 'start', id: 'x', attributes: labels, time: new Date() });
     expect(refresh).not.toHaveBeenCalled();
     expect(store.get('alpha')!.status).toBe('NOT_CREATED');
     expect(changes).toEqual([]);
@@ -112,7 +112,7 @@ describe('ModuleStore', () => {
   it('moves NOT_LOADED to NOT_CREATED when an image event brings the image', async () => {
     await store.resync();
     docker.images.add(beta.image);
-    await store.apply({ type: 'image', action: 'tag', id: 'sha256:beef', attributes: { name: beta.image } });
+    await store.apply({ type: 'image', action: 'tag', id: 'sha256:beef', attributes: { name: beta.image }, time: new Date() });
     expect(seen()).toEqual([['beta', 'NOT_LOADED', 'NOT_CREATED']]);
     expect(store.get('beta')!.status).toBe('NOT_CREATED');
   });
@@ -120,7 +120,7 @@ describe('ModuleStore', () => {
   it('moves NOT_CREATED back to NOT_LOADED when the image goes', async () => {
     await store.resync();
     docker.images.delete(alpha.image);
-    await store.apply({ type: 'image', action: 'untag', id: 'sha256:feed', attributes: {} });
+    await store.apply({ type: 'image', action: 'untag', id: 'sha256:feed', attributes: {}, time: new Date() });
     expect(seen()).toEqual([['alpha', 'NOT_CREATED', 'NOT_LOADED']]);
   });
 
