@@ -1,4 +1,5 @@
-import type { GraphQLError } from 'graphql';
+import { Kind, OperationTypeNode, type DefinitionNode, type GraphQLError } from 'graphql';
+import { useGraphQlJit } from '@envelop/graphql-jit';
 import { createGraphQLError, createYoga, maskError as defaultMaskError, useReadinessCheck, type YogaLogger } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { DockerModuleClient } from './docker/docker-module-client.ts';
@@ -24,6 +25,9 @@ export function createBerthApp({ modules, logger }: BerthAppOptions) {
     logging: yogaLogger(logger),
     maskedErrors: { maskError: exposeBerthErrors },
     plugins: [
+      // Compiled queries: the frontend asks the same few operations over and over. Subscriptions
+      // keep graphql-js, whose source-stream errors and snapshots graphql-ws expects.
+      useGraphQlJit({}, { enableIf: ({ document }) => document.definitions.every((definition) => !isSubscription(definition)) }),
       useReadinessCheck({
         endpoint: '/ready',
         // Ready once the engine answers and berth has listed it; not while it is out of reach.
@@ -60,4 +64,8 @@ function yogaLogger(logger: Logger): YogaLogger {
     else child[level]({ details: rest.length > 0 ? rest : undefined }, String(first));
   };
   return { debug: forward('debug'), info: forward('info'), warn: forward('warn'), error: forward('error') };
+}
+
+function isSubscription(definition: DefinitionNode): boolean {
+  return definition.kind === Kind.OPERATION_DEFINITION && definition.operation === OperationTypeNode.SUBSCRIPTION;
 }
