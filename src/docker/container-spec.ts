@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ModuleSpec } from '../config/module-spec.ts';
-import type { ContainerCreateOptions } from './docker-client.ts';
+import type { ContainerCreateOptions, ContainerDetails, ContainerSummary, DockerClient } from './docker-client.ts';
 
 export const labelKeys = {
   managed: 'berth.managed',
@@ -51,4 +51,15 @@ export function containerCreateOptions(project: string, module: ModuleSpec): Con
     ExposedPorts: exposedPorts,
     HostConfig: { PortBindings: portBindings },
   };
+}
+
+/** Of the containers labelled with a module, the one that counts: its own name first. */
+export function moduleContainer<T extends ContainerSummary>(module: ModuleSpec, candidates: readonly T[]): T | undefined {
+  return candidates.find((container) => container.name === module.containerName) ?? candidates[0];
+}
+
+/** Reads the module's container from the engine: one list by labels, one inspect. */
+export async function readModuleContainer(docker: DockerClient, project: string, module: ModuleSpec): Promise<ContainerDetails | undefined> {
+  const chosen = moduleContainer(module, await docker.listContainers(moduleLabels(project, module)));
+  return chosen && docker.inspectContainer(chosen.id);
 }

@@ -2,7 +2,7 @@ import { Mutex } from 'async-mutex';
 import type { Logger } from 'pino';
 import type { ModuleSpec } from '../config/module-spec.ts';
 import { BerthError } from '../errors.ts';
-import { containerCreateOptions, isOwnedBy, labelKeys, moduleLabels, specDigest } from './container-spec.ts';
+import { containerCreateOptions, isOwnedBy, labelKeys, readModuleContainer, specDigest } from './container-spec.ts';
 import type { ContainerDetails, DockerClient } from './docker-client.ts';
 import { engineStatusCode } from './engine-error.ts';
 import type { ContainerStatus } from './module-status.ts';
@@ -160,9 +160,7 @@ export class DockerModuleClient {
     const knownId = this.#store.get(spec.name)?.containerId;
     const known = knownId && (await this.#docker.inspectContainer(knownId));
     if (known && isOwnedBy(known.labels, this.#project, spec)) return known;
-    const candidates = await this.#docker.listContainers(moduleLabels(this.#project, spec));
-    const chosen = candidates.find((container) => container.name === spec.containerName) ?? candidates[0];
-    return chosen && this.#docker.inspectContainer(chosen.id);
+    return readModuleContainer(this.#docker, this.#project, spec);
   }
 
   async #refuseForeignContainer(spec: ModuleSpec): Promise<void> {

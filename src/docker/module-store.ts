@@ -1,7 +1,7 @@
 import { Mutex } from 'async-mutex';
 import type { Logger } from 'pino';
 import type { BerthConfig, ModuleSpec } from '../config/module-spec.ts';
-import { labelKeys, moduleLabels, ownershipLabels } from './container-spec.ts';
+import { labelKeys, moduleContainer, ownershipLabels, readModuleContainer } from './container-spec.ts';
 import type { ContainerDetails, DockerClient, EngineVersion } from './docker-client.ts';
 import type { EngineEvent } from './event-stream.ts';
 import { moduleStatus, type ContainerStatus, type EngineContainerState } from './module-status.ts';
@@ -108,8 +108,7 @@ export class ModuleStore {
       // Under each module's lock, so that a resync never overwrites a fresher refresh of an operation.
       [...this.#specs.values()].map((spec) =>
         this.#refreshLocks.get(spec.name)!.runExclusive(async () => {
-          const mine = owned.filter((container) => container.labels[labelKeys.module] === spec.name);
-          const chosen = mine.find((container) => container.name === spec.containerName) ?? mine[0];
+          const chosen = moduleContainer(spec, owned.filter((container) => container.labels[labelKeys.module] === spec.name));
           const container = chosen && (await this.#docker.inspectContainer(chosen.id));
           this.#observed.set(spec.name, { imagePresent: images.get(spec.image) ?? false, container });
         }),
@@ -193,9 +192,7 @@ export class ModuleStore {
   async refreshModule(name: string): Promise<void> {
     const spec = this.#specs.get(name)!;
     await this.#refreshLocks.get(name)!.runExclusive(async () => {
-      const mine = await this.#docker.listContainers(moduleLabels(this.#project, spec));
-      const chosen = mine.find((container) => container.name === spec.containerName) ?? mine[0];
-      const container = chosen && (await this.#docker.inspectContainer(chosen.id));
+      const container = await readModuleContainer(this.#docker, this.#project, spec);
       const imagePresent = container ? (this.#observed.get(name)?.imagePresent ?? true) : await this.#docker.hasImage(spec.image);
       this.#observed.set(name, { imagePresent, container });
       this.#publish(name);
