@@ -1,6 +1,7 @@
 // berth's benchmarks against the raw Docker engine, measured in the same run: `npm run bench`.
 // Writes docs/benchmarks.md. Runs berth as a child process, so its RSS is its own.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { Agent, request } from 'node:http';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -9,9 +10,9 @@ import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import Dockerode from 'dockerode';
-import { createClient, type Client } from 'graphql-ws';
-import WebSocket from 'ws';
 import { buildBusyboxImages } from '../scripts/busybox-images.ts';
+import { buildService, serviceCommand } from '../scripts/service-command.ts';
+import type { SubscribersCommand, SubscribersReport } from './subscribers.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const image = 'berth-test/http-env:1.0';
@@ -33,7 +34,12 @@ async function time(action: () => Promise<unknown>): Promise<number> {
 }
 
 async function startBerth(configFile: string, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', join(root, 'src/main.ts')], {
+  // Exactly what `npm start` runs: the compiled service with its node flags, unless
+  // BERTH_BENCH_NODE_FLAGS replaces those flags to compare another memory/speed trade-off.
+  const [program, startArgs] = await serviceCommand();
+  const flags = process.env.BERTH_BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean);
+  const args = flags ? [...flags, ...startArgs.filter((arg) => !arg.startsWith('--'))] : startArgs;
+  const child = spawn(program, args, {
     env: { ...process.env, BERTH_CONFIG: configFile, PORT: String(port), LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
@@ -80,7 +86,7 @@ async function gql(port: number, query: string): Promise<{ data?: Record<string,
 }
 
 async function main(): Promise<void> {
-  await buildBusyboxImages(join(root, 'test/fixtures/docker'), docker);
+  await Promise.all([buildBusyboxImages(join(root, 'test/fixtures/docker'), docker), buildService()]);
   const engine = await docker.version();
   const dir = await mkdtemp(join(tmpdir(), 'berth-bench-'));
   const configFile = join(dir, 'docker.yaml');
@@ -96,7 +102,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${line}\n`);
   };
   let berth: ChildProcess | undefined;
-  const clients: Client[] = [];
+  let subscribers: ChildProcess | undefined;
   try {
     berth = await startBerth(configFile, port);
     // 200 modules with a container each: created by berth, all but one left stopped.
@@ -108,15 +114,17 @@ async function main(): Promise<void> {
 
     report(`# berth benchmarks`);
     report();
-    report(`Command: \`npm run bench\`. Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, Docker Engine ${engine.Version} (API ${engine.ApiVersion}). Generated ${new Date().toISOString()}.`);
+    const benchCommand = process.env.BERTH_BENCH_NODE_FLAGS ? `BERTH_BENCH_NODE_FLAGS="${process.env.BERTH_BENCH_NODE_FLAGS}" npm run bench` : 'npm run bench';
+    const [, startArgs] = await serviceCommand();
+    report(`Command: \`${benchCommand}\` (berth runs as \`node ${process.env.BERTH_BENCH_NODE_FLAGS ?? startArgs.filter((arg) => arg.startsWith('--')).join(' ')} dist/main.js\`). Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, Docker Engine ${engine.Version} (API ${engine.ApiVersion}). Generated ${new Date().toISOString()}.`);
     report('Every figure is compared with the raw engine measured in the same run.');
     report();
 
     // a. the frontend query against one engine list call
     const query = '{ modules { name status ports { name out } } }';
-    for (let warm = 0; warm < 50; warm++) await post(port, query);
+    for (let warm = 0; warm < 500; warm++) await post(port, query);
     const queryTimes: number[] = [];
-    for (let round = 0; round < 500; round++) queryTimes.push(await time(() => post(port, query)));
+    for (let round = 0; round < 2000; round++) queryTimes.push(await time(() => post(port, query)));
     const listTimes: number[] = [];
     for (let round = 0; round < 100; round++) {
       listTimes.push(await time(() => docker.listContainers({ all: true, filters: { label: [`berth.project=${project}`] } })));
@@ -127,7 +135,7 @@ async function main(): Promise<void> {
     report();
     report('| | p50 | p99 |');
     report('| --- | --- | --- |');
-    report(`| berth \`modules\` query (500 requests) | ${ms(percentile(queryTimes, 50))} | ${ms(percentile(queryTimes, 99))} |`);
+    report(`| berth \`modules\` query (2,000 requests after 500 to warm up) | ${ms(percentile(queryTimes, 50))} | ${ms(percentile(queryTimes, 99))} |`);
     report(`| engine \`GET /containers/json\` (100 calls) | ${ms(percentile(listTimes, 50))} | ${ms(percentile(listTimes, 99))} |`);
     report(`| **list ÷ query** | **${(percentile(listTimes, 50) / percentile(queryTimes, 50)).toFixed(1)}×** | ${(percentile(listTimes, 99) / percentile(queryTimes, 99)).toFixed(1)}× |`);
     report();
@@ -137,52 +145,46 @@ async function main(): Promise<void> {
     const containerId = target.module.containerId;
     const events = (await docker.getEvents({ filters: { type: ['container'], container: [containerId], event: ['start', 'die'] } })) as NodeJS.ReadableStream;
     const engineSeen: number[] = [];
-    createInterface({ input: events as never }).on('line', () => engineSeen.push(performance.now()));
+    createInterface({ input: events as never }).on('line', () => engineSeen.push(performance.timeOrigin + performance.now()));
     report('## b. Outside change → subscriber, beyond the engine\'s own event delivery');
     report();
-    report('Each trial is a `docker stop`/`docker start` of a module\'s container through the engine API; the delay is from the moment the same event reaches a raw engine event listener in this process to the moment the last subscriber gets it.');
+    report(
+      'Each trial is a `docker stop`/`docker start` of a module\'s container through the engine API; the delay is from the moment the same event reaches a raw engine event listener in this process to the moment the last subscriber gets it. ' +
+        'The subscribers are graphql-ws clients in a separate process (bench/subscribers.ts), so their parsing is not charged to the timing process.',
+    );
     report();
     report('| subscribers | trials | p50 | p99 | berth RSS |');
     report('| --- | --- | --- | --- | --- |');
-    const url = `ws://127.0.0.1:${port}/graphql`;
+    subscribers = fork(join(root, 'bench/subscribers.ts'), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const command = (message: SubscribersCommand) => subscribers!.send(message);
+    const reply = async (type: SubscribersReport['type']): Promise<SubscribersReport> => {
+      const [report] = (await once(subscribers!, 'message')) as [SubscribersReport];
+      if (report.type === 'failed') throw new Error(`subscriber failed: ${report.message}`);
+      if (report.type !== type) throw new Error(`expected ${type} from the subscribers, got ${report.type}`);
+      return report;
+    };
     let rssAtThousand = 0;
     for (const count of [1, 100, 1000]) {
-      while (clients.length < count) clients.push(createClient({ url, webSocketImpl: WebSocket, lazy: false, retryAttempts: 0 }));
-      const delivered = new Map<string, number[]>();
-      const disposers = clients.map((client) =>
-        client.subscribe<{ moduleStatusChanged: { status: string } }>(
-          { query: 'subscription { moduleStatusChanged(names: ["m0"]) { status } }' },
-          {
-            next: (result) => {
-              const status = result.data?.moduleStatusChanged.status;
-              if (status === 'RUNNING' || status === 'EXITED') (delivered.get(status) ?? delivered.set(status, []).get(status)!).push(performance.now());
-            },
-            error: (error) => console.error('subscription error', error),
-            complete: () => {},
-          },
-        ),
-      );
-      await sleep(1000 + count);
+      command({ type: 'subscribe', url: `ws://127.0.0.1:${port}/graphql`, count, module: 'm0' });
+      await reply('subscribed');
+      await sleep(500);
       const delays: number[] = [];
       const trials = 30;
       for (let trial = 0; trial < trials; trial++) {
         const running = trial % 2 === 1;
-        const status = running ? 'RUNNING' : 'EXITED';
-        delivered.set(status, []);
+        command({ type: 'expect', status: running ? 'RUNNING' : 'EXITED' });
         const before = engineSeen.length;
+        const arrived = reply('arrived');
         if (running) await docker.getContainer(containerId).start();
         else await docker.getContainer(containerId).stop({ t: 0 });
-        for (let wait = 0; wait < 500 && (delivered.get(status)!.length < count || engineSeen.length === before); wait++) await sleep(5);
-        const arrivals = delivered.get(status)!;
-        if (arrivals.length < count) throw new Error(`only ${arrivals.length} of ${count} subscribers got ${status}`);
-        delays.push(Math.max(...arrivals) - engineSeen[before]!);
+        const { last } = (await arrived) as Extract<SubscribersReport, { type: 'arrived' }>;
+        while (engineSeen.length === before) await sleep(1);
+        delays.push(last - engineSeen[before]!);
         await sleep(50);
       }
       const rss = await rssMb(berth.pid!);
       if (count === 1000) rssAtThousand = rss;
       report(`| ${count} | ${trials} | ${ms(percentile(delays, 50))} | ${ms(percentile(delays, 99))} | ${rss.toFixed(0)} MB |`);
-      disposers.forEach((dispose) => dispose());
-      await sleep(200);
     }
     (events as unknown as { destroy(): void }).destroy();
     report();
@@ -213,9 +215,9 @@ async function main(): Promise<void> {
     report('## d. Memory');
     report();
     report(`berth's RSS with 1,000 graphql-ws subscribers connected and subscribed: **${rssAtThousand.toFixed(0)} MB**.`);
-    await writeFile(join(root, 'docs/benchmarks.md'), `${lines.join('\n')}\n`);
+    if (!process.env.BERTH_BENCH_NODE_FLAGS) await writeFile(join(root, 'docs/benchmarks.md'), `${lines.join('\n')}\n`);
   } finally {
-    await Promise.all(clients.map(async (client) => client.dispose()));
+    subscribers?.send({ type: 'close' } satisfies SubscribersCommand);
     berth?.kill('SIGTERM');
     const leftovers = await docker.listContainers({ all: true, filters: { label: [`berth.project=${project}`] } });
     const raw = await docker.listContainers({ all: true, filters: { label: [`bench.raw=${project}`] } });

@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import Dockerode from 'dockerode';
 import type { TestProject } from 'vitest/node';
 import { buildBusyboxImages } from '../../scripts/busybox-images.ts';
+import { buildService } from '../../scripts/service-command.ts';
 
 const fixtures = fileURLToPath(new URL('../fixtures/docker', import.meta.url));
 
@@ -23,6 +24,6 @@ export default async function setup(project: TestProject): Promise<void> {
       { cause: error },
     );
   }
-  await buildBusyboxImages(fixtures, docker);
+  await Promise.all([buildBusyboxImages(fixtures, docker), buildService()]);
   project.provide('engineVersion', version);
 }

@@ -3,12 +3,13 @@ import { once } from 'node:events';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { listen, type RunningServer } from '../../src/server.ts';
+import { serviceCommand } from '../../scripts/service-command.ts';
 import { createHarness, freePort, testImage, type Harness } from './harness.ts';
 
-const mainScript = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+// The built service, run as `npm start` runs it (the integration setup compiles it first).
+const [program, args] = await serviceCommand();
 const frontendQuery = '{ modules { name status ports { name out } } }';
 
 describe('over a real port', () => {
@@ -74,7 +75,7 @@ describe('the berth process', () => {
   }
 
   function startBerth(env: Record<string, string>) {
-    const child = spawn(process.execPath, ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', mainScript], {
+    const child = spawn(program, args, {
       env: { PATH: process.env.PATH, LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -1,0 +1,58 @@
+// The graphql-ws subscribers of benchmark b, in a process of their own: their parsing is not charged
+// to the process that times the engine. Driven over IPC by bench/run.ts; times are epoch milliseconds.
+import { performance } from 'node:perf_hooks';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+
+export type SubscribersCommand =
+  | { type: 'subscribe'; url: string; count: number; module: string }
+  | { type: 'expect'; status: string }
+  | { type: 'close' };
+
+export type SubscribersReport = { type: 'subscribed' } | { type: 'arrived'; last: number } | { type: 'failed'; message: string };
+
+const now = () => performance.timeOrigin + performance.now();
+const send = (report: SubscribersReport) => process.send!(report);
+
+const clients: Client[] = [];
+let disposers: (() => void)[] = [];
+let expected: string | undefined;
+let arrivals = 0;
+let last = 0;
+
+function subscribe(url: string, count: number, module: string): void {
+  disposers.forEach((dispose) => dispose());
+  while (clients.length < count) clients.push(createClient({ url, webSocketImpl: WebSocket, lazy: false, retryAttempts: 0 }));
+  let opened = 0;
+  disposers = clients.map((client) =>
+    client.subscribe<{ moduleStatusChanged: { previous: string | null; status: string } }>(
+      // initial: each subscriber first gets the current status, which tells that it is subscribed.
+      { query: `subscription { moduleStatusChanged(names: ["${module}"], initial: true) { previous status } }` },
+      {
+        next: ({ data }) => {
+          const change = data?.moduleStatusChanged;
+          if (change?.previous === null) {
+            if (++opened === count) send({ type: 'subscribed' });
+          } else if (change?.status === expected) {
+            last = now();
+            if (++arrivals === count) send({ type: 'arrived', last });
+          }
+        },
+        error: (error) => send({ type: 'failed', message: String(error instanceof Error ? error.message : JSON.stringify(error)) }),
+        complete: () => {},
+      },
+    ),
+  );
+}
+
+process.on('message', (command: SubscribersCommand) => {
+  if (command.type === 'subscribe') subscribe(command.url, command.count, command.module);
+  else if (command.type === 'expect') {
+    expected = command.status;
+    arrivals = 0;
+  } else {
+    disposers.forEach((dispose) => dispose());
+    for (const client of clients) void client.dispose();
+    process.disconnect();
+  }
+});

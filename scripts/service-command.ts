@@ -1,0 +1,21 @@
+// The command that runs the built service, read from `npm start` so that tests and benchmarks run exactly it.
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/** Compiles src/ to dist/, as `npm start` does first. */
+export async function buildService(): Promise<void> {
+  const tsc = fileURLToPath(new URL('../node_modules/typescript/bin/tsc', import.meta.url));
+  await promisify(execFile)(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root });
+}
+
+/** `npm start`'s node arguments, with this node: [executable, args]. */
+export async function serviceCommand(): Promise<[string, string[]]> {
+  const manifest = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } };
+  const [program, ...args] = manifest.scripts.start.split(/\s+/);
+  if (program !== 'node') throw new Error(`npm start must run node, not ${program}`);
+  return [process.execPath, args.map((arg) => (arg.startsWith('dist/') ? `${root}${arg}` : arg))];
+}
