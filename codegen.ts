@@ -1,11 +1,19 @@
 import type { CodegenConfig } from '@graphql-codegen/cli';
+import { printSchema } from 'graphql';
+import { schema } from './src/schema/index.ts';
 
 const config: CodegenConfig = {
-  schema: './src/schema/index.ts',
+  // The schema clients query, from the code-first source. The loader cannot read Pothos's federation
+  // directives from the schema object, so it gets plain SDL; schema.graphql keeps the directives.
+  schema: printSchema(schema),
+  documents: ['test/operations/*.graphql'],
   generates: {
-    'schema.graphql': {
-      plugins: ['schema-ast'],
-      config: { includeDirectives: true, sort: false },
+    // The subgraph SDL, printed so that the federation directives survive.
+    'schema.graphql': { plugins: ['./scripts/codegen-subgraph-sdl.ts'] },
+    // Typed documents for the test and benchmark clients.
+    'test/generated/operations.ts': {
+      plugins: ['typescript-operations', 'typed-document-node'],
+      config: { useTypeImports: true, enumsAsTypes: true, scalars: { DateTime: 'string' } },
     },
   },
 };

@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.tools/', 'coverage/', 'test-results/', 'dist/'] },
+  { ignores: ['node_modules/', '.tools/', 'coverage/', 'test-results/', 'dist/', 'test/generated/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

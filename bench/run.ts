@@ -9,8 +9,11 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import Dockerode from 'dockerode';
+import { print } from 'graphql';
 import { buildBusyboxImages } from '../scripts/busybox-images.ts';
+import { FrontendModulesDocument, ModuleDetailDocument, StartModuleDocument, StopModuleDocument } from '../test/generated/operations.ts';
 import { buildService, serviceCommand } from '../scripts/service-command.ts';
 import type { SubscribersCommand, SubscribersReport } from './subscribers.ts';
 
@@ -76,13 +79,13 @@ function post(port: number, query: string): Promise<string> {
   });
 }
 
-async function gql(port: number, query: string): Promise<{ data?: Record<string, unknown>; errors?: unknown[] }> {
+async function gql<T, V>(port: number, document: TypedDocumentNode<T, V>, variables: V): Promise<{ data?: T; errors?: unknown[] }> {
   const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ query }),
+    body: JSON.stringify({ query: print(document), variables }),
   });
-  return response.json() as Promise<{ data?: Record<string, unknown>; errors?: unknown[] }>;
+  return response.json() as Promise<{ data?: T; errors?: unknown[] }>;
 }
 
 async function main(): Promise<void> {
@@ -107,9 +110,9 @@ async function main(): Promise<void> {
     berth = await startBerth(configFile, port);
     // 200 modules with a container each: created by berth, all but one left stopped.
     for (const name of names.slice(0, moduleCount)) {
-      const created = await gql(port, `mutation { startModule(name: "${name}") { status } }`);
+      const created = await gql(port, StartModuleDocument, { name });
       if (created.errors) throw new Error(JSON.stringify(created.errors));
-      if (name !== 'm0') await gql(port, `mutation { stopModule(name: "${name}", timeoutSeconds: 0) { status } }`);
+      if (name !== 'm0') await gql(port, StopModuleDocument, { name, timeoutSeconds: 0 });
     }
 
     report(`# berth benchmarks`);
@@ -121,7 +124,7 @@ async function main(): Promise<void> {
     report();
 
     // a. the frontend query against one engine list call
-    const query = '{ modules { name status ports { name out } } }';
+    const query = print(FrontendModulesDocument);
     for (let warm = 0; warm < 500; warm++) await post(port, query);
     const queryTimes: number[] = [];
     for (let round = 0; round < 2000; round++) queryTimes.push(await time(() => post(port, query)));
@@ -141,8 +144,7 @@ async function main(): Promise<void> {
     report();
 
     // b. an outside change reaching subscribers, beyond the engine's own event delivery
-    const target = (await gql(port, '{ module(name: "m0") { containerId } }')).data as { module: { containerId: string } };
-    const containerId = target.module.containerId;
+    const containerId = (await gql(port, ModuleDetailDocument, { name: 'm0' })).data!.module.containerId!;
     const events = (await docker.getEvents({ filters: { type: ['container'], container: [containerId], event: ['start', 'die'] } })) as NodeJS.ReadableStream;
     const engineSeen: number[] = [];
     createInterface({ input: events as never }).on('line', () => engineSeen.push(performance.timeOrigin + performance.now()));
@@ -198,7 +200,7 @@ async function main(): Promise<void> {
       await raw.start();
       await raw.stop({ t: 0 });
       const name = names[1 + trial]!;
-      berthStarts.push(await time(() => gql(port, `mutation { startModule(name: "${name}") { status } }`)));
+      berthStarts.push(await time(() => gql(port, StartModuleDocument, { name })));
       rawStarts.push(await time(() => raw.start()));
     }
     const ratio = percentile(berthStarts, 50) / percentile(rawStarts, 50);

@@ -2,7 +2,9 @@
 // to the process that times the engine. Driven over IPC by bench/run.ts; times are epoch milliseconds.
 import { performance } from 'node:perf_hooks';
 import { createClient, type Client } from 'graphql-ws';
+import { print } from 'graphql';
 import WebSocket from 'ws';
+import { ModuleStatusChangedDocument, type ModuleStatusChangedSubscription } from '../test/generated/operations.ts';
 
 export type SubscribersCommand =
   | { type: 'subscribe'; url: string; count: number; module: string }
@@ -25,9 +27,9 @@ function subscribe(url: string, count: number, module: string): void {
   while (clients.length < count) clients.push(createClient({ url, webSocketImpl: WebSocket, lazy: false, retryAttempts: 0 }));
   let opened = 0;
   disposers = clients.map((client) =>
-    client.subscribe<{ moduleStatusChanged: { previous: string | null; status: string } }>(
+    client.subscribe<ModuleStatusChangedSubscription>(
       // initial: each subscriber first gets the current status, which tells that it is subscribed.
-      { query: `subscription { moduleStatusChanged(names: ["${module}"], initial: true) { previous status } }` },
+      { query: print(ModuleStatusChangedDocument), variables: { names: [module], initial: true } },
       {
         next: ({ data }) => {
           const change = data?.moduleStatusChanged;

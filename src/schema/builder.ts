@@ -1,4 +1,6 @@
 import SchemaBuilder from '@pothos/core';
+import DirectivesPlugin from '@pothos/plugin-directives';
+import FederationPlugin from '@pothos/plugin-federation';
 import type { BerthContext } from './context.ts';
 
 export const builder = new SchemaBuilder<{
@@ -6,5 +8,7 @@ export const builder = new SchemaBuilder<{
   DefaultFieldNullability: false;
   Scalars: { DateTime: { Input: Date; Output: Date } };
 }>({
+  // Federation comes last: it must see resolvers as the plugins before it have wrapped them.
+  plugins: [DirectivesPlugin, FederationPlugin],
   defaultFieldNullability: false,
 });

@@ -7,4 +7,8 @@ import './module.ts';
 import './module-status-change.ts';
 import './engine.ts';
 
-export const schema = builder.toSchema({ sortSchema: true });
+/** berth's schema as a Federation v2 subgraph: `_service { sdl }`, `_entities` and `Module @key(fields: "name")`. */
+export const schema = builder.toSubGraphSchema({
+  linkUrl: 'https://specs.apollo.dev/federation/v2.6',
+  sortSchema: true,
+});

@@ -21,6 +21,12 @@ export const ModuleRef = builder.objectRef<ModuleState>('Module').implement({
   }),
 });
 
+// Other subgraphs extend Module by its name; the gateway resolves references from the state store.
+builder.asEntity(ModuleRef, {
+  key: builder.selection<{ name: string }>('name'),
+  resolveReference: ({ name }, { modules }) => modules.get(name),
+});
+
 builder.queryFields((t) => ({
   modules: t.field({
     type: [ModuleRef],
@@ -29,7 +35,7 @@ builder.queryFields((t) => ({
   }),
   module: t.field({
     type: ModuleRef,
-    nullable: true,
+    description: 'The named module; an unknown name is a MODULE_NOT_FOUND error.',
     args: { name: t.arg.string({ required: true }) },
     resolve: (_root, { name }, { modules }) => modules.get(name),
   }),

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { statusFeed } from '../../src/docker/status-feed.ts';
+import { ModuleDetailDocument, StartModuleDocument, StopModuleDocument } from '../generated/operations.ts';
 import { createHarness, testImage, waitFor, type Harness } from './harness.ts';
 import { startSecondEngine, type SecondEngine } from './second-engine.ts';
 
@@ -76,15 +77,15 @@ describe('an engine that stops and comes back', () => {
     const result = await berth!.gql('{ engine { reachable } modules { name status } }');
     expect(result.errors).toBeUndefined();
     expect(result.data).toEqual({ engine: { reachable: false }, modules: [{ name: 'web', status: lastKnown }] });
-    const module = await berth!.gql('{ module(name: "web") { status containerId } }');
-    expect(module.data?.module).toEqual({ status: lastKnown, containerId: before.data?.module.containerId });
+    const module = await berth!.gql(ModuleDetailDocument, { name: 'web' });
+    expect(module.data?.module).toMatchObject({ status: lastKnown, containerId: before.data?.module.containerId });
 
     const asked = Date.now();
-    const started = await berth!.gql('mutation { startModule(name: "web") { status } }');
+    const started = await berth!.gql(StartModuleDocument, { name: 'web' });
     expect(Date.now() - asked).toBeLessThan(1_000);
     expect(started.data).toBeNull();
     expect(started.errors?.map((error) => error.extensions?.code)).toEqual(['ENGINE_UNAVAILABLE']);
-    const stopped = await berth!.gql('mutation { stopModule(name: "web") { status } }');
+    const stopped = await berth!.gql(StopModuleDocument, { name: 'web' });
     expect(stopped.errors?.map((error) => error.extensions?.code)).toEqual(['ENGINE_UNAVAILABLE']);
 
     // Nothing more is published while berth cannot see the engine, and the failed start published no HANDLING.
@@ -108,17 +109,17 @@ describe('an engine that stops and comes back', () => {
   });
 
   it('acts on the engine again after the reconnect, and sees changes made on it', async () => {
-    const before = await berth!.gql('{ module(name: "web") { containerId } }');
-    const started = await berth!.gql('mutation { startModule(name: "web") { status containerId } }');
+    const before = await berth!.gql(ModuleDetailDocument, { name: 'web' });
+    const started = await berth!.gql(StartModuleDocument, { name: 'web' });
     expect(started.errors).toBeUndefined();
-    expect(started.data?.startModule).toEqual({ status: 'RUNNING', containerId: before.data?.module.containerId });
+    expect(started.data?.startModule).toMatchObject({ status: 'RUNNING', containerId: before.data?.module.containerId });
     expect(drain()).toEqual([
       { previous: 'EXITED', status: 'HANDLING' },
       { previous: 'HANDLING', status: 'RUNNING' },
     ]);
 
     // Changes made on the engine, outside berth: the new event stream carries them.
-    const container = engine!.docker.getContainer(started.data?.startModule.containerId);
+    const container = engine!.docker.getContainer(started.data?.startModule.containerId ?? '');
     await container.stop({ t: 5 });
     await waitFor(() => status() === 'EXITED', 'the outside stop to show');
     await container.start();
@@ -131,14 +132,14 @@ describe('an engine that stops and comes back', () => {
   });
 
   it('learns from the resync what a killed engine did to its containers while berth could not see it', async () => {
-    const before = await berth!.gql('{ module(name: "web") { status containerId } }');
+    const before = await berth!.gql(ModuleDetailDocument, { name: 'web' });
     expect(before.data?.module.status).toBe('RUNNING');
 
     // SIGKILL: the engine stops nothing on its way down; its containers keep running under their shims.
     await engine!.kill();
     await waitFor(() => !berth!.modules.engine.reachable, 'berth to notice the engine is gone');
     const down = await berth!.gql('{ engine { reachable } module(name: "web") { status containerId } }');
-    expect(down.data).toEqual({ engine: { reachable: false }, module: before.data?.module });
+    expect(down.data).toEqual({ engine: { reachable: false }, module: { status: before.data?.module.status, containerId: before.data?.module.containerId } });
 
     // Coming back without live-restore, the engine stops them before it answers: only the resync can tell.
     await engine!.start();
@@ -152,8 +153,8 @@ describe('an engine that stops and comes back', () => {
   });
 
   it('recreates, after the reconnect, an autostart container that went away while the engine was down', async () => {
-    const before = await berth!.gql('{ module(name: "web") { status containerId } }');
-    const oldId: string = before.data?.module.containerId;
+    const before = await berth!.gql(ModuleDetailDocument, { name: 'web' });
+    const oldId = before.data?.module.containerId ?? '';
     expect(before.data?.module.status).toBe('EXITED');
 
     await engine!.stop();
@@ -164,7 +165,7 @@ describe('an engine that stops and comes back', () => {
 
     await waitFor(() => berth!.modules.engine.reachable, 'berth to reconnect', 30_000);
     await waitFor(() => status() === 'RUNNING', 'auto-create to run the module again', 30_000);
-    const after = await berth!.gql('{ module(name: "web") { status containerId } }');
+    const after = await berth!.gql(ModuleDetailDocument, { name: 'web' });
     expect(after.data?.module.status).toBe('RUNNING');
     expect(after.data?.module.containerId).not.toBe(oldId);
     const containers = await engine!.docker.listContainers({ all: true, filters: { label: [`berth.project=${berth!.project}`] } });

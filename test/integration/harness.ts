@@ -1,5 +1,7 @@
 import { createServer } from 'node:net';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import Dockerode from 'dockerode';
+import { print } from 'graphql';
 import { pino } from 'pino';
 import { createBerthApp, type BerthApp } from '../../src/app.ts';
 import { parseConfig } from '../../src/config/docker-yaml.ts';
@@ -25,7 +27,9 @@ export interface Harness {
   app: BerthApp;
   modules: DockerModuleClient;
   store: ModuleStore;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- untyped until the tests use generated documents
+  /** A typed document generated from test/operations (npm run codegen), or an ad-hoc query. */
+  gql<T, V>(document: TypedDocumentNode<T, V>, variables?: V): Promise<GraphQLResult<T>>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- ad-hoc queries: bad input and one-off shapes
   gql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>): Promise<GraphQLResult<T>>;
   /** Resolves once berth has listed the engine. */
   ready(): Promise<void>;
@@ -58,11 +62,11 @@ export function createHarness(yaml: string, { env = {}, connection, run = Math.r
     modules: services.modules,
     store: services.store,
     ready: () => waitFor(() => services.store.synced, 'the first sync'),
-    async gql(query, variables) {
+    async gql(operation: string | TypedDocumentNode, variables?: unknown) {
       const response = await app.fetch('http://berth/graphql', {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ query, variables }),
+        body: JSON.stringify({ query: typeof operation === 'string' ? operation : print(operation), variables }),
       });
       return response.json();
     },

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ModuleDetailDocument, StartModuleDocument, StopModuleDocument } from '../generated/operations.ts';
 import { absentImage, createHarness, docker, freePort, servedEnv, testImage, type Harness } from './harness.ts';
 
 const moduleFields = 'name status stopped containerId startedAt exitCode ports { name in out protocol }';
@@ -36,10 +37,10 @@ describe(`module lifecycle on Docker ${inject('engineVersion')}`, () => {
   afterAll(() => berth.cleanup());
 
   it('shows a module whose image is not on the engine as NOT_LOADED and refuses to start it', async () => {
-    const listed = await berth.gql('{ module(name: "tts") { status stopped } }');
-    expect(listed.data?.module).toEqual({ status: 'NOT_LOADED', stopped: false });
+    const listed = await berth.gql(ModuleDetailDocument, { name: 'tts' });
+    expect(listed.data?.module).toMatchObject({ status: 'NOT_LOADED', stopped: false });
 
-    const started = await berth.gql('mutation { startModule(name: "tts") { status } }');
+    const started = await berth.gql(StartModuleDocument, { name: 'tts' });
     expect(started.errors?.[0]?.extensions?.code).toBe('IMAGE_NOT_LOADED');
     expect(started.errors?.[0]?.message).toContain(absentImage);
   });
@@ -70,31 +71,31 @@ describe(`module lifecycle on Docker ${inject('engineVersion')}`, () => {
   });
 
   it('starting a running module succeeds and changes nothing', async () => {
-    const first = await berth.gql('mutation { startModule(name: "web") { status containerId startedAt } }');
-    const second = await berth.gql('mutation { startModule(name: "web") { status containerId startedAt } }');
+    const first = await berth.gql(StartModuleDocument, { name: 'web' });
+    const second = await berth.gql(StartModuleDocument, { name: 'web' });
     expect(second.data?.startModule).toEqual(first.data?.startModule);
     expect(second.data?.startModule.status).toBe('RUNNING');
   });
 
   it('stops a running module to EXITED, and stopping it again succeeds', async () => {
-    const stopped = await berth.gql('mutation { stopModule(name: "web", timeoutSeconds: 5) { status stopped exitCode } }');
-    expect(stopped.data?.stopModule).toEqual({ status: 'EXITED', stopped: true, exitCode: 0 });
+    const stopped = await berth.gql(StopModuleDocument, { name: 'web', timeoutSeconds: 5 });
+    expect(stopped.data?.stopModule).toMatchObject({ status: 'EXITED', stopped: true, exitCode: 0 });
     await expect(fetch(`http://127.0.0.1:${webPort}/env.txt`)).rejects.toThrow();
 
-    const again = await berth.gql('mutation { stopModule(name: "web") { status exitCode } }');
-    expect(again.data?.stopModule).toEqual({ status: 'EXITED', exitCode: 0 });
+    const again = await berth.gql(StopModuleDocument, { name: 'web' });
+    expect(again.data?.stopModule).toMatchObject({ status: 'EXITED', exitCode: 0 });
   });
 
   it('starts a stopped module again in the same container', async () => {
-    const before = await berth.gql('{ module(name: "web") { containerId } }');
-    const started = await berth.gql('mutation { startModule(name: "web") { status containerId } }');
-    expect(started.data?.startModule).toEqual({ status: 'RUNNING', containerId: before.data?.module.containerId });
+    const before = await berth.gql(ModuleDetailDocument, { name: 'web' });
+    const started = await berth.gql(StartModuleDocument, { name: 'web' });
+    expect(started.data?.startModule).toMatchObject({ status: 'RUNNING', containerId: before.data?.module.containerId });
     expect(await servedEnv(webPort)).toContain('GREETING=hello-from-env');
   });
 
   it('stopping a module that has no container succeeds and leaves it NOT_CREATED', async () => {
-    const stopped = await berth.gql('mutation { stopModule(name: "idle") { status containerId } }');
-    expect(stopped.data?.stopModule).toEqual({ status: 'NOT_CREATED', containerId: null });
+    const stopped = await berth.gql(StopModuleDocument, { name: 'idle' });
+    expect(stopped.data?.stopModule).toMatchObject({ status: 'NOT_CREATED', containerId: null });
   });
 
   it('filters modules by status', async () => {
@@ -119,12 +120,12 @@ describe(`module lifecycle on Docker ${inject('engineVersion')}`, () => {
   it('answers BAD_USER_INPUT for a stop timeout out of range', async () => {
     const result = await berth.gql('mutation { stopModule(name: "web", timeoutSeconds: -1) { name } }');
     expect(result.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
-    const still = await berth.gql('{ module(name: "web") { status } }');
+    const still = await berth.gql(ModuleDetailDocument, { name: 'web' });
     expect(still.data?.module.status).toBe('RUNNING');
   });
 
   it('serialises concurrent starts of one module into one container', async () => {
-    const results = await Promise.all(Array.from({ length: 8 }, () => berth.gql('mutation { startModule(name: "idle") { status containerId } }')));
+    const results = await Promise.all(Array.from({ length: 8 }, () => berth.gql(StartModuleDocument, { name: 'idle' })));
     const ids = new Set(results.map((result) => result.data?.startModule.containerId));
     expect(results.every((result) => result.data?.startModule.status === 'RUNNING')).toBe(true);
     expect(ids.size).toBe(1);

@@ -4,6 +4,7 @@ import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { listen, type RunningServer } from '../../src/server.ts';
+import { StartModuleDocument, StopModuleDocument } from '../generated/operations.ts';
 import { createHarness, docker, testImage, waitFor, type Harness } from './harness.ts';
 
 const run = promisify(execFile);
@@ -132,7 +133,7 @@ describe('live status', () => {
   it('publishes HANDLING while berth stops a module, then the final status', async () => {
     const feed = subscribe(client, 'subscription { moduleStatusChanged(names: ["late"]) { module { name containerId } previous status at } }');
     await new Promise((resolve) => setTimeout(resolve, 200));
-    const stopped = await berth.gql('mutation { stopModule(name: "late", timeoutSeconds: 2) { status } }');
+    const stopped = await berth.gql(StopModuleDocument, { name: 'late', timeoutSeconds: 2 });
     expect(stopped.data?.stopModule.status).toBe('EXITED');
     await feed.until('late', 'EXITED');
     expect(feed.statuses('late')).toEqual(['RUNNING>HANDLING', 'HANDLING>EXITED']);
@@ -142,7 +143,7 @@ describe('live status', () => {
   it('runs 20 concurrent startModule calls on one module into one container, all RUNNING', async () => {
     await dockerCli('tag', testImage, manualImage());
     await waitFor(async () => (await status('manual'))?.status === 'NOT_CREATED', 'manual to see its image');
-    const results = await Promise.all(Array.from({ length: 20 }, () => berth.gql('mutation { startModule(name: "manual") { status containerId } }')));
+    const results = await Promise.all(Array.from({ length: 20 }, () => berth.gql(StartModuleDocument, { name: 'manual' })));
     expect(results.map((result) => result.data?.startModule.status)).toEqual(Array(20).fill('RUNNING'));
     expect(new Set(results.map((result) => result.data?.startModule.containerId)).size).toBe(1);
     const containers = await docker.listContainers({ all: true, filters: { label: [`berth.project=${berth.project}`, 'berth.module=manual'] } });
@@ -153,8 +154,8 @@ describe('live status', () => {
     const { containerId } = await status('web');
     await dockerCli('pause', containerId);
     await waitFor(async () => (await status('web'))?.status === 'EXITED', 'web to show as paused');
-    const started = await berth.gql('mutation { startModule(name: "web") { status containerId } }');
-    expect(started.data?.startModule).toEqual({ status: 'RUNNING', containerId });
+    const started = await berth.gql(StartModuleDocument, { name: 'web' });
+    expect(started.data?.startModule).toMatchObject({ status: 'RUNNING', containerId });
   });
 
   it('answers a subscription with a syntax error on its own, keeping the socket for the others', async () => {

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:net';
 import { GenericContainer, type StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ModuleDetailDocument, StartModuleDocument, StopModuleDocument } from '../generated/operations.ts';
 import { createHarness, docker, freePort, removeProjectContainers, servedEnv, testImage, type Harness } from './harness.ts';
 
 describe('containers berth does not own', () => {
@@ -37,10 +38,10 @@ describe('containers berth does not own', () => {
   it('refuses to start or stop a module whose container name another container holds, and leaves that container as it was', async () => {
     const before = await docker.getContainer(foreign.getId()).inspect();
 
-    const started = await berth.gql('mutation { startModule(name: "tts") { status } }');
+    const started = await berth.gql(StartModuleDocument, { name: 'tts' });
     expect(started.errors?.[0]?.extensions?.code).toBe('NAME_CONFLICT');
     expect(started.errors?.[0]?.message).toContain(`tts_piper${berth.run}`);
-    const stopped = await berth.gql('mutation { stopModule(name: "tts") { status } }');
+    const stopped = await berth.gql(StopModuleDocument, { name: 'tts' });
     expect(stopped.errors?.[0]?.extensions?.code).toBe('NAME_CONFLICT');
 
     const after = await docker.getContainer(foreign.getId()).inspect();
@@ -56,7 +57,7 @@ describe('containers berth does not own', () => {
       { name: 'scraper', status: 'NOT_CREATED', containerId: null },
     ]);
 
-    const started = await berth.gql('mutation { startModule(name: "scraper") { status containerId } }');
+    const started = await berth.gql(StartModuleDocument, { name: 'scraper' });
     expect(started.data?.startModule.status).toBe('RUNNING');
     expect(started.data?.startModule.containerId).not.toBe(otherProject.getId());
     expect((await docker.getContainer(otherProject.getId()).inspect()).State.Running).toBe(true);
@@ -81,9 +82,9 @@ describe('container shape', () => {
       rtp: { in: 5004, out: ${udp}, protocol: udp }
 `);
     await berth.ready();
-    const started = await berth.gql('mutation { startModule(name: "gateway") { status containerId } }');
+    const started = await berth.gql(StartModuleDocument, { name: 'gateway' });
     expect(started.data?.startModule.status).toBe('RUNNING');
-    const { HostConfig } = await docker.getContainer(started.data?.startModule.containerId).inspect();
+    const { HostConfig } = await docker.getContainer(started.data?.startModule.containerId ?? '').inspect();
     expect(HostConfig.PortBindings).toEqual({
       '8080/tcp': [{ HostIp: '', HostPort: String(tcp) }, { HostIp: '', HostPort: String(alt) }],
       '5004/udp': [{ HostIp: '', HostPort: String(udp) }],
@@ -113,11 +114,11 @@ describe('an engine that refuses', () => {
     ports: { http: { in: 8080, out: ${port} } }
 `);
     await berth.ready();
-    const started = await berth.gql('mutation { startModule(name: "web") { status } }');
+    const started = await berth.gql(StartModuleDocument, { name: 'web' });
     expect(started.errors?.[0]?.extensions?.code).toBe('ENGINE_ERROR');
     expect(started.errors?.[0]?.message).toMatch(/address already in use|port is already allocated/);
 
-    const after = await berth.gql('{ module(name: "web") { status containerId } }');
+    const after = await berth.gql(ModuleDetailDocument, { name: 'web' });
     expect(after.data?.module.status).toBe('EXITED');
     expect(after.data?.module.containerId).toMatch(/^[0-9a-f]{64}$/);
   });
@@ -139,24 +140,24 @@ describe('a docker.yaml change', () => {
     const port = await freePort();
     first = createHarness(yaml('first', port));
     await first.ready();
-    const created = await first.gql('mutation { startModule(name: "web") { containerId } }');
-    await first.gql('mutation { stopModule(name: "web", timeoutSeconds: 1) { status } }');
+    const created = await first.gql(StartModuleDocument, { name: 'web' });
+    await first.gql(StopModuleDocument, { name: 'web', timeoutSeconds: 1 });
 
     const restarted = createHarness(yaml('first', port), { run: first.run });
     await restarted.ready();
-    const unchanged = await restarted.gql('mutation { startModule(name: "web") { containerId } }');
+    const unchanged = await restarted.gql(StartModuleDocument, { name: 'web' });
     expect(unchanged.data?.startModule.containerId).toBe(created.data?.startModule.containerId);
 
     const changed = createHarness(yaml('second', port), { run: first.run });
     await changed.ready();
-    const whileRunning = await changed.gql('mutation { startModule(name: "web") { containerId } }');
+    const whileRunning = await changed.gql(StartModuleDocument, { name: 'web' });
     expect(whileRunning.data?.startModule.containerId).toBe(created.data?.startModule.containerId);
 
-    await changed.gql('mutation { stopModule(name: "web", timeoutSeconds: 1) { status } }');
-    const recreated = await changed.gql('mutation { startModule(name: "web") { status containerId } }');
+    await changed.gql(StopModuleDocument, { name: 'web', timeoutSeconds: 1 });
+    const recreated = await changed.gql(StartModuleDocument, { name: 'web' });
     expect(recreated.data?.startModule.status).toBe('RUNNING');
     expect(recreated.data?.startModule.containerId).not.toBe(created.data?.startModule.containerId);
     expect(await servedEnv(port)).toContain('GREETING=second');
-    await expect(docker.getContainer(created.data?.startModule.containerId).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    await expect(docker.getContainer(created.data?.startModule.containerId ?? '').inspect()).rejects.toMatchObject({ statusCode: 404 });
   });
 });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { listen, type RunningServer } from '../../src/server.ts';
 import { serviceCommand } from '../../scripts/service-command.ts';
+import { StartModuleDocument } from '../generated/operations.ts';
 import { createHarness, freePort, testImage, type Harness } from './harness.ts';
 
 // The built service, run as `npm start` runs it (the integration setup compiles it first).
@@ -60,7 +61,7 @@ describe('with a dead engine', () => {
   it('stays up, answers ENGINE_UNAVAILABLE and is not ready', async () => {
     const query = await berth.gql(frontendQuery);
     expect(query.errors?.[0]?.extensions?.code).toBe('ENGINE_UNAVAILABLE');
-    const start = await berth.gql('mutation { startModule(name: "tts") { status } }');
+    const start = await berth.gql(StartModuleDocument, { name: 'tts' });
     expect(start.errors?.[0]?.extensions?.code).toBe('ENGINE_UNAVAILABLE');
     expect((await berth.app.fetch('http://berth/health')).status).toBe(200);
     expect((await berth.app.fetch('http://berth/ready')).status).toBe(503);
