@@ -21,6 +21,11 @@ export function createBerthApp({ modules, logger }: BerthAppOptions) {
     graphqlEndpoint: '/graphql',
     healthCheckEndpoint: '/health',
     landingPage: false,
+    // GraphiQL with its assets inlined: no CDN, so it works where only berth is reachable. Loaded on
+    // first use, so a service nobody browses does not hold the bundle in memory.
+    // GraphiQL subscribes over graphql-ws, as monitors do.
+    graphiql: { subscriptionsProtocol: 'WS' },
+    renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
     context: () => ({ modules }),
     logging: yogaLogger(logger),
     maskedErrors: { maskError: exposeBerthErrors },

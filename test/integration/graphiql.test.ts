@@ -1,0 +1,67 @@
+// GraphiQL in a real browser: Debian's Chromium, driven by playwright-core (no browser download).
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { print } from 'graphql';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listen, type RunningServer } from '../../src/server.ts';
+import { FrontendModulesDocument, StartModuleDocument } from '../generated/operations.ts';
+import { createHarness, testImage, type Harness } from './harness.ts';
+
+const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+/** Screenshots are kept as test artifacts here (git-ignored). */
+export const artifacts = fileURLToPath(new URL('../../test-results/', import.meta.url));
+
+describe('GraphiQL in Chromium', () => {
+  let berth: Harness;
+  let server: RunningServer;
+  let browser: Browser;
+  let page: Page;
+
+  /** Opens GraphiQL with an operation in its editor and runs it. */
+  async function run(operation: string) {
+    await page.goto(`${server.url}?query=${encodeURIComponent(operation)}`);
+    await page.locator('.graphiql-execute-button').click();
+  }
+  const response = () => page.locator('.graphiql-response');
+
+  beforeAll(async () => {
+    if (!existsSync(chromiumPath)) {
+      throw new Error(`No Chromium at ${chromiumPath}. Run ./dev test, or: apt-get install -y chromium (or set CHROMIUM_PATH).`);
+    }
+    berth = createHarness(`modules:\n  worker:\n    kind: worker{{run}}\n    image: ${testImage}\n    autostart: false\n`);
+    await berth.ready();
+    server = await listen(berth.app, { host: '127.0.0.1', port: 0 });
+    browser = await chromium.launch({
+      executablePath: chromiumPath,
+      headless: true,
+      // No sandbox: CI runs as root. No background networking: the page must need nothing but berth.
+      args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-default-apps'],
+    });
+    page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    await mkdir(artifacts, { recursive: true });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    await berth?.cleanup();
+  });
+
+  it('runs the frontend query and shows the modules', async () => {
+    await run(print(FrontendModulesDocument));
+    await expect.poll(() => response().innerText(), { timeout: 15_000 }).toContain('"worker"');
+    expect(await response().innerText()).toContain('"NOT_CREATED"');
+    await page.screenshot({ path: `${artifacts}graphiql-query.png` });
+  });
+
+  it('subscribes to status changes and shows the one a start makes', async () => {
+    // initial: true first shows the current status, which tells that the subscription is open.
+    await run('subscription { moduleStatusChanged(names: ["worker"], initial: true) { module { name } previous status at } }');
+    await expect.poll(() => response().innerText(), { timeout: 15_000 }).toContain('"NOT_CREATED"');
+    const started = await berth.gql(StartModuleDocument, { name: 'worker' });
+    expect(started.data?.startModule.status).toBe('RUNNING');
+    await expect.poll(() => response().innerText(), { timeout: 15_000 }).toContain('"RUNNING"');
+    await page.screenshot({ path: `${artifacts}graphiql-subscription.png` });
+  });
+});
