@@ -1,6 +1,6 @@
-import { Kind, OperationTypeNode, type DefinitionNode, type GraphQLError } from 'graphql';
+import { subscribe, Kind, OperationTypeNode, type DefinitionNode, type GraphQLError } from 'graphql';
 import { useGraphQlJit } from '@envelop/graphql-jit';
-import { createGraphQLError, createYoga, maskError as defaultMaskError, useReadinessCheck, type YogaLogger } from 'graphql-yoga';
+import { createGraphQLError, createYoga, type Plugin, maskError as defaultMaskError, useReadinessCheck, type YogaLogger } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { DockerModuleClient } from './docker/docker-module-client.ts';
 import { BerthError } from './errors.ts';
@@ -33,6 +33,7 @@ export function createBerthApp({ modules, logger }: BerthAppOptions) {
       // Compiled queries: the frontend asks the same few operations over and over. Subscriptions
       // keep graphql-js, whose source-stream errors and snapshots graphql-ws expects.
       useGraphQlJit({}, { enableIf: ({ document }) => document.definitions.every((definition) => !isSubscription(definition)) }),
+      graphqlJsSubscriptions,
       useReadinessCheck({
         endpoint: '/ready',
         // Ready once the engine answers and berth has listed it; not while it is out of reach.
@@ -70,6 +71,8 @@ function yogaLogger(logger: Logger): YogaLogger {
   };
   return { debug: forward('debug'), info: forward('info'), warn: forward('warn'), error: forward('error') };
 }
+
+const graphqlJsSubscriptions: Plugin = { onSubscribe: ({ setSubscribeFn }) => setSubscribeFn(subscribe) };
 
 function isSubscription(definition: DefinitionNode): boolean {
   return definition.kind === Kind.OPERATION_DEFINITION && definition.operation === OperationTypeNode.SUBSCRIPTION;
