@@ -1,22 +1,46 @@
 import { subscribe, Kind, OperationTypeNode, type DefinitionNode, type GraphQLError } from 'graphql';
+import { useDisableIntrospection } from '@envelop/disable-introspection';
 import { useGraphQlJit } from '@envelop/graphql-jit';
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { createGraphQLError, createYoga, type Plugin, maskError as defaultMaskError, useReadinessCheck, type YogaLogger } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { DockerModuleClient } from './docker/docker-module-client.ts';
 import { BerthError } from './errors.ts';
+import { useHttpAuthentication, useRoles } from './auth/auth-plugin.ts';
+import { anonymous, noAuthentication, type Authenticator } from './auth/authenticator.ts';
+import type { Principal } from './auth/tokens.ts';
 import type { BerthContext } from './schema/context.ts';
 import { schema } from './schema/index.ts';
 
 export interface BerthAppOptions {
   modules: DockerModuleClient;
   logger: Logger;
+  /** Default: no authentication, for tests and loopback-only use. */
+  auth?: Authenticator;
+  /** GraphiQL in a browser at /graphql; default true. */
+  graphiql?: boolean;
+  /** Introspection queries; default true. */
+  introspection?: boolean;
+  /** Request body size in bytes; default 100,000. */
+  maxBodyBytes?: number;
 }
+
+/** Limits on what one operation may ask, whoever asks (graphql-armor); README lists them. */
+export const operationLimits = {
+  maxDepth: 10,
+  costLimit: 5000,
+  maxAliases: 15,
+  maxTokens: 1000,
+  maxDirectives: 50,
+} as const;
 
 export type BerthApp = ReturnType<typeof createBerthApp>;
 
 /** The GraphQL app, built from its services and not yet listening: tests call `app.fetch`. */
-export function createBerthApp({ modules, logger }: BerthAppOptions) {
-  return createYoga<Record<string, unknown>, BerthContext>({
+export function createBerthApp({ modules, logger, auth = noAuthentication, graphiql = true, introspection = true, maxBodyBytes = 100_000 }: BerthAppOptions) {
+  const principals = new WeakMap<Request, Principal>();
+  return createYoga<{ principal?: Principal }, BerthContext>({
     schema,
     graphqlEndpoint: '/graphql',
     healthCheckEndpoint: '/health',
@@ -24,12 +48,28 @@ export function createBerthApp({ modules, logger }: BerthAppOptions) {
     // GraphiQL with its assets inlined: no CDN, so it works where only berth is reachable. Loaded on
     // first use, so a service nobody browses does not hold the bundle in memory.
     // GraphiQL subscribes over graphql-ws, as monitors do.
-    graphiql: { subscriptionsProtocol: 'WS' },
+    graphiql: graphiql && { subscriptionsProtocol: 'WS' },
     renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
-    context: () => ({ modules }),
+    maxRequestBodySize: maxBodyBytes,
+    // HTTP requests were authenticated by useHttpAuthentication, graphql-ws connections on connect.
+    context: ({ request, principal }) => ({ modules, principal: principal ?? principals.get(request) ?? (auth.enabled ? undefined : anonymous) }),
     logging: yogaLogger(logger),
     maskedErrors: { maskError: exposeBerthErrors },
     plugins: [
+      ...(auth.enabled ? [useHttpAuthentication(auth, principals, '/graphql')] : []),
+      // A browser's simple (unpreflighted) request, which another site can make, is refused: it must
+      // carry a JSON content type, an Authorization header or x-graphql-yoga-csrf. CSRF on a loopback berth.
+      useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'authorization'] }),
+      EnvelopArmorPlugin({
+        maxDepth: { n: operationLimits.maxDepth },
+        costLimit: { maxCost: operationLimits.costLimit },
+        maxAliases: { n: operationLimits.maxAliases },
+        maxTokens: { n: operationLimits.maxTokens },
+        maxDirectives: { n: operationLimits.maxDirectives },
+        blockFieldSuggestion: { enabled: !introspection },
+      }),
+      ...(introspection ? [] : [useDisableIntrospection()]),
+      useRoles((context) => (context as Partial<BerthContext>).principal),
       // Compiled queries: the frontend asks the same few operations over and over. Subscriptions
       // keep graphql-js, whose source-stream errors and snapshots graphql-ws expects.
       useGraphQlJit({}, { enableIf: ({ document }) => document.definitions.every((definition) => !isSubscription(definition)) }),

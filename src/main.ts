@@ -1,5 +1,6 @@
 import { pino } from 'pino';
 import { createBerthApp } from './app.ts';
+import { noAuthentication, TokenFileAuthenticator } from './auth/authenticator.ts';
 import { ConfigError } from './config/config-error.ts';
 import { loadConfig } from './config/docker-yaml.ts';
 import { readSettings, SettingsError } from './config/settings.ts';
@@ -16,8 +17,25 @@ async function main(): Promise<void> {
 
   // dockerode reads DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH itself, as the docker CLI does.
   const services = createServices({ config, logger });
-  const app = createBerthApp({ modules: services.modules, logger });
-  const running = await listen(app, { ...settings, onError: (error) => logger.error({ err: error }, 'server error') });
+  const auth = settings.auth.mode === 'tokens' ? await TokenFileAuthenticator.open(settings.auth.file, logger) : noAuthentication;
+  if (settings.auth.mode === 'tokens') logger.info({ file: settings.auth.file }, 'authentication on: bearer tokens from the tokens file');
+  else if (settings.auth.why === 'loopback') logger.info({ host: settings.host }, 'authentication off: berth listens on loopback only');
+  else logger.warn({ host: settings.host }, 'authentication off (BERTH_AUTH=off): whoever reaches berth controls the Docker engine');
+  const app = createBerthApp({
+    modules: services.modules,
+    logger,
+    auth,
+    graphiql: settings.graphiql,
+    introspection: settings.introspection,
+    maxBodyBytes: settings.limits.bodyBytes,
+  });
+  const running = await listen(app, {
+    host: settings.host,
+    port: settings.port,
+    auth,
+    limits: settings.limits,
+    onError: (error) => logger.error({ err: error }, 'server error'),
+  });
   logger.info({ url: running.url }, 'berth is listening');
   services.start();
 
@@ -30,6 +48,7 @@ async function main(): Promise<void> {
       logger.warn('open connections did not close in time; exiting');
       process.exit(0);
     }, shutdownGraceMs).unref();
+    auth.close();
     Promise.all([running.close(), services.stop()]).then(
       () => logger.info('stopped'),
       (error: Error) => logger.error({ err: error }, 'error while closing the server'),

@@ -1,9 +1,11 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GraphQLError, type ExecutionArgs } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import type { BerthApp } from './app.ts';
+import { noAuthentication, type Authenticator } from './auth/authenticator.ts';
+import { bearerToken, type Principal } from './auth/tokens.ts';
 
 export interface RunningServer {
   server: Server;
@@ -11,6 +13,9 @@ export interface RunningServer {
   url: string;
   close(): Promise<void>;
 }
+
+/** What graphql-ws keeps per socket: the upgrade request, and who authenticated on connect (a type, not an interface, to index like a record). */
+type SocketExtra = { readonly socket: WebSocket; readonly request: IncomingMessage; principal?: Principal };
 
 interface EnvelopedExecution {
   execute: (args: ExecutionArgs) => unknown;
@@ -20,27 +25,52 @@ interface EnvelopedExecution {
 export interface ListenOptions {
   host: string;
   port: number;
+  /** Who may open a graphql-ws connection; default nobody is checked. */
+  auth?: Authenticator;
+  limits?: {
+    /** Open TCP connections, HTTP and graphql-ws together. */
+    connections?: number;
+    /** Active subscriptions on one graphql-ws connection. */
+    subscriptionsPerConnection?: number;
+  };
   /** Errors of the listening server; default: written to stderr. */
   onError?: (error: Error) => void;
 }
 
 export async function listen(
   app: BerthApp,
-  { host, port, onError = (error) => process.stderr.write(`berth: server error: ${error.message}\n`) }: ListenOptions,
+  { host, port, auth = noAuthentication, limits = {}, onError = (error) => process.stderr.write(`berth: server error: ${error.message}\n`) }: ListenOptions,
 ): Promise<RunningServer> {
+  const { connections = 4096, subscriptionsPerConnection = 100 } = limits;
   const server = createServer((request, response) => void app(request, response));
+  // Past this many open sockets the server accepts no more; those open are not disturbed.
+  server.maxConnections = connections;
   const sockets = new WebSocketServer({ server, path: app.graphqlEndpoint });
-  const graphqlWs = useServer<Record<string, unknown>, { request: unknown; socket: unknown }>(
+  const graphqlWs = useServer<Record<string, unknown>, SocketExtra>(
     {
+      // connectionParams.authorization: the token, bare or as "Bearer <token>". Refused: close 4403.
+      onConnect: (context) => {
+        const presented = context.connectionParams?.authorization;
+        const token = typeof presented === 'string' ? (bearerToken(presented) ?? presented) : undefined;
+        const principal = auth.authenticate(token);
+        if (!principal) return false;
+        context.extra.principal = principal;
+        return true;
+      },
       // graphql-ws runs each operation through yoga's envelop: the same plugins, context and error masking as HTTP.
       execute: (args) => (args.rootValue as EnvelopedExecution).execute(args) as never,
       subscribe: (args) => (args.rootValue as EnvelopedExecution).subscribe(args) as never,
       onSubscribe: async (context, _id, payload) => {
+        // graphql-ws has already reserved this id among the subscriptions.
+        if (Object.keys(context.subscriptions).length > subscriptionsPerConnection) {
+          return [new GraphQLError(`at most ${subscriptionsPerConnection} subscriptions may be active on one connection`, { extensions: { code: 'TOO_MANY_SUBSCRIPTIONS' } })];
+        }
         const { schema, execute, subscribe, contextFactory, parse, validate } = app.getEnveloped({
           ...context,
           req: context.extra.request,
           socket: context.extra.socket,
           params: payload,
+          principal: context.extra.principal,
         });
         // A syntax error answers this one operation; thrown, it would close the client's whole socket.
         let document: ReturnType<typeof parse>;

@@ -1,12 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
-import type { z } from 'zod';
 import { ConfigError, type ConfigIssue } from './config-error.ts';
 import { allowedKeys, dockerYamlSchema, type DockerYaml } from './docker-yaml-schema.ts';
 import { interpolate, type Environment } from './interpolate.ts';
 import type { BerthConfig, ModuleSpec, PortSpec } from './module-spec.ts';
-
-type Path = readonly (string | number)[];
+import { Locator, type Path } from './yaml-locator.ts';
 
 /** Reads and validates a docker.yaml; throws a ConfigError that lists every problem in it. */
 export async function loadConfig(file: string, env: Environment): Promise<BerthConfig> {
@@ -23,7 +21,7 @@ export async function loadConfig(file: string, env: Environment): Promise<BerthC
 export function parseConfig(text: string, { file, env }: { file: string; env: Environment }): BerthConfig {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: false, prettyErrors: false });
-  const located = new Locator(file, doc, lineCounter);
+  const located = new Locator(file, doc, lineCounter, allowedKeys);
 
   const syntaxIssues = doc.errors.map((error) => located.at(error.pos[0], [], error.message.split('\n')[0] ?? error.message));
   if (syntaxIssues.length > 0) throw new ConfigError(syntaxIssues);
@@ -137,65 +135,4 @@ function duplicateKeys(node: unknown, path: Path, located: Locator): ConfigIssue
     issues.push(...duplicateKeys(pair.value, [...path, String(key)], located));
   }
   return issues;
-}
-
-class Locator {
-  readonly #file: string;
-  readonly #doc: Document;
-  readonly #lines: LineCounter;
-
-  constructor(file: string, doc: Document, lines: LineCounter) {
-    this.#file = file;
-    this.#doc = doc;
-    this.#lines = lines;
-  }
-
-  position(offset: number): { line: number; column: number } {
-    const { line, col } = this.#lines.linePos(offset);
-    return { line, column: col };
-  }
-
-  at(offset: number, path: Path, message: string): ConfigIssue {
-    return { file: this.#file, ...this.position(offset), path: path.join('.'), message };
-  }
-
-  /**
-   * Points at the node the path names. A path that runs past a scalar (a bare port number
-   * checked as `{ in }`) is cut back to that scalar; a missing key points at its parent mapping.
-   */
-  path(path: Path, message: string): ConfigIssue {
-    let node: unknown = this.#doc.contents;
-    let reached: Path = [];
-    for (const segment of path) {
-      if (!isMap(node) && !isSeq(node)) break;
-      const child: unknown = node.get(segment, true);
-      if (child === undefined) break;
-      node = child;
-      reached = [...reached, segment];
-    }
-    const shown = isScalar(node) ? reached : path;
-    const range = (node as Node | null)?.range;
-    return this.at(range?.[0] ?? 0, shown, message);
-  }
-
-  /** A strict object's unknown keys are reported one by one, each at its own key. */
-  zodIssue(issue: z.core.$ZodIssue): ConfigIssue[] {
-    if (issue.code === 'unrecognized_keys') {
-      const parent = this.#doc.getIn(issue.path as Path, true);
-      return issue.keys.map((key) => {
-        const pair = isMap(parent) ? parent.items.find((item) => isScalar(item.key) && item.key.value === key) : undefined;
-        const offset = (pair?.key as Node | undefined)?.range?.[0] ?? 0;
-        const expected = allowedKeys(issue.path as Path);
-        return this.at(offset, [...(issue.path as Path), key], `unknown key "${key}"${expected ? `; expected one of ${expected.join(', ')}` : ''}`);
-      });
-    }
-    if (issue.code === 'invalid_key') {
-      const key = issue.path.at(-1);
-      const parent = this.#doc.getIn(issue.path.slice(0, -1) as Path, true);
-      const pair = isMap(parent) ? parent.items.find((item) => isScalar(item.key) && item.key.value === key) : undefined;
-      const offset = (pair?.key as Node | undefined)?.range?.[0] ?? 0;
-      return [this.at(offset, issue.path as Path, issue.message)];
-    }
-    return [this.path(issue.path as Path, issue.message)];
-  }
 }

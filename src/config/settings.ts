@@ -3,6 +3,9 @@ import type { Environment } from './interpolate.ts';
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+const onOff = z.enum(['on', 'off'], { error: 'expected on or off' });
+const count = z.string().regex(/^[1-9]\d*$/, 'expected a whole number of at least 1').transform(Number);
+
 const settingsSchema = z.object({
   PORT: z.string().regex(/^\d+$/, 'expected a port number from 0 to 65535').transform(Number).pipe(z.number().max(65535, 'expected a port number from 0 to 65535')).default(4000),
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -12,6 +15,13 @@ const settingsSchema = z.object({
     .regex(/^(unix|tcp|ssh|npipe):\/\/./, 'expected unix:///path, tcp://host:port, ssh://user@host or npipe:////./pipe/name')
     .optional(),
   LOG_LEVEL: z.enum(logLevels).default('info'),
+  BERTH_TOKENS_FILE: z.string().min(1).optional(),
+  BERTH_AUTH: z.enum(['on', 'off'], { error: 'expected on or off' }).optional(),
+  BERTH_GRAPHIQL: onOff.default('on'),
+  BERTH_INTROSPECTION: onOff.default('on'),
+  BERTH_MAX_CONNECTIONS: count.default(4096),
+  BERTH_MAX_SUBSCRIPTIONS: count.default(100),
+  BERTH_MAX_BODY_BYTES: count.default(100_000),
 });
 
 export interface Settings {
@@ -25,6 +35,41 @@ export interface Settings {
   dockerHost: string | undefined;
   /** pino level; default info. */
   logLevel: (typeof logLevels)[number];
+  /** Who may call berth: tokens from a file, or nobody checked (loopback, or BERTH_AUTH=off). */
+  auth: AuthSetting;
+  /** GraphiQL at /graphql in a browser; default on. */
+  graphiql: boolean;
+  /** Introspection queries; default on. */
+  introspection: boolean;
+  limits: {
+    /** Open TCP connections, HTTP and graphql-ws together; default 4096. */
+    connections: number;
+    /** Active subscriptions on one graphql-ws connection; default 100. */
+    subscriptionsPerConnection: number;
+    /** Request body size in bytes; default 100,000. */
+    bodyBytes: number;
+  };
+}
+
+export type AuthSetting = { mode: 'tokens'; file: string } | { mode: 'off'; why: 'loopback' | 'BERTH_AUTH=off' };
+
+/** 127.0.0.0/8, ::1 and localhost: only this machine reaches a service bound there. */
+export function isLoopback(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  return bare === 'localhost' || bare === '::1' || /^127(\.\d{1,3}){3}$/.test(bare) || /^::ffff:127(\.\d{1,3}){3}$/.test(bare);
+}
+
+function authSetting(host: string, tokensFile: string | undefined, auth: 'on' | 'off' | undefined): AuthSetting {
+  if (tokensFile && auth === 'off') throw new SettingsError('environment variable BERTH_AUTH: off contradicts BERTH_TOKENS_FILE; unset one of them');
+  if (tokensFile) return { mode: 'tokens', file: tokensFile };
+  if (auth === 'off') return { mode: 'off', why: 'BERTH_AUTH=off' };
+  if (auth === 'on') throw new SettingsError('environment variable BERTH_AUTH: on needs BERTH_TOKENS_FILE, the tokens to accept (npm run token prints one)');
+  if (isLoopback(host)) return { mode: 'off', why: 'loopback' };
+  throw new SettingsError(
+    `environment variable HOST: ${host} lets other machines reach berth, and with it the Docker engine, but no BERTH_TOKENS_FILE is set. ` +
+      'Set BERTH_TOKENS_FILE (npm run token -- --name <who> --role operator prints a token and its line), ' +
+      'or set BERTH_AUTH=off to run without authentication on purpose.',
+  );
 }
 
 export class SettingsError extends Error {
@@ -39,6 +84,16 @@ export function readSettings(env: Environment): Settings {
     const lines = parsed.error.issues.map((issue) => `environment variable ${issue.path.join('.')}: ${issue.message}`);
     throw new SettingsError(lines.join('\n'));
   }
-  const { PORT, HOST, BERTH_CONFIG, DOCKER_HOST, LOG_LEVEL } = parsed.data;
-  return { port: PORT, host: HOST, configFile: BERTH_CONFIG, dockerHost: DOCKER_HOST, logLevel: LOG_LEVEL };
+  const data = parsed.data;
+  return {
+    port: data.PORT,
+    host: data.HOST,
+    configFile: data.BERTH_CONFIG,
+    dockerHost: data.DOCKER_HOST,
+    logLevel: data.LOG_LEVEL,
+    auth: authSetting(data.HOST, data.BERTH_TOKENS_FILE, data.BERTH_AUTH),
+    graphiql: data.BERTH_GRAPHIQL === 'on',
+    introspection: data.BERTH_INTROSPECTION === 'on',
+    limits: { connections: data.BERTH_MAX_CONNECTIONS, subscriptionsPerConnection: data.BERTH_MAX_SUBSCRIPTIONS, bodyBytes: data.BERTH_MAX_BODY_BYTES },
+  };
 }

@@ -96,6 +96,14 @@ describe('the berth process', () => {
     expect(output().stderr).toContain(`${file}:7:5 modules.tts.colour: unknown key`);
   });
 
+  it('refuses to listen beyond loopback without a tokens file, saying what to set', async () => {
+    const { child, output } = startBerth({ HOST: '0.0.0.0', PORT: String(await freePort()) });
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(1);
+    expect(output().stderr).toContain('environment variable HOST: 0.0.0.0 lets other machines reach berth');
+    expect(output().stderr).toContain('BERTH_AUTH=off');
+  });
+
   it('exits non-zero on an invalid setting', async () => {
     const { child, output } = startBerth({ PORT: 'eighty' });
     const [code] = await once(child, 'exit');

@@ -9,13 +9,63 @@ describe('readSettings', () => {
       configFile: './docker.yaml',
       dockerHost: undefined,
       logLevel: 'info',
+      auth: { mode: 'off', why: 'loopback' },
+      graphiql: true,
+      introspection: true,
+      limits: { connections: 4096, subscriptionsPerConnection: 100, bodyBytes: 100_000 },
     });
   });
 
   it('reads each variable', () => {
     expect(
-      readSettings({ PORT: '8080', HOST: '0.0.0.0', BERTH_CONFIG: '/etc/berth.yaml', DOCKER_HOST: 'tcp://engine:2376', LOG_LEVEL: 'debug' }),
-    ).toEqual({ port: 8080, host: '0.0.0.0', configFile: '/etc/berth.yaml', dockerHost: 'tcp://engine:2376', logLevel: 'debug' });
+      readSettings({
+        PORT: '8080',
+        HOST: '0.0.0.0',
+        BERTH_CONFIG: '/etc/berth.yaml',
+        DOCKER_HOST: 'tcp://engine:2376',
+        LOG_LEVEL: 'debug',
+        BERTH_TOKENS_FILE: '/run/secrets/tokens.yaml',
+        BERTH_GRAPHIQL: 'off',
+        BERTH_INTROSPECTION: 'off',
+        BERTH_MAX_CONNECTIONS: '100',
+        BERTH_MAX_SUBSCRIPTIONS: '5',
+        BERTH_MAX_BODY_BYTES: '2048',
+      }),
+    ).toEqual({
+      port: 8080,
+      host: '0.0.0.0',
+      configFile: '/etc/berth.yaml',
+      dockerHost: 'tcp://engine:2376',
+      logLevel: 'debug',
+      auth: { mode: 'tokens', file: '/run/secrets/tokens.yaml' },
+      graphiql: false,
+      introspection: false,
+      limits: { connections: 100, subscriptionsPerConnection: 5, bodyBytes: 2048 },
+    });
+  });
+
+  describe('authentication', () => {
+    it.each(['127.0.0.1', '127.3.2.1', 'localhost', '::1', '[::1]'])('is off without a tokens file on loopback HOST=%s', (host) => {
+      expect(readSettings({ HOST: host }).auth).toEqual({ mode: 'off', why: 'loopback' });
+    });
+
+    it.each(['0.0.0.0', '::', '192.168.1.10', 'berth.internal'])('refuses HOST=%s beyond loopback without a tokens file', (host) => {
+      expect(() => readSettings({ HOST: host })).toThrow(/^environment variable HOST: .* no BERTH_TOKENS_FILE is set\. Set BERTH_TOKENS_FILE .* or set BERTH_AUTH=off/);
+    });
+
+    it('is off beyond loopback only when BERTH_AUTH=off says so', () => {
+      expect(readSettings({ HOST: '0.0.0.0', BERTH_AUTH: 'off' }).auth).toEqual({ mode: 'off', why: 'BERTH_AUTH=off' });
+    });
+
+    it('refuses contradictions: BERTH_AUTH=off with a tokens file, BERTH_AUTH=on without one', () => {
+      expect(() => readSettings({ BERTH_AUTH: 'off', BERTH_TOKENS_FILE: 't.yaml' })).toThrow(/BERTH_AUTH: off contradicts BERTH_TOKENS_FILE/);
+      expect(() => readSettings({ BERTH_AUTH: 'on' })).toThrow(/BERTH_AUTH: on needs BERTH_TOKENS_FILE/);
+      expect(() => readSettings({ BERTH_AUTH: 'maybe' })).toThrow(/BERTH_AUTH: expected on or off/);
+    });
+  });
+
+  it.each(['0', '-3', 'many'])('rejects BERTH_MAX_SUBSCRIPTIONS=%s', (value) => {
+    expect(() => readSettings({ BERTH_MAX_SUBSCRIPTIONS: value })).toThrow(/^environment variable BERTH_MAX_SUBSCRIPTIONS: expected a whole number of at least 1/);
   });
 
   it.each(['0', '1', '65535'])('accepts PORT=%s', (port) => {

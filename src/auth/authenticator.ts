@@ -1,0 +1,76 @@
+import { watch, type FSWatcher } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import type { Logger } from 'pino';
+import { authenticate, loadTokens, type Principal, type TokenEntry } from './tokens.ts';
+
+/** Decides who a presented token belongs to. */
+export interface Authenticator {
+  /** False while authentication is off: everyone is the anonymous operator. */
+  readonly enabled: boolean;
+  authenticate(token: string | undefined): Principal | undefined;
+  close(): void;
+}
+
+export const anonymous: Principal = { name: 'anonymous', role: 'operator' };
+
+/** Authentication off: only where the settings allow it (loopback, or BERTH_AUTH=off). */
+export const noAuthentication: Authenticator = {
+  enabled: false,
+  authenticate: () => anonymous,
+  close: () => {},
+};
+
+const reloadDelayMs = 100;
+
+/**
+ * The tokens of a tokens file, re-read when it changes. The folder is watched rather than the
+ * file, so that an editor's atomic rename or a mounted secret's symlink swap is seen too. A file
+ * that has become invalid is reported and the tokens read before are kept.
+ */
+export class TokenFileAuthenticator implements Authenticator {
+  readonly enabled = true;
+  #entries: readonly TokenEntry[];
+  readonly #file: string;
+  readonly #logger: Logger;
+  readonly #watcher: FSWatcher;
+  #timer: NodeJS.Timeout | undefined;
+
+  private constructor(file: string, entries: TokenEntry[], logger: Logger) {
+    this.#file = file;
+    this.#entries = entries;
+    this.#logger = logger;
+    this.#watcher = watch(dirname(file), (_event, name) => {
+      if (name !== null && name !== basename(file) && !name.startsWith('..')) return;
+      clearTimeout(this.#timer);
+      this.#timer = setTimeout(() => void this.#reload(), reloadDelayMs);
+    });
+    this.#watcher.on('error', (error) => logger.error({ err: error, file }, 'cannot watch the tokens file; it will not be re-read'));
+  }
+
+  /** Reads the file; an unreadable or invalid file is a ConfigError, so berth does not start. */
+  static async open(file: string, logger: Logger): Promise<TokenFileAuthenticator> {
+    return new TokenFileAuthenticator(file, await loadTokens(file), logger);
+  }
+
+  get count(): number {
+    return this.#entries.length;
+  }
+
+  authenticate(token: string | undefined): Principal | undefined {
+    return authenticate(this.#entries, token);
+  }
+
+  close(): void {
+    clearTimeout(this.#timer);
+    this.#watcher.close();
+  }
+
+  async #reload(): Promise<void> {
+    try {
+      this.#entries = await loadTokens(this.#file);
+      this.#logger.info({ file: this.#file, tokens: this.#entries.length }, 'tokens file re-read');
+    } catch (error) {
+      this.#logger.error({ file: this.#file, problems: (error as Error).message }, 'tokens file is invalid; keeping the tokens read before');
+    }
+  }
+}
