@@ -2,6 +2,7 @@ import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import type { BerthConfig } from './config/module-spec.ts';
 import { DockerodeClient } from './docker/docker-client.ts';
+import { redactor } from './docker/engine-error.ts';
 import { DockerModuleClient } from './docker/docker-module-client.ts';
 import { EngineWatcher, type EngineWatcherOptions } from './docker/engine-watcher.ts';
 import { ModuleStore } from './docker/module-store.ts';
@@ -18,7 +19,7 @@ export type BerthServices = ReturnType<typeof createServices>;
 
 /** berth's services, built once at start-up and handed to the app; `start` begins following the engine. */
 export function createServices({ config, logger, connection, watcher: watcherOptions }: BerthServicesOptions) {
-  const docker = new DockerodeClient({ connection, logger: logger.child({ component: 'docker' }) });
+  const docker = new DockerodeClient({ connection, redact: redactor(config.secrets), logger: logger.child({ component: 'docker' }) });
   const store = new ModuleStore({ docker, config, logger: logger.child({ component: 'store' }) });
   const modules = new DockerModuleClient({ docker, store, project: config.project, logger: logger.child({ component: 'modules' }) });
   const watcher = new EngineWatcher({

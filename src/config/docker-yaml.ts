@@ -34,10 +34,13 @@ export function parseConfig(text: string, { file, env }: { file: string; env: En
   }
   const issues = duplicateKeys(doc.contents, [], located);
   const interpolationPaths = new Set<string>();
+  const secrets = new Set<string>();
   for (const [path, value, set] of interpolated(raw)) {
     const result = interpolate(value, env);
-    if (result.ok) set(result.value);
-    else {
+    if (result.ok) {
+      set(result.value);
+      if (path[2] === 'envs' && value.replaceAll('$$', '').includes('${') && result.value !== '') secrets.add(result.value);
+    } else {
       issues.push(located.path(path, result.message));
       interpolationPaths.add(path.join('.'));
     }
@@ -49,7 +52,7 @@ export function parseConfig(text: string, { file, env }: { file: string; env: En
   }
   if (issues.length > 0 || !parsed.success) throw new ConfigError(issues);
 
-  const config = toBerthConfig(parsed.data);
+  const config = toBerthConfig(parsed.data, [...secrets]);
   issues.push(...hostPortClashes(config, located));
   if (issues.length > 0) throw new ConfigError(issues);
   return config;
@@ -71,7 +74,7 @@ function* interpolated(raw: unknown): Generator<[Path, string, (value: string) =
   }
 }
 
-function toBerthConfig(data: DockerYaml): BerthConfig {
+function toBerthConfig(data: DockerYaml, secrets: string[]): BerthConfig {
   const modules = Object.entries(data.modules).map(([name, module]): ModuleSpec => ({
     name,
     kind: module.kind,
@@ -86,7 +89,7 @@ function toBerthConfig(data: DockerYaml): BerthConfig {
       protocol: port.protocol,
     })),
   }));
-  return { project: data.project, modules };
+  return { project: data.project, modules, secrets };
 }
 
 function aliasIssue(doc: Document, located: Locator): ConfigIssue | undefined {

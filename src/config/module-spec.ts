@@ -25,4 +25,9 @@ export interface BerthConfig {
   /** Scopes berth's container labels, so that two platforms can share one engine. */
   project: string;
   modules: ModuleSpec[];
+  /**
+   * Env values that came from `${VAR}`: secrets. berth never serves or logs env values, and
+   * scrubs these from engine messages it passes on.
+   */
+  secrets: string[];
 }

@@ -2,7 +2,7 @@ import Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import type { Readable } from 'node:stream';
 import type { EngineContainerState } from './module-status.ts';
-import { engineStatusCode, toBerthError } from './engine-error.ts';
+import { engineStatusCode, toBerthError, type Redact } from './engine-error.ts';
 import { engineEvents, type EngineEvent } from './event-stream.ts';
 
 export interface EngineVersion {
@@ -49,15 +49,19 @@ export interface DockerodeClientOptions {
   connection?: Dockerode.DockerOptions;
   /** Longest wait for a read (version, list, inspect), so a frozen engine counts as unreachable. Default 10 s. */
   readTimeoutMs?: number;
+  /** Scrubs secrets from the engine's messages; default none. */
+  redact?: Redact;
   logger: Logger;
 }
 
 export class DockerodeClient implements DockerClient {
   readonly #docker: Dockerode;
   readonly #log: Logger;
+  readonly #redact: Redact;
   readonly #readTimeoutMs: number;
 
-  constructor({ connection, logger, readTimeoutMs = 10_000 }: DockerodeClientOptions) {
+  constructor({ connection, logger, readTimeoutMs = 10_000, redact = (text) => text }: DockerodeClientOptions) {
+    this.#redact = redact;
     this.#docker = new Dockerode(connection);
     this.#log = logger;
     this.#readTimeoutMs = readTimeoutMs;
@@ -91,7 +95,7 @@ export class DockerodeClient implements DockerClient {
         this.#log.debug({ image: reference }, 'image absent');
         return false;
       }
-      throw toBerthError(error, `inspect image ${reference}`);
+      throw toBerthError(error, `inspect image ${reference}`, this.#redact);
     }
   }
 
@@ -109,7 +113,7 @@ export class DockerodeClient implements DockerClient {
       return fromInspect(details);
     } catch (error) {
       if (engineStatusCode(error) === 404) return undefined;
-      throw toBerthError(error, `inspect container ${idOrName}`);
+      throw toBerthError(error, `inspect container ${idOrName}`, this.#redact);
     }
   }
 
@@ -156,7 +160,7 @@ export class DockerodeClient implements DockerClient {
     try {
       await call();
     } catch (error) {
-      if (engineStatusCode(error) !== 304) throw toBerthError(error, doing);
+      if (engineStatusCode(error) !== 304) throw toBerthError(error, doing, this.#redact);
     }
   }
 
@@ -164,7 +168,7 @@ export class DockerodeClient implements DockerClient {
     try {
       return await call();
     } catch (error) {
-      throw toBerthError(error, doing);
+      throw toBerthError(error, doing, this.#redact);
     }
   }
 }

@@ -18,15 +18,36 @@ export function engineStatusCode(error: unknown): number | undefined {
   return (error as DockerodeError).statusCode;
 }
 
-/** The one place where a failed engine call becomes one of berth's errors. */
-export function toBerthError(error: unknown, doing: string): BerthError {
+/** Replaces every secret in a text with [secret]. */
+export type Redact = (text: string) => string;
+
+/** Secrets shorter than this are not scrubbed from messages: they could not be told from ordinary words. */
+export const shortestScrubbedSecret = 4;
+
+export function redactor(secrets: readonly string[]): Redact {
+  const scrubbed = [...new Set(secrets)].filter((secret) => secret.length >= shortestScrubbedSecret).sort((a, b) => b.length - a.length);
+  if (scrubbed.length === 0) return (text) => text;
+  return (text) => scrubbed.reduce((result, secret) => result.replaceAll(secret, '[secret]'), text);
+}
+
+/**
+ * The one place where a failed engine call becomes one of berth's errors. The engine's message is
+ * passed on with secrets scrubbed; the raw error is not kept as the cause, since logs print causes.
+ */
+export function toBerthError(error: unknown, doing: string, redact: Redact = (text) => text): BerthError {
   if (error instanceof BerthError) return error;
   const failure = error as DockerodeError;
+  const berthError = classify(failure, doing, redact);
+  berthError.cause = Object.assign(new Error(redact(engineMessage(error))), { statusCode: failure.statusCode, code: failure.code });
+  return berthError;
+}
+
+function classify(failure: DockerodeError, doing: string, redact: Redact): BerthError {
   if (failure.statusCode === undefined && failure.code && unreachableCodes.has(failure.code)) {
-    return new BerthError('ENGINE_UNAVAILABLE', `the Docker engine cannot be reached (${failure.code}) while trying to ${doing}`, { cause: error });
+    return new BerthError('ENGINE_UNAVAILABLE', `the Docker engine cannot be reached (${failure.code}) while trying to ${doing}`);
   }
   if (failure.statusCode === undefined && (failure.name === 'AbortError' || failure.name === 'TimeoutError' || /socket hang up|timeout|aborted/i.test(failure.message ?? ''))) {
-    return new BerthError('ENGINE_UNAVAILABLE', `the Docker engine cannot be reached (${failure.message}) while trying to ${doing}`, { cause: error });
+    return new BerthError('ENGINE_UNAVAILABLE', `the Docker engine cannot be reached (${redact(failure.message ?? '')}) while trying to ${doing}`);
   }
-  return new BerthError('ENGINE_ERROR', `the Docker engine refused to ${doing}: ${engineMessage(error).trim()}`, { cause: error });
+  return new BerthError('ENGINE_ERROR', `the Docker engine refused to ${doing}: ${redact(engineMessage(failure).trim())}`);
 }

@@ -2,7 +2,7 @@ import { createServer } from 'node:net';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import Dockerode from 'dockerode';
 import { print } from 'graphql';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { createBerthApp, type BerthApp } from '../../src/app.ts';
 import { parseConfig } from '../../src/config/docker-yaml.ts';
 import type { BerthConfig } from '../../src/config/module-spec.ts';
@@ -43,14 +43,15 @@ export interface HarnessOptions {
   connection?: Dockerode.DockerOptions;
   /** Reuse another harness's run, and so its project and container names. */
   run?: string;
+  /** berth's logger; default silent. */
+  logger?: Logger;
 }
 
 /** berth on the test engine, for a docker.yaml written by the test; `{{run}}` in it becomes a unique suffix. */
-export function createHarness(yaml: string, { env = {}, connection, run = Math.random().toString(36).slice(2, 8) }: HarnessOptions = {}): Harness {
+export function createHarness(yaml: string, { env = {}, connection, run = Math.random().toString(36).slice(2, 8), logger = pino({ level: 'silent' }) }: HarnessOptions = {}): Harness {
   const project = `it-${run}`;
   const text = `project: ${project}\n${yaml.replaceAll('{{run}}', run)}`;
   const config = parseConfig(text, { file: 'docker.yaml', env });
-  const logger = pino({ level: 'silent' });
   const services = createServices({ config, logger, connection, watcher: { initialBackoffMs: 50, maxBackoffMs: 500, watchdogMs: 500 } });
   const app = createBerthApp({ modules: services.modules, logger });
   services.start();

@@ -12,7 +12,7 @@ import { TokenFileAuthenticator } from '../../src/auth/authenticator.ts';
 import { newToken } from '../../src/auth/tokens.ts';
 import { listen, type RunningServer } from '../../src/server.ts';
 import { FrontendModulesDocument, StartModuleDocument } from '../generated/operations.ts';
-import { createHarness, testImage, waitFor, type Harness } from './harness.ts';
+import { createHarness, freePort, servedEnv, testImage, waitFor, type Harness } from './harness.ts';
 
 const operator = newToken('ci', 'operator');
 const viewer = newToken('grafana', 'viewer');
@@ -177,5 +177,29 @@ describe('limits', () => {
     expect(messages.find((message) => message.id === '3')).toMatchObject({ type: 'error', payload: [{ extensions: { code: 'TOO_MANY_SUBSCRIPTIONS' } }] });
     expect(messages.filter((message) => message.id === '1' || message.id === '2')).toEqual([]);
     socket.close();
+  });
+});
+
+describe('secrets', () => {
+  it('gives a ${VAR} env value to the container and to nothing else: not the API, not the logs', async () => {
+    const secret = `s3cret-${Math.random().toString(36).slice(2)}`;
+    const port = await freePort();
+    const logs: string[] = [];
+    const logger = pino({ level: 'trace' }, { write: (line: string) => logs.push(line) });
+    const berth = createHarness(
+      `modules:\n  web:\n    kind: web{{run}}\n    image: ${testImage}\n    autostart: false\n    envs:\n      API_KEY: \${TEST_API_KEY}\n    ports:\n      http: { in: 8080, out: ${port} }\n`,
+      { env: { TEST_API_KEY: secret }, logger },
+    );
+    try {
+      await berth.ready();
+      const everything = '{ modules { name kind containerName image autostart status stopped containerId startedAt exitCode ports { name in out protocol } } engine { reachable version apiVersion } _service { sdl } }';
+      expect((await berth.gql(StartModuleDocument, { name: 'web' })).data?.startModule.status).toBe('RUNNING');
+      expect(await servedEnv(port)).toContain(`API_KEY=${secret}`);
+      expect(JSON.stringify(await berth.gql(everything))).not.toContain(secret);
+      expect(logs.length).toBeGreaterThan(5);
+      expect(logs.join('')).not.toContain(secret);
+    } finally {
+      await berth.cleanup();
+    }
   });
 });

@@ -256,7 +256,14 @@ describe('parseConfig', () => {
           ],
         },
       ],
+      // Interpolated env values are secrets, defaults included; literal values and images are not.
+      secrets: ['secret', '/models'],
     });
+  });
+
+  it('counts an env value as a secret only when it came from ${VAR}', () => {
+    const text = yaml('modules:', ...piper, '    envs:', '      A: $${LITERAL}', '      B: pre-${KEY}-post', '      C: plain');
+    expect(parse(text, { KEY: 'k3y!' }).secrets).toEqual(['pre-k3y!-post']);
   });
 
   it('reads project and autostart when given', () => {

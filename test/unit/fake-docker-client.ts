@@ -11,7 +11,7 @@ export function moduleSpec(name: string, overrides: Partial<ModuleSpec> = {}): M
 }
 
 export function berthConfig(...modules: ModuleSpec[]): BerthConfig {
-  return { project, modules };
+  return { project, modules, secrets: [] };
 }
 
 /** An engine held in memory: containers by id, images by reference. */

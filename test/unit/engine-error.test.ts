@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { redactor, toBerthError } from '../../src/docker/engine-error.ts';
+
+/** An error shaped as dockerode throws it for an engine answer. */
+const engineAnswer = (statusCode: number, message: string) => Object.assign(new Error(`(HTTP code ${statusCode}) ${message}`), { statusCode, json: { message } });
+
+describe('engine errors', () => {
+  const redact = redactor(['hunter2-password', 'abc', 'tok3n']);
+
+  it('scrubs every secret of 4 characters or more from the message passed on, and keeps no raw cause', () => {
+    const error = toBerthError(engineAnswer(400, 'invalid env PASSWORD=hunter2-password and KEY=tok3n (abc)'), 'create container', redact);
+    expect(error.code).toBe('ENGINE_ERROR');
+    expect(error.message).toBe('the Docker engine refused to create container: invalid env PASSWORD=[secret] and KEY=[secret] (abc)');
+    expect(JSON.stringify({ message: error.message, cause: String(error.cause) })).not.toMatch(/hunter2|tok3n/);
+    expect(error.cause).toMatchObject({ statusCode: 400 });
+  });
+
+  it('scrubs the longer of two overlapping secrets first', () => {
+    expect(redactor(['pass', 'password1'])('password1 pass')).toBe('[secret] [secret]');
+  });
+
+  it('tells an unreachable engine from a refusal', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED /var/run/docker.sock'), { code: 'ECONNREFUSED' });
+    expect(toBerthError(refused, 'list containers').code).toBe('ENGINE_UNAVAILABLE');
+    expect(toBerthError(engineAnswer(500, 'boom'), 'start container').code).toBe('ENGINE_ERROR');
+  });
+});
