@@ -1,18 +1,25 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Dockerode from 'dockerode';
 import type { TestProject } from 'vitest/node';
 import { buildBusyboxImages } from '../../scripts/busybox-images.ts';
 import { buildService } from '../../scripts/service-command.ts';
+import { startEngineProxy } from './engine-proxy.ts';
 
 const fixtures = fileURLToPath(new URL('../fixtures/docker', import.meta.url));
+const results = fileURLToPath(new URL('../../test-results', import.meta.url));
 
 declare module 'vitest' {
   export interface ProvidedContext {
     engineVersion: string;
+    /** berth reaches the engine through this allowlisting proxy (engine-proxy.ts). */
+    engineProxySocket: string;
   }
 }
 
-export default async function setup(project: TestProject): Promise<void> {
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const docker = new Dockerode();
   let version: string;
   try {
@@ -26,4 +33,17 @@ export default async function setup(project: TestProject): Promise<void> {
   }
   await Promise.all([buildBusyboxImages(fixtures, docker), buildService()]);
   project.provide('engineVersion', version);
+
+  const engineSocket = process.env.DOCKER_HOST?.startsWith('unix://') ? process.env.DOCKER_HOST.slice('unix://'.length) : '/var/run/docker.sock';
+  const proxy = await startEngineProxy(join(tmpdir(), `berth-engine-proxy-${process.pid}.sock`), engineSocket);
+  project.provide('engineProxySocket', proxy.socketPath);
+  return async () => {
+    await proxy.close();
+    // The endpoints berth called in the whole suite, kept as a test artifact.
+    await mkdir(results, { recursive: true });
+    await writeFile(join(results, 'engine-endpoints.json'), `${JSON.stringify({ calls: Object.fromEntries(proxy.calls), refused: proxy.refused }, null, 2)}\n`);
+    if (proxy.refused.length > 0) {
+      throw new Error(`berth called engine endpoints missing from src/docker/engine-endpoints.ts:\n${[...new Set(proxy.refused)].join('\n')}`);
+    }
+  };
 }

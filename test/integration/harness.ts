@@ -1,6 +1,7 @@
 import { createServer } from 'node:net';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import Dockerode from 'dockerode';
+import { inject } from 'vitest';
 import { print } from 'graphql';
 import { pino, type Logger } from 'pino';
 import { createBerthApp, type BerthApp } from '../../src/app.ts';
@@ -39,7 +40,7 @@ export interface Harness {
 export interface HarnessOptions {
   /** berth's environment, for `${VAR}` in the docker.yaml. */
   env?: Record<string, string>;
-  /** The engine; default the test engine. */
+  /** The engine; default the test engine, through the allowlisting socket proxy. */
   connection?: Dockerode.DockerOptions;
   /** Reuse another harness's run, and so its project and container names. */
   run?: string;
@@ -48,7 +49,7 @@ export interface HarnessOptions {
 }
 
 /** berth on the test engine, for a docker.yaml written by the test; `{{run}}` in it becomes a unique suffix. */
-export function createHarness(yaml: string, { env = {}, connection, run = Math.random().toString(36).slice(2, 8), logger = pino({ level: 'silent' }) }: HarnessOptions = {}): Harness {
+export function createHarness(yaml: string, { env = {}, connection = { socketPath: inject('engineProxySocket') }, run = Math.random().toString(36).slice(2, 8), logger = pino({ level: 'silent' }) }: HarnessOptions = {}): Harness {
   const project = `it-${run}`;
   const text = `project: ${project}\n${yaml.replaceAll('{{run}}', run)}`;
   const config = parseConfig(text, { file: 'docker.yaml', env });

@@ -1,17 +1,20 @@
 import { once } from 'node:events';
+import { request as httpRequest } from 'node:http';
 import { mkdtemp, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { print } from 'graphql';
 import { createClient } from 'graphql-ws';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import WebSocket from 'ws';
 import { createBerthApp } from '../../src/app.ts';
 import { TokenFileAuthenticator } from '../../src/auth/authenticator.ts';
 import { newToken } from '../../src/auth/tokens.ts';
+import { engineEndpoints } from '../../src/docker/engine-endpoints.ts';
 import { listen, type RunningServer } from '../../src/server.ts';
 import { FrontendModulesDocument, StartModuleDocument } from '../generated/operations.ts';
+import { callsPath, probeHeader } from './engine-proxy.ts';
 import { createHarness, freePort, servedEnv, testImage, waitFor, type Harness } from './harness.ts';
 
 const operator = newToken('ci', 'operator');
@@ -201,5 +204,29 @@ describe('secrets', () => {
     } finally {
       await berth.cleanup();
     }
+  });
+});
+
+describe('least privilege', () => {
+  /** A raw call through the test's socket proxy; marked as a probe, so that its refusal is expected. */
+  const throughProxy = (method: string, path: string) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const call = httpRequest({ socketPath: inject('engineProxySocket'), method, path, headers: { [probeHeader]: '1' } }, (answer) => {
+        let body = '';
+        answer.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        answer.on('end', () => resolve({ status: answer.statusCode ?? 0, body }));
+      });
+      call.on('error', reject);
+      call.end();
+    });
+
+  it('reaches the engine only through the allowlist of src/docker/engine-endpoints.ts', async () => {
+    // Everything berth does in this suite goes through the proxy; what is not listed is refused.
+    expect(await throughProxy('GET', '/v1.41/images/json')).toMatchObject({ status: 403 });
+    expect((await throughProxy('POST', '/containers/anything/exec')).body).toContain("not in berth's engine endpoint allowlist");
+    expect((await throughProxy('GET', '/version')).status).toBe(200);
+    const { calls } = JSON.parse((await throughProxy('GET', callsPath)).body) as { calls: Record<string, number> };
+    expect(Object.keys(calls)).toEqual(expect.arrayContaining(['GET /events', 'POST /containers/create', 'POST /containers/{id}/start']));
+    expect(Object.keys(calls).every((call) => engineEndpoints.some((endpoint) => `${endpoint.method} ${endpoint.path}` === call))).toBe(true);
   });
 });

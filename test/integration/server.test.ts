@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { listen, type RunningServer } from '../../src/server.ts';
 import { serviceCommand } from '../../scripts/service-command.ts';
 import { StartModuleDocument } from '../generated/operations.ts';
@@ -77,7 +77,7 @@ describe('the berth process', () => {
 
   function startBerth(env: Record<string, string>) {
     const child = spawn(program, args, {
-      env: { PATH: process.env.PATH, LOG_LEVEL: 'info', ...env },
+      env: { PATH: process.env.PATH, LOG_LEVEL: 'info', DOCKER_HOST: `unix://${inject('engineProxySocket')}`, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

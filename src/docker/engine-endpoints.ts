@@ -1,0 +1,43 @@
+// Every Docker Engine API endpoint berth calls, and nothing more: the allowlist for a socket proxy
+// in front of the engine. The integration suite runs berth through a proxy that refuses any other
+// call, so this list cannot fall behind the code.
+
+export interface EngineEndpoint {
+  method: 'GET' | 'POST' | 'DELETE';
+  /** The path as the Engine API documents it. */
+  path: string;
+  /** Matches the request path, with or without a /v1.xx version prefix, without the query. */
+  pattern: RegExp;
+  why: string;
+}
+
+const version = String.raw`(?:/v\d+\.\d+)?`;
+const name = String.raw`[^/]+`;
+/** Image references hold slashes: registry/namespace/name:tag. */
+const imageName = String.raw`.+`;
+
+const endpoint = (method: EngineEndpoint['method'], path: string, regex: string, why: string): EngineEndpoint => ({
+  method,
+  path,
+  pattern: new RegExp(`^${version}${regex}$`),
+  why,
+});
+
+export const engineEndpoints: readonly EngineEndpoint[] = [
+  endpoint('GET', '/version', '/version', 'engine version; the watchdog ping while events are quiet'),
+  endpoint('GET', '/events', '/events', 'container and image events, the source of live status'),
+  endpoint('GET', '/containers/json', '/containers/json', "list the project's containers, filtered by berth's labels (resync)"),
+  endpoint('GET', '/containers/{id}/json', `/containers/${name}/json`, 'inspect a module container'),
+  endpoint('GET', '/images/{name}/json', `/images/${imageName}/json`, "whether a module's image is on the engine"),
+  endpoint('POST', '/containers/create', '/containers/create', "create a module's container"),
+  endpoint('POST', '/containers/{id}/start', `/containers/${name}/start`, 'startModule, autostart'),
+  endpoint('POST', '/containers/{id}/stop', `/containers/${name}/stop`, 'stopModule'),
+  endpoint('POST', '/containers/{id}/unpause', `/containers/${name}/unpause`, 'start a paused module'),
+  endpoint('DELETE', '/containers/{id}', `/containers/${name}`, "recreate a module's stale or dead container (force)"),
+];
+
+/** The allowlisted endpoint a request is, if any. */
+export function allowedEndpoint(method: string, path: string): EngineEndpoint | undefined {
+  const bare = path.split('?')[0] ?? path;
+  return engineEndpoints.find((candidate) => candidate.method === method && candidate.pattern.test(bare));
+}

@@ -1,0 +1,66 @@
+// A socket proxy in front of the test engine, as production would put one: it forwards only the
+// endpoints of src/docker/engine-endpoints.ts and answers anything else 403, so a test that makes
+// berth call an unlisted endpoint fails. It also records what berth called, for the report.
+import { createServer, request, type Server } from 'node:http';
+import { rm } from 'node:fs/promises';
+import { allowedEndpoint } from '../../src/docker/engine-endpoints.ts';
+
+/** Marks a test's own probe of the proxy: neither recorded nor counted as berth's. */
+export const probeHeader = 'x-berth-test-probe';
+
+/** The proxy's own endpoint: the calls recorded so far, as JSON. */
+export const callsPath = '/_berth-test/calls';
+
+export interface EngineProxy {
+  socketPath: string;
+  /** `METHOD /documented/path` → number of calls. */
+  calls: Map<string, number>;
+  refused: string[];
+  close(): Promise<void>;
+}
+
+export async function startEngineProxy(socketPath: string, engineSocket: string): Promise<EngineProxy> {
+  const calls = new Map<string, number>();
+  const refused: string[] = [];
+  await rm(socketPath, { force: true });
+  const server: Server = createServer((incoming, outgoing) => {
+    const method = incoming.method ?? 'GET';
+    const path = incoming.url ?? '/';
+    if (path === callsPath) {
+      outgoing.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ calls: Object.fromEntries(calls), refused }));
+      return;
+    }
+    const endpoint = allowedEndpoint(method, path);
+    const probe = incoming.headers[probeHeader] !== undefined;
+    if (!endpoint) {
+      if (!probe) refused.push(`${method} ${path}`);
+      outgoing.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify({ message: `test socket proxy: ${method} ${path.split('?')[0]} is not in berth's engine endpoint allowlist` }));
+      return;
+    }
+    const key = `${endpoint.method} ${endpoint.path}`;
+    if (!probe) calls.set(key, (calls.get(key) ?? 0) + 1);
+    const forwarded = request({ socketPath: engineSocket, method, path, headers: incoming.headers }, (answer) => {
+      outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+      // A stream such as /events sends its headers at once and its body much later: pass them on now.
+      outgoing.flushHeaders();
+      answer.pipe(outgoing);
+    });
+    forwarded.on('error', (error) => outgoing.destroy(error));
+    outgoing.on('close', () => forwarded.destroy());
+    incoming.pipe(forwarded);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, resolve);
+  });
+  return {
+    socketPath,
+    calls,
+    refused,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
