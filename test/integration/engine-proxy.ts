@@ -2,7 +2,8 @@
 // endpoints of src/docker/engine-endpoints.ts and answers anything else 403, so a test that makes
 // berth call an unlisted endpoint fails. It also records what berth called, for the report.
 import { createServer, request, type Server } from 'node:http';
-import { rm } from 'node:fs/promises';
+import { chmod, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { allowedEndpoint } from '../../src/docker/engine-endpoints.ts';
 
 /** Marks a test's own probe of the proxy: neither recorded nor counted as berth's. */
@@ -53,6 +54,9 @@ export async function startEngineProxy(socketPath: string, engineSocket: string)
     server.once('error', reject);
     server.listen(socketPath, resolve);
   });
+  // The service image runs as an unprivileged user: let it connect, as the engine's group would.
+  await chmod(socketPath, 0o666);
+  await chmod(dirname(socketPath), 0o755);
   return {
     socketPath,
     calls,

@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,10 +35,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('engineVersion', version);
 
   const engineSocket = process.env.DOCKER_HOST?.startsWith('unix://') ? process.env.DOCKER_HOST.slice('unix://'.length) : '/var/run/docker.sock';
-  const proxy = await startEngineProxy(join(tmpdir(), `berth-engine-proxy-${process.pid}.sock`), engineSocket);
+  // In a folder of its own, so that a container (the service image's test) can mount just it.
+  const proxyDir = await mkdtemp(join(tmpdir(), 'berth-engine-proxy-'));
+  const proxy = await startEngineProxy(join(proxyDir, 'engine.sock'), engineSocket);
   project.provide('engineProxySocket', proxy.socketPath);
   return async () => {
     await proxy.close();
+    await rm(proxyDir, { recursive: true, force: true });
     // The endpoints berth called in the whole suite, kept as a test artifact.
     await mkdir(results, { recursive: true });
     await writeFile(join(results, 'engine-endpoints.json'), `${JSON.stringify({ calls: Object.fromEntries(proxy.calls), refused: proxy.refused }, null, 2)}\n`);
