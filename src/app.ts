@@ -47,8 +47,9 @@ export function createBerthApp({ modules, logger, auth = noAuthentication, graph
     landingPage: false,
     // GraphiQL with its assets inlined: no CDN, so it works where only berth is reachable. Loaded on
     // first use, so a service nobody browses does not hold the bundle in memory.
-    // GraphiQL subscribes over graphql-ws, as monitors do.
-    graphiql: graphiql && { subscriptionsProtocol: 'WS' },
+    // GraphiQL subscribes over SSE, plain HTTP: a browser cannot put a token on a WebSocket, but
+    // GraphiQL's Headers tab reaches SSE requests like any other. Monitors use graphql-ws.
+    graphiql,
     renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
     maxRequestBodySize: maxBodyBytes,
     // HTTP requests were authenticated by useHttpAuthentication, graphql-ws connections on connect.

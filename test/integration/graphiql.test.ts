@@ -1,14 +1,21 @@
 // GraphiQL in a real browser: Debian's Chromium, driven by playwright-core (no browser download).
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { print } from 'graphql';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { createBerthApp } from '../../src/app.ts';
+import { TokenFileAuthenticator } from '../../src/auth/authenticator.ts';
+import { newToken } from '../../src/auth/tokens.ts';
 import { listen, type RunningServer } from '../../src/server.ts';
 import { FrontendModulesDocument, StartModuleDocument } from '../generated/operations.ts';
 import { createHarness, testImage, type Harness } from './harness.ts';
 
+const operator = newToken('browser', 'operator');
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** Screenshots are kept as test artifacts here (git-ignored). */
 export const artifacts = fileURLToPath(new URL('../../test-results/', import.meta.url));
@@ -18,10 +25,15 @@ describe('GraphiQL in Chromium', () => {
   let server: RunningServer;
   let browser: Browser;
   let page: Page;
+  let auth: TokenFileAuthenticator;
+  let tokensFile: string;
 
-  /** Opens GraphiQL with an operation in its editor and runs it. */
+  /** Opens GraphiQL with an operation in its editor, puts the token in its Headers tab, and runs it. */
   async function run(operation: string) {
     await page.goto(`${server.url}?query=${encodeURIComponent(operation)}`);
+    await page.getByText('Headers', { exact: true }).click();
+    await page.locator('.graphiql-editor-tool .monaco-editor').last().click();
+    await page.keyboard.type(`{"Authorization": "Bearer ${operator.token}"}`);
     await page.locator('.graphiql-execute-button').click();
   }
   const response = () => page.locator('.graphiql-response');
@@ -32,7 +44,11 @@ describe('GraphiQL in Chromium', () => {
     }
     berth = createHarness(`modules:\n  worker:\n    kind: worker{{run}}\n    image: ${testImage}\n    autostart: false\n`);
     await berth.ready();
-    server = await listen(berth.app, { host: '127.0.0.1', port: 0 });
+    // With authentication on, as a new user would run it: a token from npm run token in the Headers tab.
+    tokensFile = join(await mkdtemp(join(tmpdir(), 'berth-tokens-')), 'tokens.yaml');
+    await writeFile(tokensFile, `tokens:\n${operator.line}\n`);
+    auth = await TokenFileAuthenticator.open(tokensFile, pino({ level: 'silent' }));
+    server = await listen(createBerthApp({ modules: berth.modules, logger: pino({ level: 'silent' }), auth }), { host: '127.0.0.1', port: 0, auth });
     browser = await chromium.launch({
       executablePath: chromiumPath,
       headless: true,
@@ -43,6 +59,7 @@ describe('GraphiQL in Chromium', () => {
     await mkdir(artifacts, { recursive: true });
   });
   afterAll(async () => {
+    auth?.close();
     await browser?.close();
     await server?.close();
     await berth?.cleanup();
