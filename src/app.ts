@@ -7,7 +7,7 @@ import { createGraphQLError, createYoga, type Plugin, maskError as defaultMaskEr
 import type { Logger } from 'pino';
 import type { DockerModuleClient } from './docker/docker-module-client.ts';
 import { BerthError } from './errors.ts';
-import { useHttpAuthentication, useRoles } from './auth/auth-plugin.ts';
+import { unauthenticatedMessage, useHttpAuthentication, useLoopbackHostOnly, useRoles } from './auth/auth-plugin.ts';
 import { anonymous, noAuthentication, type Authenticator } from './auth/authenticator.ts';
 import type { Principal } from './auth/tokens.ts';
 import type { BerthContext } from './schema/context.ts';
@@ -24,6 +24,8 @@ export interface BerthAppOptions {
   introspection?: boolean;
   /** Request body size in bytes; default 100,000. */
   maxBodyBytes?: number;
+  /** Answer only requests addressed to localhost (authentication off on loopback); default false. */
+  loopbackHostOnly?: boolean;
 }
 
 /** Limits on what one operation may ask, whoever asks (graphql-armor); README lists them. */
@@ -38,7 +40,7 @@ export const operationLimits = {
 export type BerthApp = ReturnType<typeof createBerthApp>;
 
 /** The GraphQL app, built from its services and not yet listening: tests call `app.fetch`. */
-export function createBerthApp({ modules, logger, auth = noAuthentication, graphiql = true, introspection = true, maxBodyBytes = 100_000 }: BerthAppOptions) {
+export function createBerthApp({ modules, logger, auth = noAuthentication, graphiql = true, introspection = true, maxBodyBytes = 100_000, loopbackHostOnly = false }: BerthAppOptions) {
   const principals = new WeakMap<Request, Principal>();
   return createYoga<{ principal?: Principal }, BerthContext>({
     schema,
@@ -52,12 +54,20 @@ export function createBerthApp({ modules, logger, auth = noAuthentication, graph
     graphiql,
     renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
     maxRequestBodySize: maxBodyBytes,
-    // HTTP requests were authenticated by useHttpAuthentication, graphql-ws connections on connect.
-    context: ({ request, principal }) => ({ modules, principal: principal ?? principals.get(request) ?? (auth.enabled ? undefined : anonymous) }),
+    // No cross-origin browser access: a page elsewhere may neither read answers nor pass a preflight.
+    cors: false,
+    // HTTP requests were authenticated by useHttpAuthentication, graphql-ws operations in onSubscribe.
+    // Closed by default: with authentication on, an operation without a principal does not run.
+    context: ({ request, principal }) => {
+      const who = principal ?? principals.get(request) ?? (auth.enabled ? undefined : anonymous);
+      if (!who) throw createGraphQLError(unauthenticatedMessage, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
+      return { modules, principal: who };
+    },
     logging: yogaLogger(logger),
     maskedErrors: { maskError: exposeBerthErrors },
     plugins: [
-      ...(auth.enabled ? [useHttpAuthentication(auth, principals, '/graphql')] : []),
+      ...(loopbackHostOnly ? [useLoopbackHostOnly()] : []),
+      ...(auth.enabled ? [useHttpAuthentication(auth, principals, { graphiql })] : []),
       // A browser's simple (unpreflighted) request, which another site can make, is refused: it must
       // carry a JSON content type, an Authorization header or x-graphql-yoga-csrf. CSRF on a loopback berth.
       useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'authorization'] }),

@@ -21,6 +21,8 @@ async function main(): Promise<void> {
   if (settings.auth.mode === 'tokens') logger.info({ file: settings.auth.file }, 'authentication on: bearer tokens from the tokens file');
   else if (settings.auth.why === 'loopback') logger.info({ host: settings.host }, 'authentication off: berth listens on loopback only');
   else logger.warn({ host: settings.host }, 'authentication off (BERTH_AUTH=off): whoever reaches berth controls the Docker engine');
+  // Without authentication on loopback, only requests addressed to localhost: no DNS rebinding.
+  const loopbackHostOnly = settings.auth.mode === 'off' && settings.auth.why === 'loopback';
   const app = createBerthApp({
     modules: services.modules,
     logger,
@@ -28,11 +30,13 @@ async function main(): Promise<void> {
     graphiql: settings.graphiql,
     introspection: settings.introspection,
     maxBodyBytes: settings.limits.bodyBytes,
+    loopbackHostOnly,
   });
   const running = await listen(app, {
     host: settings.host,
     port: settings.port,
     auth,
+    loopbackHostOnly,
     limits: settings.limits,
     onError: (error) => logger.error({ err: error }, 'server error'),
   });

@@ -5,7 +5,8 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { BerthApp } from './app.ts';
 import { noAuthentication, type Authenticator } from './auth/authenticator.ts';
-import { bearerToken, type Principal } from './auth/tokens.ts';
+import { isLoopbackHostHeader, unauthenticatedMessage } from './auth/auth-plugin.ts';
+import { bearerToken } from './auth/tokens.ts';
 
 export interface RunningServer {
   server: Server;
@@ -15,7 +16,7 @@ export interface RunningServer {
 }
 
 /** What graphql-ws keeps per socket: the upgrade request, and who authenticated on connect (a type, not an interface, to index like a record). */
-type SocketExtra = { readonly socket: WebSocket; readonly request: IncomingMessage; principal?: Principal };
+type SocketExtra = { readonly socket: WebSocket; readonly request: IncomingMessage; token?: string | undefined };
 
 interface EnvelopedExecution {
   execute: (args: ExecutionArgs) => unknown;
@@ -27,6 +28,8 @@ export interface ListenOptions {
   port: number;
   /** Who may open a graphql-ws connection; default nobody is checked. */
   auth?: Authenticator;
+  /** Accept only WebSockets addressed to localhost (authentication off on loopback); default false. */
+  loopbackHostOnly?: boolean;
   limits?: {
     /** Open TCP connections, HTTP and graphql-ws together. */
     connections?: number;
@@ -39,28 +42,40 @@ export interface ListenOptions {
 
 export async function listen(
   app: BerthApp,
-  { host, port, auth = noAuthentication, limits = {}, onError = (error) => process.stderr.write(`berth: server error: ${error.message}\n`) }: ListenOptions,
+  { host, port, auth = noAuthentication, loopbackHostOnly = false, limits = {}, onError = (error) => process.stderr.write(`berth: server error: ${error.message}\n`) }: ListenOptions,
 ): Promise<RunningServer> {
   const { connections = 4096, subscriptionsPerConnection = 100 } = limits;
   const server = createServer((request, response) => void app(request, response));
   // Past this many open sockets the server accepts no more; those open are not disturbed.
   server.maxConnections = connections;
-  const sockets = new WebSocketServer({ server, path: app.graphqlEndpoint });
+  const sockets = new WebSocketServer({
+    server,
+    path: app.graphqlEndpoint,
+    // A browser page elsewhere may not open a socket here (cross-site WebSocket hijacking): a
+    // browser's Origin must be berth's own host. Clients that are not browsers send no Origin.
+    verifyClient: ({ origin, req }: { origin: string | undefined; req: IncomingMessage }) =>
+      (!loopbackHostOnly || isLoopbackHostHeader(req.headers.host)) && (!origin || originHost(origin) === req.headers.host?.toLowerCase()),
+  });
   const graphqlWs = useServer<Record<string, unknown>, SocketExtra>(
     {
       // connectionParams.authorization: the token, bare or as "Bearer <token>". Refused: close 4403.
       onConnect: (context) => {
         const presented = context.connectionParams?.authorization;
         const token = typeof presented === 'string' ? (bearerToken(presented) ?? presented) : undefined;
-        const principal = auth.authenticate(token);
-        if (!principal) return false;
-        context.extra.principal = principal;
+        if (!auth.authenticate(token)) return false;
+        context.extra.token = token;
         return true;
       },
       // graphql-ws runs each operation through yoga's envelop: the same plugins, context and error masking as HTTP.
       execute: (args) => (args.rootValue as EnvelopedExecution).execute(args) as never,
       subscribe: (args) => (args.rootValue as EnvelopedExecution).subscribe(args) as never,
       onSubscribe: async (context, _id, payload) => {
+        // Each operation is authorised anew: a token removed from the tokens file stops working on open sockets too.
+        const principal = auth.authenticate(context.extra.token);
+        if (!principal) {
+          context.extra.socket.close(4403, 'Forbidden');
+          return [new GraphQLError(unauthenticatedMessage, { extensions: { code: 'UNAUTHENTICATED' } })];
+        }
         // graphql-ws has already reserved this id among the subscriptions.
         if (Object.keys(context.subscriptions).length > subscriptionsPerConnection) {
           return [new GraphQLError(`at most ${subscriptionsPerConnection} subscriptions may be active on one connection`, { extensions: { code: 'TOO_MANY_SUBSCRIPTIONS' } })];
@@ -70,7 +85,7 @@ export async function listen(
           req: context.extra.request,
           socket: context.extra.socket,
           params: payload,
-          principal: context.extra.principal,
+          principal,
         });
         // A syntax error answers this one operation; thrown, it would close the client's whole socket.
         let document: ReturnType<typeof parse>;
@@ -117,4 +132,12 @@ export async function listen(
       });
     },
   };
+}
+
+function originHost(origin: string): string | undefined {
+  try {
+    return new URL(origin).host.toLowerCase();
+  } catch {
+    return undefined;
+  }
 }

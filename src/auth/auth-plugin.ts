@@ -5,15 +5,19 @@ import { bearerToken, type Principal } from './tokens.ts';
 
 export const unauthenticatedMessage = 'a valid token is required: send Authorization: Bearer <token> (graphql-ws: connectionParams.authorization)';
 
+/** Paths that answer without a token: liveness and readiness, for orchestrators. */
+const openPaths = new Set(['/health', '/ready']);
+
 /**
- * HTTP authentication: every GraphQL request to the endpoint carries `Authorization: Bearer`, or
- * is answered 401 UNAUTHENTICATED before anything runs. /health, /ready and the GraphiQL page
- * (which holds no data) stay open; GraphiQL's own requests carry the header like any other.
+ * HTTP authentication, closed by default: every request carries `Authorization: Bearer`, or is
+ * answered 401 UNAUTHENTICATED before anything runs. Open: /health, /ready and, while GraphiQL is
+ * on, its page (GET asking for HTML, which yoga answers with the page alone); GraphiQL's own
+ * requests carry the header like any other.
  */
-export function useHttpAuthentication(auth: Authenticator, principals: WeakMap<Request, Principal>, endpoint: string): Plugin {
+export function useHttpAuthentication(auth: Authenticator, principals: WeakMap<Request, Principal>, { graphiql }: { graphiql: boolean }): Plugin {
   return {
     onRequest({ request, url, endResponse, fetchAPI }) {
-      if (url.pathname !== endpoint || isGraphiQLPage(request)) return;
+      if (openPaths.has(url.pathname) || (graphiql && isGraphiQLPage(request))) return;
       const principal = auth.authenticate(bearerToken(request.headers.get('authorization')));
       if (principal) {
         principals.set(request, principal);
@@ -32,6 +36,26 @@ export function useHttpAuthentication(auth: Authenticator, principals: WeakMap<R
 
 function isGraphiQLPage(request: Request): boolean {
   return request.method === 'GET' && (request.headers.get('accept') ?? '').includes('text/html');
+}
+
+/**
+ * Without authentication berth must be reached as localhost only: a request naming any other host
+ * is a DNS-rebinding page in a browser, and is refused.
+ */
+export function useLoopbackHostOnly(): Plugin {
+  return {
+    onRequest({ request, endResponse, fetchAPI }) {
+      if (isLoopbackHostHeader(request.headers.get('host'))) return;
+      const body = { errors: [{ message: 'authentication is off, so berth answers only requests addressed to localhost', extensions: { code: 'FORBIDDEN' } }] };
+      endResponse(new fetchAPI.Response(JSON.stringify(body), { status: 403, headers: { 'content-type': 'application/json; charset=utf-8' } }));
+    },
+  };
+}
+
+/** A Host header naming this machine's loopback: localhost, 127.x.y.z or [::1], with any port. */
+export function isLoopbackHostHeader(host: string | null | undefined): boolean {
+  const name = (host ?? '').toLowerCase().replace(/:\d+$/, '');
+  return name === 'localhost' || name === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
 }
 
 /** viewer: queries and subscriptions; operator: every mutation too. A role too low is FORBIDDEN. */

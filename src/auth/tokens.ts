@@ -49,9 +49,11 @@ export function parseTokens(text: string, file: string): TokenEntry[] {
   if (doc.errors.length > 0) throw new ConfigError(doc.errors.map((error) => located.at(error.pos[0], [], error.message.split('\n')[0]!)));
   const parsed = tokensFileSchema.safeParse(doc.toJS());
   if (!parsed.success) throw new ConfigError(parsed.error.issues.flatMap((issue) => located.zodIssue(issue)));
-  const issues = parsed.data.tokens.flatMap((entry, index) =>
-    parsed.data.tokens.findIndex((other) => other.name === entry.name) < index ? [located.path(['tokens', index, 'name'], `duplicate token name "${entry.name}"`)] : [],
-  );
+  const issues = parsed.data.tokens.flatMap((entry, index) => [
+    ...(parsed.data.tokens.findIndex((other) => other.name === entry.name) < index ? [located.path(['tokens', index, 'name'], `duplicate token name "${entry.name}"`)] : []),
+    // One token under two entries would get whichever role came first: refuse the ambiguity.
+    ...(parsed.data.tokens.findIndex((other) => other.sha256 === entry.sha256) < index ? [located.path(['tokens', index, 'sha256'], 'the same token is listed twice')] : []),
+  ]);
   if (issues.length > 0) throw new ConfigError(issues);
   return parsed.data.tokens.map(({ name, role, sha256: hex }) => ({ name, role, digest: Buffer.from(hex, 'hex') }));
 }

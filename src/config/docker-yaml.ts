@@ -39,7 +39,10 @@ export function parseConfig(text: string, { file, env }: { file: string; env: En
     const result = interpolate(value, env);
     if (result.ok) {
       set(result.value);
-      if (path[2] === 'envs' && value.replaceAll('$$', '').includes('${') && result.value !== '') secrets.add(result.value);
+      if (path[2] === 'envs' && result.variables.length > 0) {
+        // The whole value, and each variable's own value: a message may quote either.
+        for (const secret of [result.value, ...result.variables.map((name) => env[name] ?? '')]) if (secret !== '') secrets.add(secret);
+      }
     } else {
       issues.push(located.path(path, result.message));
       interpolationPaths.add(path.join('.'));

@@ -1,3 +1,4 @@
+import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import type { Environment } from './interpolate.ts';
 
@@ -56,7 +57,10 @@ export type AuthSetting = { mode: 'tokens'; file: string } | { mode: 'off'; why:
 /** 127.0.0.0/8, ::1 and localhost: only this machine reaches a service bound there. */
 export function isLoopback(host: string): boolean {
   const bare = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  return bare === 'localhost' || bare === '::1' || /^127(\.\d{1,3}){3}$/.test(bare) || /^::ffff:127(\.\d{1,3}){3}$/.test(bare);
+  if (bare === 'localhost') return true;
+  const ipv4 = bare.startsWith('::ffff:') ? bare.slice('::ffff:'.length) : bare;
+  if (isIPv4(ipv4)) return ipv4.startsWith('127.');
+  return isIPv6(bare) && bare.replace(/^(0{0,4}:)+/, '::').replace(/^:+/, '::') === '::1';
 }
 
 function authSetting(host: string, tokensFile: string | undefined, auth: 'on' | 'off' | undefined): AuthSetting {

@@ -25,9 +25,13 @@ export type Redact = (text: string) => string;
 export const shortestScrubbedSecret = 4;
 
 export function redactor(secrets: readonly string[]): Redact {
-  const scrubbed = [...new Set(secrets)].filter((secret) => secret.length >= shortestScrubbedSecret).sort((a, b) => b.length - a.length);
+  // Each secret as written and as the engine's JSON would quote it (Go escapes quotes, backslashes, controls).
+  const forms = secrets.filter((secret) => secret.length >= shortestScrubbedSecret).flatMap((secret) => [secret, JSON.stringify(secret).slice(1, -1)]);
+  const scrubbed = [...new Set(forms)].sort((a, b) => b.length - a.length);
   if (scrubbed.length === 0) return (text) => text;
-  return (text) => scrubbed.reduce((result, secret) => result.replaceAll(secret, '[secret]'), text);
+  // One pass, longest first: overlapping secrets leave no fragment behind.
+  const pattern = new RegExp(scrubbed.map((secret) => secret.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'g');
+  return (text) => text.replace(pattern, '[secret]');
 }
 
 /**

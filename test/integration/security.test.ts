@@ -110,6 +110,50 @@ describe('with a tokens file', () => {
     expect((result.value as { errors?: { extensions?: { code?: string } }[] }).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
   });
 
+  it('authenticates whatever path yoga would take for the endpoint, and fails closed', async () => {
+    const base = server.url.replace('/graphql', '');
+    for (const path of ['/graphql/', '//graphql', '/x/graphql', '/?query=%7B%20modules%20%7B%20name%20%7D%20%7D&_=/graphql']) {
+      const response = await fetch(`${base}${path}`, {
+        method: path.startsWith('/?') ? 'GET' : 'POST',
+        headers: { 'content-type': 'application/json', 'x-graphql-yoga-csrf': '1', accept: 'application/json, text/event-stream' },
+        ...(path.startsWith('/?') ? {} : { body: JSON.stringify({ query: frontendQuery }) }),
+      });
+      expect(response.status, path).toBe(401);
+    }
+  });
+
+  it('gives GraphiQL no exemption once it is switched off', async () => {
+    const closed = createBerthApp({ modules: berth.modules, logger: pino({ level: 'silent' }), auth, graphiql: false });
+    const response = await closed.fetch(`http://127.0.0.1/graphql?query=${encodeURIComponent('{ modules { name } }')}`, { headers: { accept: 'text/html, application/json', 'x-graphql-yoga-csrf': '1' } });
+    expect(response.status).toBe(401);
+  });
+
+  it('lets no page of another site in: no CORS grant, no cross-origin WebSocket', async () => {
+    const preflight = await fetch(server.url, { method: 'OPTIONS', headers: { origin: 'http://evil.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type, authorization' } });
+    expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
+    const socket = new WebSocket(server.url.replace('http', 'ws'), 'graphql-transport-ws', { origin: 'http://evil.example' });
+    const [, refused] = (await once(socket, 'unexpected-response')) as [unknown, { statusCode: number }];
+    expect(refused.statusCode).toBe(401);
+    const sameSite = new WebSocket(server.url.replace('http', 'ws'), 'graphql-transport-ws', { origin: server.url.replace('/graphql', '') });
+    await once(sameSite, 'open');
+    sameSite.close();
+  });
+
+  it('stops serving an open graphql-ws connection whose token was removed from the file', async () => {
+    const revoked = newToken('revoked', 'operator');
+    await writeFile(tokensFile, `tokens:\n${viewer.line}\n${revoked.line}\n`);
+    await waitFor(async () => (await post(frontendQuery, revoked.token)).status === 200, 'the new token');
+    const client = createClient({ url: server.url.replace('http', 'ws'), webSocketImpl: WebSocket, lazy: false, retryAttempts: 0, onNonLazyError: () => {}, connectionParams: { authorization: revoked.token } });
+    let closedWith: number | undefined;
+    client.on('closed', (event) => (closedWith = (event as { code: number }).code));
+    expect(((await client.iterate({ query: '{ engine { reachable } }' }).next()).value as { data?: unknown }).data).toEqual({ engine: { reachable: true } });
+    await writeFile(tokensFile, `tokens:\n${viewer.line}\n`);
+    await waitFor(async () => (await post(frontendQuery, revoked.token)).status === 401, 'the removal to be read');
+    await client.iterate({ query: '{ engine { reachable } }' }).next().catch(() => {});
+    await waitFor(() => closedWith === 4403, 'the socket to be closed with 4403');
+    await client.dispose();
+  });
+
   it('re-reads the tokens file when it changes, and keeps the tokens it had when the new file is invalid', async () => {
     const added = newToken('deploy', 'operator');
     // An atomic replace, as editors and secret mounts do.
@@ -158,6 +202,28 @@ describe('limits', () => {
     expect((await post(JSON.stringify({ query: '{ __schema { types { name } } }' }))).text).toMatch(/introspection/i);
     const page = await fetch(server.url, { headers: { accept: 'text/html' } });
     expect(await page.text()).not.toContain('GraphiQL');
+  });
+
+  it('answers, with authentication off on loopback, only requests addressed to localhost (no DNS rebinding)', async () => {
+    const guarded = await listen(createBerthApp({ modules: berth.modules, logger: pino({ level: 'silent' }), loopbackHostOnly: true }), { host: '127.0.0.1', port: 0, loopbackHostOnly: true });
+    try {
+      const port = new URL(guarded.url).port;
+      const statusFor = (host: string) =>
+        new Promise<number>((resolve, reject) => {
+          const body = JSON.stringify({ query: '{ modules { name } }' });
+          const call = httpRequest({ host: '127.0.0.1', port, path: '/graphql', method: 'POST', headers: { host, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (answer) => {
+            answer.resume();
+            resolve(answer.statusCode ?? 0);
+          });
+          call.on('error', reject);
+          call.end(body);
+        });
+      expect(await statusFor(`localhost:${port}`)).toBe(200);
+      expect(await statusFor(`127.0.0.1:${port}`)).toBe(200);
+      expect(await statusFor(`rebound.example:${port}`)).toBe(403);
+    } finally {
+      await guarded.close();
+    }
   });
 
   it('refuses a simple request another site could make (CSRF)', async () => {

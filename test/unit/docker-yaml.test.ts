@@ -263,7 +263,7 @@ describe('parseConfig', () => {
 
   it('counts an env value as a secret only when it came from ${VAR}', () => {
     const text = yaml('modules:', ...piper, '    envs:', '      A: $${LITERAL}', '      B: pre-${KEY}-post', '      C: plain');
-    expect(parse(text, { KEY: 'k3y!' }).secrets).toEqual(['pre-k3y!-post']);
+    expect(parse(text, { KEY: 'k3y!' }).secrets).toEqual(['pre-k3y!-post', 'k3y!']);
   });
 
   it('reads project and autostart when given', () => {

@@ -19,6 +19,10 @@ describe('engine errors', () => {
     expect(redactor(['pass', 'password1'])('password1 pass')).toBe('[secret] [secret]');
   });
 
+  it('scrubs a secret as the engine quotes it in JSON, with escaped quotes and backslashes', () => {
+    expect(redactor(['pa"ss\\word'])('env "KEY=pa\\"ss\\\\word" refused')).toBe('env "KEY=[secret]" refused');
+  });
+
   it('tells an unreachable engine from a refusal', () => {
     const refused = Object.assign(new Error('connect ECONNREFUSED /var/run/docker.sock'), { code: 'ECONNREFUSED' });
     expect(toBerthError(refused, 'list containers').code).toBe('ENGINE_UNAVAILABLE');

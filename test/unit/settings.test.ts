@@ -45,11 +45,11 @@ describe('readSettings', () => {
   });
 
   describe('authentication', () => {
-    it.each(['127.0.0.1', '127.3.2.1', 'localhost', '::1', '[::1]'])('is off without a tokens file on loopback HOST=%s', (host) => {
+    it.each(['127.0.0.1', '127.3.2.1', 'localhost', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1'])('is off without a tokens file on loopback HOST=%s', (host) => {
       expect(readSettings({ HOST: host }).auth).toEqual({ mode: 'off', why: 'loopback' });
     });
 
-    it.each(['0.0.0.0', '::', '192.168.1.10', 'berth.internal'])('refuses HOST=%s beyond loopback without a tokens file', (host) => {
+    it.each(['0.0.0.0', '::', '192.168.1.10', 'berth.internal', '127.999.0.1', '127.0.0.1.nip.io'])('refuses HOST=%s beyond loopback without a tokens file', (host) => {
       expect(() => readSettings({ HOST: host })).toThrow(/^environment variable HOST: .* no BERTH_TOKENS_FILE is set\. Set BERTH_TOKENS_FILE .* or set BERTH_AUTH=off/);
     });
 

@@ -48,6 +48,11 @@ describe('tokens', () => {
     expect(() => parseTokens(text, file)).toThrow('tokens.yaml:3:13 tokens.1.name: duplicate token name "ci"');
   });
 
+  it('refuses one token listed twice, whatever its names and roles', () => {
+    const text = `tokens:\n  - { name: a, role: viewer, sha256: ${'c'.repeat(64)} }\n  - { name: b, role: operator, sha256: ${'c'.repeat(64)} }\n`;
+    expect(() => parseTokens(text, file)).toThrow('tokens.yaml:3:40 tokens.1.sha256: the same token is listed twice');
+  });
+
   it('reports YAML syntax and a missing list', () => {
     expect(() => parseTokens('tokens: [\n', file)).toThrow(/^tokens\.yaml:\d+:\d+ /);
     expect(() => parseTokens('users: []\n', file)).toThrow(/tokens/);
