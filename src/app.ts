@@ -7,7 +7,7 @@ import { createGraphQLError, createYoga, type Plugin, maskError as defaultMaskEr
 import type { Logger } from 'pino';
 import type { DockerModuleClient } from './docker/docker-module-client.ts';
 import { BerthError } from './errors.ts';
-import { unauthenticatedMessage, useHttpAuthentication, useLoopbackHostOnly, useRoles } from './auth/auth-plugin.ts';
+import { unauthenticatedMessage, useHttpAuthentication, useLoopbackHostOnly, useRevocation, useRoles } from './auth/auth-plugin.ts';
 import { anonymous, noAuthentication, type Authenticator } from './auth/authenticator.ts';
 import type { Principal } from './auth/tokens.ts';
 import type { BerthContext } from './schema/context.ts';
@@ -81,6 +81,7 @@ export function createBerthApp({ modules, logger, auth = noAuthentication, graph
       }),
       ...(introspection ? [] : [useDisableIntrospection()]),
       useRoles((context) => (context as Partial<BerthContext>).principal),
+      useRevocation(auth, (context) => (context as Partial<BerthContext>).principal),
       // Compiled queries: the frontend asks the same few operations over and over. Subscriptions
       // keep graphql-js, whose source-stream errors and snapshots graphql-ws expects.
       useGraphQlJit({}, { enableIf: ({ document }) => document.definitions.every((definition) => !isSubscription(definition)) }),

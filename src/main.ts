@@ -3,7 +3,7 @@ import { createBerthApp } from './app.ts';
 import { noAuthentication, TokenFileAuthenticator } from './auth/authenticator.ts';
 import { ConfigError } from './config/config-error.ts';
 import { loadConfig } from './config/docker-yaml.ts';
-import { readSettings, SettingsError } from './config/settings.ts';
+import { isLoopback, readSettings, SettingsError } from './config/settings.ts';
 import { listen } from './server.ts';
 import { createServices } from './services.ts';
 
@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   else if (settings.auth.why === 'loopback') logger.info({ host: settings.host }, 'authentication off: berth listens on loopback only');
   else logger.warn({ host: settings.host }, 'authentication off (BERTH_AUTH=off): whoever reaches berth controls the Docker engine');
   // Without authentication on loopback, only requests addressed to localhost: no DNS rebinding.
-  const loopbackHostOnly = settings.auth.mode === 'off' && settings.auth.why === 'loopback';
+  const loopbackHostOnly = settings.auth.mode === 'off' && isLoopback(settings.host);
   const app = createBerthApp({
     modules: services.modules,
     logger,

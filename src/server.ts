@@ -56,6 +56,11 @@ export async function listen(
     verifyClient: ({ origin, req }: { origin: string | undefined; req: IncomingMessage }) =>
       (!loopbackHostOnly || isLoopbackHostHeader(req.headers.host)) && (!origin || originHost(origin) === req.headers.host?.toLowerCase()),
   });
+  // Open sockets and their tokens: when the tokens file drops a token, its sockets are closed (4403).
+  const authenticated = new Map<WebSocket, string | undefined>();
+  const stopWatchingTokens = auth.onChange(() => {
+    for (const [socket, token] of authenticated) if (!auth.authenticate(token)) socket.close(4403, 'Forbidden');
+  });
   const graphqlWs = useServer<Record<string, unknown>, SocketExtra>(
     {
       // connectionParams.authorization: the token, bare or as "Bearer <token>". Refused: close 4403.
@@ -64,6 +69,8 @@ export async function listen(
         const token = typeof presented === 'string' ? (bearerToken(presented) ?? presented) : undefined;
         if (!auth.authenticate(token)) return false;
         context.extra.token = token;
+        authenticated.set(context.extra.socket, token);
+        context.extra.socket.once('close', () => authenticated.delete(context.extra.socket));
         return true;
       },
       // graphql-ws runs each operation through yoga's envelop: the same plugins, context and error masking as HTTP.
@@ -125,6 +132,7 @@ export async function listen(
     server,
     url: `http://${shownHost}:${address.port}${app.graphqlEndpoint}`,
     async close() {
+      stopWatchingTokens();
       await graphqlWs.dispose();
       await new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));

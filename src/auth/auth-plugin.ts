@@ -76,3 +76,41 @@ export function useRoles(principalOf: (context: object) => Principal | undefined
     },
   };
 }
+
+/**
+ * A subscription lasts only as long as its token: when the tokens file no longer grants it, the
+ * stream ends (graphql-ws completes it; SSE closes), whatever transport carried it.
+ */
+export function useRevocation(auth: Authenticator, principalOf: (context: object) => Principal | undefined): Plugin {
+  return {
+    onSubscribe({ args }) {
+      const principal = principalOf(args.contextValue as object);
+      if (!auth.enabled || !principal) return;
+      return {
+        onSubscribeResult({ result, setResult }) {
+          if (Symbol.asyncIterator in result) setResult(endWhenRevoked(result, () => auth.isCurrent(principal), (listener) => auth.onChange(listener)));
+        },
+      };
+    },
+  };
+}
+
+async function* endWhenRevoked<T>(source: AsyncIterable<T>, current: () => boolean, onChange: (listener: () => void) => () => void): AsyncGenerator<T> {
+  const iterator = source[Symbol.asyncIterator]();
+  let revoked = false;
+  const unsubscribe = onChange(() => {
+    if (current()) return;
+    revoked = true;
+    void iterator.return?.();
+  });
+  try {
+    while (!revoked && current()) {
+      const next = await iterator.next();
+      if (next.done || revoked || !current()) return;
+      yield next.value;
+    }
+  } finally {
+    unsubscribe();
+    await iterator.return?.();
+  }
+}

@@ -1,13 +1,17 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
-import { authenticate, loadTokens, type Principal, type TokenEntry } from './tokens.ts';
+import { authenticate, loadTokens, stillGranted, type Principal, type TokenEntry } from './tokens.ts';
 
 /** Decides who a presented token belongs to. */
 export interface Authenticator {
   /** False while authentication is off: everyone is the anonymous operator. */
   readonly enabled: boolean;
   authenticate(token: string | undefined): Principal | undefined;
+  /** False once the principal's token is no longer granted (removed from the tokens file, or its role changed). */
+  isCurrent(principal: Principal): boolean;
+  /** Calls the listener after the tokens change; returns the unsubscribe. */
+  onChange(listener: () => void): () => void;
   close(): void;
 }
 
@@ -17,6 +21,8 @@ export const anonymous: Principal = { name: 'anonymous', role: 'operator' };
 export const noAuthentication: Authenticator = {
   enabled: false,
   authenticate: () => anonymous,
+  isCurrent: () => true,
+  onChange: () => () => {},
   close: () => {},
 };
 
@@ -34,6 +40,7 @@ export class TokenFileAuthenticator implements Authenticator {
   readonly #logger: Logger;
   readonly #watcher: FSWatcher;
   #timer: NodeJS.Timeout | undefined;
+  readonly #listeners = new Set<() => void>();
 
   private constructor(file: string, entries: TokenEntry[], logger: Logger) {
     this.#file = file;
@@ -60,6 +67,15 @@ export class TokenFileAuthenticator implements Authenticator {
     return authenticate(this.#entries, token);
   }
 
+  isCurrent(principal: Principal): boolean {
+    return stillGranted(this.#entries, principal);
+  }
+
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
   close(): void {
     clearTimeout(this.#timer);
     this.#watcher.close();
@@ -69,6 +85,7 @@ export class TokenFileAuthenticator implements Authenticator {
     try {
       this.#entries = await loadTokens(this.#file);
       this.#logger.info({ file: this.#file, tokens: this.#entries.length }, 'tokens file re-read');
+      for (const listener of this.#listeners) listener();
     } catch (error) {
       this.#logger.error({ file: this.#file, problems: (error as Error).message }, 'tokens file is invalid; keeping the tokens read before');
     }

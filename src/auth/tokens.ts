@@ -13,6 +13,8 @@ export type Role = (typeof roles)[number];
 export interface Principal {
   name: string;
   role: Role;
+  /** The token's SHA-256, to tell later whether the token is still granted. Never served. */
+  digest?: Buffer;
 }
 
 const tokensFileSchema = z.strictObject({
@@ -80,10 +82,15 @@ export function authenticate(entries: readonly TokenEntry[], token: string | und
   for (const entry of entries) {
     if (timingSafeEqual(presented, entry.digest) && !found) found = entry;
   }
-  return found && { name: found.name, role: found.role };
+  return found && { name: found.name, role: found.role, digest: found.digest };
 }
 
 /** The token of an `Authorization: Bearer <token>` value. */
+/** Whether the entries still grant a principal's token, with the same role. */
+export function stillGranted(entries: readonly TokenEntry[], principal: Principal): boolean {
+  return principal.digest !== undefined && entries.some((entry) => entry.role === principal.role && entry.digest.equals(principal.digest!));
+}
+
 export function bearerToken(header: string | null | undefined): string | undefined {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
   return match?.[1];

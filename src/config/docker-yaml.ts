@@ -41,7 +41,7 @@ export function parseConfig(text: string, { file, env }: { file: string; env: En
       set(result.value);
       if (path[2] === 'envs' && result.variables.length > 0) {
         // The whole value, and each variable's own value: a message may quote either.
-        for (const secret of [result.value, ...result.variables.map((name) => env[name] ?? '')]) if (secret !== '') secrets.add(secret);
+        for (const secret of [result.value, ...result.variables.map((name) => env[name] ?? ''), ...defaults(value)]) if (secret !== '') secrets.add(secret);
       }
     } else {
       issues.push(located.path(path, result.message));
@@ -59,6 +59,11 @@ export function parseConfig(text: string, { file, env }: { file: string; env: En
   issues.push(...hostPortClashes(config, located));
   if (issues.length > 0) throw new ConfigError(issues);
   return config;
+}
+
+/** The default texts of `${VAR:-default}` and `${VAR-default}`: a secret may be written there too. */
+function defaults(text: string): string[] {
+  return [...text.replaceAll('$$', '').matchAll(/\$\{[A-Za-z_]\w*:?-([^}]*)\}/g)].map((match) => match[1] ?? '');
 }
 
 /** The values that take `${VAR}`, each module's image and env values, with a setter for the expansion. */

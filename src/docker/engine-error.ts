@@ -27,11 +27,29 @@ export const shortestScrubbedSecret = 4;
 export function redactor(secrets: readonly string[]): Redact {
   // Each secret as written and as the engine's JSON would quote it (Go escapes quotes, backslashes, controls).
   const forms = secrets.filter((secret) => secret.length >= shortestScrubbedSecret).flatMap((secret) => [secret, JSON.stringify(secret).slice(1, -1)]);
-  const scrubbed = [...new Set(forms)].sort((a, b) => b.length - a.length);
+  const scrubbed = [...new Set(forms)];
   if (scrubbed.length === 0) return (text) => text;
-  // One pass, longest first: overlapping secrets leave no fragment behind.
-  const pattern = new RegExp(scrubbed.map((secret) => secret.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'g');
-  return (text) => text.replace(pattern, '[secret]');
+  // Every occurrence of every secret, merged where they overlap, so that no fragment stays behind.
+  return (text) => {
+    const spans: [number, number][] = [];
+    for (const secret of scrubbed) {
+      for (let at = text.indexOf(secret); at !== -1; at = text.indexOf(secret, at + 1)) spans.push([at, at + secret.length]);
+    }
+    if (spans.length === 0) return text;
+    spans.sort((a, b) => a[0] - b[0]);
+    let result = '';
+    let written = 0;
+    let [start, end] = spans[0]!;
+    for (const [from, to] of spans.slice(1)) {
+      if (from <= end) end = Math.max(end, to);
+      else {
+        result += `${text.slice(written, start)}[secret]`;
+        written = end;
+        [start, end] = [from, to];
+      }
+    }
+    return `${result}${text.slice(written, start)}[secret]${text.slice(end)}`;
+  };
 }
 
 /**

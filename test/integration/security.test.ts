@@ -139,18 +139,34 @@ describe('with a tokens file', () => {
     sameSite.close();
   });
 
-  it('stops serving an open graphql-ws connection whose token was removed from the file', async () => {
+  it('ends open subscriptions, over graphql-ws and SSE, when their token is removed from the file', async () => {
     const revoked = newToken('revoked', 'operator');
     await writeFile(tokensFile, `tokens:\n${viewer.line}\n${revoked.line}\n`);
     await waitFor(async () => (await post(frontendQuery, revoked.token)).status === 200, 'the new token');
+    const subscription = 'subscription { moduleStatusChanged(initial: true) { status } }';
+
     const client = createClient({ url: server.url.replace('http', 'ws'), webSocketImpl: WebSocket, lazy: false, retryAttempts: 0, onNonLazyError: () => {}, connectionParams: { authorization: revoked.token } });
     let closedWith: number | undefined;
     client.on('closed', (event) => (closedWith = (event as { code: number }).code));
-    expect(((await client.iterate({ query: '{ engine { reachable } }' }).next()).value as { data?: unknown }).data).toEqual({ engine: { reachable: true } });
+    let wsEvents = 0;
+    client.subscribe({ query: subscription }, { next: () => wsEvents++, error: () => {}, complete: () => {} });
+
+    const sse = await fetch(server.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${revoked.token}` },
+      body: JSON.stringify({ query: subscription }),
+    });
+    expect(sse.status).toBe(200);
+    const reader = sse.body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toContain('moduleStatusChanged');
+    await waitFor(() => wsEvents > 0, 'the graphql-ws snapshot');
+
+    // The monitor sends nothing more: the removal alone must end both streams.
     await writeFile(tokensFile, `tokens:\n${viewer.line}\n`);
-    await waitFor(async () => (await post(frontendQuery, revoked.token)).status === 401, 'the removal to be read');
-    await client.iterate({ query: '{ engine { reachable } }' }).next().catch(() => {});
     await waitFor(() => closedWith === 4403, 'the socket to be closed with 4403');
+    let ended = false;
+    while (!ended) ended = (await reader.read()).done;
+    expect(ended).toBe(true);
     await client.dispose();
   });
 

@@ -264,6 +264,8 @@ describe('parseConfig', () => {
   it('counts an env value as a secret only when it came from ${VAR}', () => {
     const text = yaml('modules:', ...piper, '    envs:', '      A: $${LITERAL}', '      B: pre-${KEY}-post', '      C: plain');
     expect(parse(text, { KEY: 'k3y!' }).secrets).toEqual(['pre-k3y!-post', 'k3y!']);
+    const fallback = yaml('modules:', ...piper, '    envs:', '      DB: postgres://u:${PASS:-hunter2}@db');
+    expect(parse(fallback).secrets).toEqual(['postgres://u:hunter2@db', 'hunter2']);
   });
 
   it('reads project and autostart when given', () => {

@@ -15,8 +15,9 @@ describe('engine errors', () => {
     expect(error.cause).toMatchObject({ statusCode: 400 });
   });
 
-  it('scrubs the longer of two overlapping secrets first', () => {
+  it('scrubs overlapping secrets without leaving a fragment', () => {
     expect(redactor(['pass', 'password1'])('password1 pass')).toBe('[secret] [secret]');
+    expect(redactor(['abcd', 'cdefgh'])('x abcdefgh y')).toBe('x [secret] y');
   });
 
   it('scrubs a secret as the engine quotes it in JSON, with escaped quotes and backslashes', () => {

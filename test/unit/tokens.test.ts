@@ -10,8 +10,8 @@ describe('tokens', () => {
     const viewer = newToken('grafana', 'viewer');
     expect(ci.token).toMatch(/^berth_[\w-]{43}$/);
     const entries = parseTokens(`tokens:\n${ci.line}\n${viewer.line}\n`, file);
-    expect(authenticate(entries, ci.token)).toEqual({ name: 'ci', role: 'operator' });
-    expect(authenticate(entries, viewer.token)).toEqual({ name: 'grafana', role: 'viewer' });
+    expect(authenticate(entries, ci.token)).toMatchObject({ name: 'ci', role: 'operator' });
+    expect(authenticate(entries, viewer.token)).toMatchObject({ name: 'grafana', role: 'viewer' });
     expect(authenticate(entries, `${ci.token}x`)).toBeUndefined();
     expect(authenticate(entries, '')).toBeUndefined();
     expect(authenticate(entries, undefined)).toBeUndefined();
