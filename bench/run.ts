@@ -36,12 +36,17 @@ async function time(action: () => Promise<unknown>): Promise<number> {
   return performance.now() - start;
 }
 
-async function startBerth(configFile: string, port: number): Promise<ChildProcess> {
-  // Exactly what `npm start` runs: the compiled service with its node flags, unless
-  // BERTH_BENCH_NODE_FLAGS replaces those flags to compare another memory/speed trade-off.
+/**
+ * Exactly what `npm start` runs: the compiled service with its node flags, unless
+ * BERTH_BENCH_NODE_FLAGS replaces those flags to compare another memory/speed trade-off.
+ */
+async function berthCommand(): Promise<[string, string[]]> {
   const [program, startArgs] = await serviceCommand();
   const flags = process.env.BERTH_BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean);
-  const args = flags ? [...flags, ...startArgs.filter((arg) => !arg.startsWith('--'))] : startArgs;
+  return [program, flags ? [...flags, ...startArgs.filter((arg) => !arg.startsWith('--'))] : startArgs];
+}
+
+async function startBerth([program, args]: [string, string[]], configFile: string, port: number): Promise<ChildProcess> {
   const child = spawn(program, args, {
     env: { ...process.env, BERTH_CONFIG: configFile, PORT: String(port), LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'inherit', 'inherit'],
@@ -99,6 +104,7 @@ async function main(): Promise<void> {
     `project: ${project}\nmodules:\n${names.map((name) => `  ${name}:\n    kind: bench${process.pid}\n    image: ${image}\n    autostart: false\n`).join('')}`,
   );
   const port = 4900 + (process.pid % 90);
+  const berthRun = await berthCommand();
   const lines: string[] = [];
   const report = (line = '') => {
     lines.push(line);
@@ -107,7 +113,7 @@ async function main(): Promise<void> {
   let berth: ChildProcess | undefined;
   let subscribers: ChildProcess | undefined;
   try {
-    berth = await startBerth(configFile, port);
+    berth = await startBerth(berthRun, configFile, port);
     // 200 modules with a container each: created by berth, all but one left stopped.
     for (const name of names.slice(0, moduleCount)) {
       const created = await gql(port, StartModuleDocument, { name });
@@ -118,8 +124,7 @@ async function main(): Promise<void> {
     report(`# berth benchmarks`);
     report();
     const benchCommand = process.env.BERTH_BENCH_NODE_FLAGS ? `BERTH_BENCH_NODE_FLAGS="${process.env.BERTH_BENCH_NODE_FLAGS}" npm run bench` : 'npm run bench';
-    const [, startArgs] = await serviceCommand();
-    report(`Command: \`${benchCommand}\` (berth runs as \`node ${process.env.BERTH_BENCH_NODE_FLAGS ?? startArgs.filter((arg) => arg.startsWith('--')).join(' ')} dist/main.js\`). Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, Docker Engine ${engine.Version} (API ${engine.ApiVersion}). Generated ${new Date().toISOString()}.`);
+    report(`Command: \`${benchCommand}\` (berth runs as \`node ${berthRun[1].filter((arg) => arg.startsWith('--')).join(' ')} dist/main.js\`). Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, Docker Engine ${engine.Version} (API ${engine.ApiVersion}). Generated ${new Date().toISOString()}.`);
     report('Every figure is compared with the raw engine measured in the same run.');
     report();
 

@@ -44,7 +44,7 @@ async function buildWithBusybox(docker: Dockerode, dir: string, tag: string, bus
   }
 }
 
-async function findBusybox(): Promise<string> {
+export async function findBusybox(): Promise<string> {
   const candidates = [process.env.BUSYBOX, ...(process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, 'busybox')), '/bin/busybox'];
   for (const candidate of candidates) {
     if (candidate && (await access(candidate).then(() => true, () => false))) return candidate;

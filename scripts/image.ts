@@ -3,12 +3,13 @@
 // (Node 24 and npm on glibc, a static busybox for the shell, the node user), so that the real
 // Dockerfile builds unchanged.
 import { execFile, spawn } from 'node:child_process';
-import { copyFile, cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import Dockerode from 'dockerode';
+import { findBusybox } from './busybox-images.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const run = promisify(execFile);
@@ -34,7 +35,7 @@ async function buildStandIn(): Promise<void> {
     await place(process.execPath, join(rootfs, 'usr/local/bin/node'));
     const { stdout } = await run('ldd', [process.execPath]);
     for (const library of stdout.matchAll(/(\/\S+\.so[\w.]*)/g)) await place(library[1]!, join(rootfs, library[1]!));
-    await place(await busybox(), join(rootfs, 'bin/busybox'));
+    await place(await findBusybox(), join(rootfs, 'bin/busybox'));
     // npm, from the registry this machine reaches.
     const { stdout: packed } = await run('npm', ['pack', 'npm@11', '--silent', '--pack-destination', context], { cwd: context });
     await mkdir(join(rootfs, 'usr/local/lib/node_modules/npm'), { recursive: true });
@@ -67,13 +68,6 @@ async function buildStandIn(): Promise<void> {
 async function place(source: string, target: string): Promise<void> {
   await mkdir(dirname(target), { recursive: true });
   await cp(source, target, { dereference: true });
-}
-
-async function busybox(): Promise<string> {
-  for (const candidate of [process.env.BUSYBOX, '/bin/busybox', '/usr/bin/busybox']) {
-    if (candidate && (await readFile(candidate).then(() => true, () => false))) return candidate;
-  }
-  throw new Error('no busybox binary found: apt-get install busybox-static, or set BUSYBOX');
 }
 
 /** Where the build stage finds extra CA certificates for the npm registry (git-ignored). */

@@ -1,5 +1,6 @@
 import { getOperationAST, GraphQLError, OperationTypeNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { isLoopback } from '../config/settings.ts';
 import type { Authenticator } from './authenticator.ts';
 import { bearerToken, type Principal } from './tokens.ts';
 
@@ -52,10 +53,9 @@ export function useLoopbackHostOnly(): Plugin {
   };
 }
 
-/** A Host header naming this machine's loopback: localhost, 127.x.y.z or [::1], with any port. */
+/** A Host header naming this machine's loopback, with any port: the same rule as for HOST. */
 export function isLoopbackHostHeader(host: string | null | undefined): boolean {
-  const name = (host ?? '').toLowerCase().replace(/:\d+$/, '');
-  return name === 'localhost' || name === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
+  return host ? isLoopback(host.replace(/:\d+$/, '')) : false;
 }
 
 /** viewer: queries and subscriptions; operator: every mutation too. A role too low is FORBIDDEN. */

@@ -17,10 +17,13 @@ export interface Principal {
   digest?: Buffer;
 }
 
+/** A token's name: shown in logs, so short and plain. */
+export const tokenName = { pattern: /^[\w.@-]{1,64}$/, rule: '1 to 64 letters, digits, _ . @ or -' } as const;
+
 const tokensFileSchema = z.strictObject({
   tokens: z.array(
     z.strictObject({
-      name: z.string().regex(/^[\w.@-]{1,64}$/, 'expected a name of 1 to 64 letters, digits, _ . @ or -'),
+      name: z.string().regex(tokenName.pattern, `expected a name of ${tokenName.rule}`),
       role: z.enum(roles, { error: `expected one of ${roles.join(', ')}` }),
       sha256: z
         .string()
