@@ -1,9 +1,9 @@
-import { subscribe, Kind, OperationTypeNode, type DefinitionNode, type GraphQLError } from 'graphql';
+import { Kind, OperationTypeNode, type DefinitionNode, type GraphQLError } from 'graphql';
 import { useDisableIntrospection } from '@envelop/disable-introspection';
 import { useGraphQlJit } from '@envelop/graphql-jit';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
-import { createGraphQLError, createYoga, type Plugin, maskError as defaultMaskError, useReadinessCheck, type YogaLogger } from 'graphql-yoga';
+import { createGraphQLError, createYoga, maskError as defaultMaskError, useReadinessCheck, type YogaLogger } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { DockerModuleClient } from './docker/docker-module-client.ts';
 import { BerthError } from './errors.ts';
@@ -11,6 +11,7 @@ import { unauthenticatedMessage, useHttpAuthentication, useLoopbackHostOnly, use
 import { anonymous, noAuthentication, type Authenticator } from './auth/authenticator.ts';
 import type { Principal } from './auth/tokens.ts';
 import type { BerthContext } from './schema/context.ts';
+import { useSharedSubscriptionExecution } from './shared-subscriptions.ts';
 import { schema } from './schema/index.ts';
 
 export interface BerthAppOptions {
@@ -85,7 +86,7 @@ export function createBerthApp({ modules, logger, auth = noAuthentication, graph
       // Compiled queries: the frontend asks the same few operations over and over. Subscriptions
       // keep graphql-js, whose source-stream errors and snapshots graphql-ws expects.
       useGraphQlJit({}, { enableIf: ({ document }) => document.definitions.every((definition) => !isSubscription(definition)) }),
-      graphqlJsSubscriptions,
+      useSharedSubscriptionExecution(),
       useReadinessCheck({
         endpoint: '/ready',
         // Ready once the engine answers and berth has listed it; not while it is out of reach.
@@ -123,8 +124,6 @@ function yogaLogger(logger: Logger): YogaLogger {
   };
   return { debug: forward('debug'), info: forward('info'), warn: forward('warn'), error: forward('error') };
 }
-
-const graphqlJsSubscriptions: Plugin = { onSubscribe: ({ setSubscribeFn }) => setSubscribeFn(subscribe) };
 
 function isSubscription(definition: DefinitionNode): boolean {
   return definition.kind === Kind.OPERATION_DEFINITION && definition.operation === OperationTypeNode.SUBSCRIPTION;

@@ -1,6 +1,10 @@
 import type { Principal } from '../auth/tokens.ts';
 import type { DockerModuleClient } from '../docker/docker-module-client.ts';
 
+/**
+ * What resolvers reach. Fields under Subscription must not read it: one execution of an event is
+ * shared by every subscriber of the same operation, whoever they are (src/shared-subscriptions.ts).
+ */
 export interface BerthContext {
   modules: DockerModuleClient;
   /** Who asked; undefined only for a request that was refused before it ran. */
