@@ -50,7 +50,7 @@ describe('an engine that stops and comes back', () => {
   });
 
   afterAll(async () => {
-    void feed?.return(undefined);
+    void feed?.return();
     try {
       await berth?.cleanup();
     } finally {
