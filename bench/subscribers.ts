@@ -11,7 +11,7 @@ export type SubscribersCommand =
   | { type: 'expect'; status: string }
   | { type: 'close' };
 
-export type SubscribersReport = { type: 'subscribed' } | { type: 'arrived'; last: number } | { type: 'failed'; message: string };
+export type SubscribersReport = { type: 'subscribed' } | { type: 'arrived'; times: number[] } | { type: 'failed'; message: string };
 
 const now = () => performance.timeOrigin + performance.now();
 const send = (report: SubscribersReport) => process.send!(report);
@@ -19,8 +19,8 @@ const send = (report: SubscribersReport) => process.send!(report);
 const clients: Client[] = [];
 let disposers: (() => void)[] = [];
 let expected: string | undefined;
-let arrivals = 0;
-let last = 0;
+/** When each subscriber got the expected change, in arrival order. */
+let arrivals: number[] = [];
 
 function subscribe(url: string, count: number, module: string): void {
   disposers.forEach((dispose) => dispose());
@@ -36,8 +36,8 @@ function subscribe(url: string, count: number, module: string): void {
           if (change?.previous === null) {
             if (++opened === count) send({ type: 'subscribed' });
           } else if (change?.status === expected) {
-            last = now();
-            if (++arrivals === count) send({ type: 'arrived', last });
+            arrivals.push(now());
+            if (arrivals.length === count) send({ type: 'arrived', times: arrivals });
           }
         },
         error: (error) => send({ type: 'failed', message: String(error instanceof Error ? error.message : JSON.stringify(error)) }),
@@ -51,7 +51,7 @@ process.on('message', (command: SubscribersCommand) => {
   if (command.type === 'subscribe') subscribe(command.url, command.count, command.module);
   else if (command.type === 'expect') {
     expected = command.status;
-    arrivals = 0;
+    arrivals = [];
   } else {
     disposers.forEach((dispose) => dispose());
     for (const client of clients) void client.dispose();
