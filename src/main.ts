@@ -1,3 +1,5 @@
+// First: dockerode must find its deferred transports' stand-ins when it loads (see the module).
+import './docker/deferred-transports.ts';
 import { pino } from 'pino';
 import { createBerthApp } from './app.ts';
 import { noAuthentication, TokenFileAuthenticator } from './auth/authenticator.ts';
