@@ -27,6 +27,6 @@ EXPOSE 4000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||4000)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # node is PID 1 and handles SIGTERM and SIGINT itself (graceful shutdown); no shell in between.
-# The flags are those of npm start (see README, Development).
+# The command is npm start's, flags included (see README, Development); test/unit/service-command.test.ts holds them equal.
 STOPSIGNAL SIGTERM
-CMD ["node", "--max-semi-space-size=2", "--heap-growing-percent=15", "dist/main.js"]
+CMD ["node", "--max-semi-space-size=2", "--heap-growing-percent=15", "--no-concurrent-recompilation", "dist/main.js"]
