@@ -108,9 +108,17 @@ export class DockerModuleClient {
     for (const module of this.#store.list()) this.#autostart(module);
   }
 
-  /** Keeps reconciling on every change: an image that appears, a container removed from outside. */
+  /**
+   * Keeps reconciling on every change: an image that appears, a container removed from outside, or
+   * the module's container name given up by a container berth does not own.
+   */
   autostartOnChanges(): () => void {
-    return this.#store.subscribe((change) => this.#autostart(change.module));
+    const stopChanges = this.#store.subscribe((change) => this.#autostart(change.module));
+    const stopNames = this.#store.onNameFreed((name) => this.#autostart(this.#store.get(name)!));
+    return () => {
+      stopChanges();
+      stopNames();
+    };
   }
 
   #autostart(module: ModuleState): void {

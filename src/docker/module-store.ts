@@ -57,6 +57,7 @@ export class ModuleStore {
   readonly #handling = new Set<string>();
   readonly #published = new Map<string, ContainerStatus>();
   readonly #listeners = new Set<(change: ModuleStatusChange) => void>();
+  readonly #nameListeners = new Set<(module: string) => void>();
   #engine: EngineState = { reachable: false, version: undefined, apiVersion: undefined };
   #synced = false;
 
@@ -99,6 +100,15 @@ export class ModuleStore {
     return () => this.#listeners.delete(listener);
   }
 
+  /**
+   * Called with a module's name when a container berth does not own gives up the module's container
+   * name (removed or renamed): what NAME_CONFLICT refused may now go ahead.
+   */
+  onNameFreed(listener: (module: string) => void): () => void {
+    this.#nameListeners.add(listener);
+    return () => this.#nameListeners.delete(listener);
+  }
+
   /** Lists everything again; publishes what changed since the last look. */
   async resync(): Promise<EngineVersion> {
     const version = await this.#docker.version();
@@ -124,7 +134,7 @@ export class ModuleStore {
   async apply(event: EngineEvent): Promise<void> {
     if (event.type === 'image') return this.refreshImages();
     const { attributes } = event;
-    if (attributes[labelKeys.managed] !== 'true' || attributes[labelKeys.project] !== this.#project) return;
+    if (attributes[labelKeys.managed] !== 'true' || attributes[labelKeys.project] !== this.#project) return this.#noticeFreedName(event);
     const name = attributes[labelKeys.module];
     if (!name || !this.#specs.has(name)) return;
     const applied = await this.#refreshLocks.get(name)!.runExclusive(() => this.#applyToKnownContainer(name, event));
@@ -167,6 +177,15 @@ export class ModuleStore {
     this.#observed.set(name, { imagePresent: true, container });
     this.#publish(name);
     return true;
+  }
+
+  #noticeFreedName({ action, attributes }: EngineEvent): void {
+    // The engine names containers with a leading slash in oldName, without one in name.
+    const freed = action === 'destroy' ? attributes.name : action === 'rename' ? attributes.oldName?.replace(/^\//, '') : undefined;
+    if (!freed) return;
+    for (const spec of this.#specs.values()) {
+      if (spec.containerName === freed) for (const listener of this.#nameListeners) listener(spec.name);
+    }
   }
 
   /** The engine stopped answering: the last known state stays, marked as such. */

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:net';
 import { GenericContainer, type StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModuleDetailDocument, StartModuleDocument, StopModuleDocument } from '../generated/operations.ts';
-import { createHarness, docker, freePort, removeProjectContainers, servedEnv, testImage, type Harness } from './harness.ts';
+import { createHarness, docker, freePort, removeProjectContainers, servedEnv, testImage, waitFor, type Harness } from './harness.ts';
 
 describe('containers berth does not own', () => {
   let berth: Harness;
@@ -62,6 +62,42 @@ describe('containers berth does not own', () => {
     expect(started.data?.startModule.containerId).not.toBe(otherProject.getId());
     expect((await docker.getContainer(otherProject.getId()).inspect()).State.Running).toBe(true);
     expect((await docker.getContainer(unlabelled.getId()).inspect()).State.Running).toBe(true);
+  });
+});
+
+describe('an autostart module whose container name another container holds', () => {
+  const run = Math.random().toString(36).slice(2, 8);
+  let berth: Harness;
+  let removed: StartedTestContainer;
+  let renamed: StartedTestContainer;
+  afterAll(async () => {
+    await Promise.all([removed, renamed].map((container) => container && docker.getContainer(container.getId()).remove({ force: true }).catch(() => {})));
+    await berth?.cleanup();
+  });
+
+  it('creates and starts its own container once that container is removed or renamed', async () => {
+    removed = await new GenericContainer(testImage).withName(`relay_r${run}`).start();
+    renamed = await new GenericContainer(testImage).withName(`cache_c${run}`).start();
+    berth = createHarness(
+      `modules:
+  relay: { kind: r{{run}}, image: ${testImage} }
+  cache: { kind: c{{run}}, image: ${testImage} }
+`,
+      { run },
+    );
+    await berth.ready();
+    const status = async (name: string) => (await berth.gql(ModuleDetailDocument, { name })).data?.module;
+    // The autostart at start-up was refused (NAME_CONFLICT), and the foreign containers were left alone.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await status('relay')).toMatchObject({ status: 'NOT_CREATED', containerId: null });
+    expect(await status('cache')).toMatchObject({ status: 'NOT_CREATED', containerId: null });
+
+    await docker.getContainer(removed.getId()).remove({ force: true });
+    await docker.getContainer(renamed.getId()).rename({ name: `cache-moved-${run}` });
+    await waitFor(async () => (await status('relay'))?.status === 'RUNNING' && (await status('cache'))?.status === 'RUNNING', 'both modules running');
+    expect((await status('relay'))?.containerId).not.toBe(removed.getId());
+    expect((await status('cache'))?.containerId).not.toBe(renamed.getId());
+    expect((await docker.getContainer(renamed.getId()).inspect()).State.Running).toBe(true);
   });
 });
 

@@ -145,4 +145,17 @@ describe('ModuleStore', () => {
     expect(listener).not.toHaveBeenCalled();
     expect(changes).toHaveLength(1);
   });
+
+  it('tells when a container it does not own gives up a module\'s container name, by removal or rename', async () => {
+    await store.resync();
+    const freed = vi.fn();
+    store.onNameFreed(freed);
+    const foreign = (action: string, attributes: Record<string, string>) => store.apply({ type: 'container', action, id: 'f00d', attributes, time: new Date() });
+    await foreign('destroy', { name: alpha.containerName });
+    await foreign('rename', { name: 'elsewhere', oldName: `/${beta.containerName}` });
+    await foreign('destroy', { name: 'bystander' });
+    await foreign('rename', { name: alpha.containerName, oldName: '/bystander' });
+    await foreign('die', { name: alpha.containerName });
+    expect(freed.mock.calls).toEqual([['alpha'], ['beta']]);
+  });
 });
