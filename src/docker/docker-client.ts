@@ -49,6 +49,12 @@ export interface DockerodeClientOptions {
   connection?: Dockerode.DockerOptions;
   /** Longest wait for a read (version, list, inspect), so a frozen engine counts as unreachable. Default 10 s. */
   readTimeoutMs?: number;
+  /**
+   * Longest wait for a change (create, start, stop beyond its own timeout, unpause, remove): past it
+   * the request is aborted and the operation fails, so a frozen engine never holds a module's lock.
+   * Default 60 s.
+   */
+  writeTimeoutMs?: number;
   /** Scrubs secrets from the engine's messages; default none. */
   redact?: Redact;
   logger: Logger;
@@ -59,12 +65,19 @@ export class DockerodeClient implements DockerClient {
   readonly #log: Logger;
   readonly #redact: Redact;
   readonly #readTimeoutMs: number;
+  readonly #writeTimeoutMs: number;
 
-  constructor({ connection, logger, readTimeoutMs = 10_000, redact = (text) => text }: DockerodeClientOptions) {
+  constructor({ connection, logger, readTimeoutMs = 10_000, writeTimeoutMs = 60_000, redact = (text) => text }: DockerodeClientOptions) {
     this.#redact = redact;
     this.#docker = new Dockerode(connection);
     this.#log = logger;
     this.#readTimeoutMs = readTimeoutMs;
+    this.#writeTimeoutMs = writeTimeoutMs;
+  }
+
+  /** Aborts a change's request once the engine has had its time (plus `extraMs`, a stop's own grace). */
+  #writeDeadline(extraMs = 0): AbortSignal {
+    return AbortSignal.timeout(this.#writeTimeoutMs + extraMs);
   }
 
   /** A read that the engine does not answer in time fails as a timeout, so a frozen engine counts as unreachable. */
@@ -118,28 +131,28 @@ export class DockerodeClient implements DockerClient {
   }
 
   async createContainer(options: ContainerCreateOptions): Promise<string> {
-    const container = await this.#call(`create container ${options.name}`, () => this.#docker.createContainer(options));
+    const container = await this.#call(`create container ${options.name}`, () => this.#docker.createContainer({ ...options, abortSignal: this.#writeDeadline() }));
     this.#log.debug({ container: container.id, name: options.name }, 'created container');
     return container.id;
   }
 
   async startContainer(id: string): Promise<void> {
-    await this.#tolerating304(`start container ${id}`, () => this.#docker.getContainer(id).start());
+    await this.#tolerating304(`start container ${id}`, () => this.#docker.getContainer(id).start({ abortSignal: this.#writeDeadline() }));
     this.#log.debug({ container: id }, 'started container');
   }
 
   async stopContainer(id: string, timeoutSeconds: number): Promise<void> {
-    await this.#tolerating304(`stop container ${id}`, () => this.#docker.getContainer(id).stop({ t: timeoutSeconds }));
+    await this.#tolerating304(`stop container ${id}`, () => this.#docker.getContainer(id).stop({ t: timeoutSeconds, abortSignal: this.#writeDeadline(timeoutSeconds * 1000) }));
     this.#log.debug({ container: id, timeoutSeconds }, 'stopped container');
   }
 
   async unpauseContainer(id: string): Promise<void> {
-    await this.#call(`unpause container ${id}`, () => this.#docker.getContainer(id).unpause());
+    await this.#call(`unpause container ${id}`, () => this.#docker.getContainer(id).unpause({ abortSignal: this.#writeDeadline() }));
     this.#log.debug({ container: id }, 'unpaused container');
   }
 
   async removeContainer(id: string): Promise<void> {
-    await this.#call(`remove container ${id}`, () => this.#docker.getContainer(id).remove({ force: true }));
+    await this.#call(`remove container ${id}`, () => this.#docker.getContainer(id).remove({ force: true, abortSignal: this.#writeDeadline() }));
     this.#log.debug({ container: id }, 'removed container');
   }
 
