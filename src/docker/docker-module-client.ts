@@ -42,7 +42,7 @@ export class DockerModuleClient {
     return this.#store.engine;
   }
 
-  list(status?: ContainerStatus): ModuleState[] {
+  list(status?: ContainerStatus): readonly ModuleState[] {
     this.#requireFirstSync();
     const states = this.#store.list();
     return status ? states.filter((state) => state.status === status) : states;
@@ -55,7 +55,7 @@ export class DockerModuleClient {
   }
 
   /** The names given, all of them when none; unknown names are MODULE_NOT_FOUND. */
-  select(names: readonly string[] | undefined): ModuleState[] {
+  select(names: readonly string[] | undefined): readonly ModuleState[] {
     this.#requireFirstSync();
     return names ? [...new Set(names)].map((name) => this.get(name)) : this.#store.list();
   }

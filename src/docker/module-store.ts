@@ -54,6 +54,9 @@ export class ModuleStore {
   readonly #refreshLocks: ReadonlyMap<string, Mutex>;
   readonly #log: Logger;
   readonly #observed = new Map<string, Observed>();
+  /** What get() and list() answer, built once per change rather than on every query. */
+  readonly #states = new Map<string, ModuleState>();
+  #list: readonly ModuleState[] | undefined;
   readonly #handling = new Set<string>();
   readonly #published = new Map<string, ContainerStatus>();
   readonly #listeners = new Set<(change: ModuleStatusChange) => void>();
@@ -82,17 +85,32 @@ export class ModuleStore {
     return this.#specs.get(name);
   }
 
-  list(): ModuleState[] {
-    return [...this.#specs.keys()].map((name) => this.get(name)!);
+  list(): readonly ModuleState[] {
+    return (this.#list ??= [...this.#specs.keys()].map((name) => this.get(name)!));
   }
 
+  /** The module as berth knows it: a snapshot, replaced (never changed) when what berth knows changes. */
   get(name: string): ModuleState | undefined {
+    const known = this.#states.get(name);
+    if (known) return known;
     const spec = this.#specs.get(name);
     if (!spec) return undefined;
     const observed = this.#observed.get(name);
     const container = observed?.container;
     const status = this.#handling.has(name) ? 'HANDLING' : moduleStatus(observed?.imagePresent ?? false, container?.state);
-    return { spec, status, containerId: container?.id, startedAt: container?.startedAt, exitCode: container?.exitCode };
+    const state: ModuleState = { spec, status, containerId: container?.id, startedAt: container?.startedAt, exitCode: container?.exitCode };
+    this.#states.set(name, state);
+    return state;
+  }
+
+  #observe(name: string, observed: Observed): void {
+    this.#observed.set(name, observed);
+    this.#forget(name);
+  }
+
+  #forget(name: string): void {
+    this.#states.delete(name);
+    this.#list = undefined;
   }
 
   subscribe(listener: (change: ModuleStatusChange) => void): () => void {
@@ -120,7 +138,7 @@ export class ModuleStore {
         this.#refreshLocks.get(spec.name)!.runExclusive(async () => {
           const chosen = moduleContainer(spec, owned.filter((container) => container.labels[labelKeys.module] === spec.name));
           const container = chosen && (await this.#docker.inspectContainer(chosen.id));
-          this.#observed.set(spec.name, { imagePresent: images.get(spec.image) ?? false, container });
+          this.#observe(spec.name, { imagePresent: images.get(spec.image) ?? false, container });
         }),
       ),
     );
@@ -151,7 +169,7 @@ export class ModuleStore {
     if (known && known.id !== event.id) return false;
     if (event.action === 'destroy') {
       if (!known) return true;
-      this.#observed.set(name, { imagePresent: observed.imagePresent, container: undefined });
+      this.#observe(name, { imagePresent: observed.imagePresent, container: undefined });
       this.#publish(name);
       return true;
     }
@@ -174,7 +192,7 @@ export class ModuleStore {
       startedAt: state === 'running' && event.action !== 'unpause' ? event.time : base.startedAt,
       exitCode: state === 'running' ? undefined : exitCode,
     };
-    this.#observed.set(name, { imagePresent: true, container });
+    this.#observe(name, { imagePresent: true, container });
     this.#publish(name);
     return true;
   }
@@ -196,6 +214,7 @@ export class ModuleStore {
   setHandling(name: string, handling: boolean): void {
     if (handling) this.#handling.add(name);
     else this.#handling.delete(name);
+    this.#forget(name);
     this.#publish(name);
   }
 
@@ -203,7 +222,7 @@ export class ModuleStore {
   async record(name: string, container: ContainerDetails | undefined): Promise<void> {
     await this.#refreshLocks.get(name)!.runExclusive(() => {
       const imagePresent = container !== undefined || (this.#observed.get(name)?.imagePresent ?? false);
-      this.#observed.set(name, { imagePresent, container });
+      this.#observe(name, { imagePresent, container });
       this.#publish(name);
     });
   }
@@ -213,7 +232,7 @@ export class ModuleStore {
     await this.#refreshLocks.get(name)!.runExclusive(async () => {
       const container = await readModuleContainer(this.#docker, this.#project, spec);
       const imagePresent = container ? (this.#observed.get(name)?.imagePresent ?? true) : await this.#docker.hasImage(spec.image);
-      this.#observed.set(name, { imagePresent, container });
+      this.#observe(name, { imagePresent, container });
       this.#publish(name);
     });
   }
@@ -222,7 +241,7 @@ export class ModuleStore {
     const images = await this.#imagePresence();
     for (const [name, spec] of this.#specs) {
       const observed = this.#observed.get(name);
-      this.#observed.set(name, { container: observed?.container, imagePresent: images.get(spec.image) ?? false });
+      this.#observe(name, { container: observed?.container, imagePresent: images.get(spec.image) ?? false });
       this.#publish(name);
     }
   }

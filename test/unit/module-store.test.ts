@@ -158,4 +158,20 @@ describe('ModuleStore', () => {
     await foreign('die', { name: alpha.containerName });
     expect(freed.mock.calls).toEqual([['alpha'], ['beta']]);
   });
+
+  it('answers from snapshots that a change replaces and never alters', async () => {
+    const container = docker.addContainer(alpha, 'running');
+    await store.resync();
+    const before = store.get('alpha')!;
+    expect(store.get('alpha')).toBe(before);
+    expect(store.list()).toBe(store.list());
+    docker.setState(container.id, 'exited');
+    await store.apply(containerEvent(container, 'die'));
+    const after = store.get('alpha')!;
+    expect([before.status, after.status]).toEqual(['RUNNING', 'EXITED']);
+    expect(store.list()).toEqual([after, store.get('beta')]);
+    store.setHandling('alpha', true);
+    expect(store.get('alpha')!.status).toBe('HANDLING');
+    expect(after.status).toBe('EXITED');
+  });
 });
