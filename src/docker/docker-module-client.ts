@@ -67,6 +67,7 @@ export class DockerModuleClient {
   async start(name: string): Promise<ModuleState> {
     const spec = this.#spec(name);
     return this.#operate(spec, async () => {
+      if (await this.#startKnownContainer(spec)) return this.#store.container(spec.name)!.id;
       let container = await this.#ownedContainer(spec);
       if (container?.state === 'paused') {
         await this.#docker.unpauseContainer(container.id);
@@ -161,6 +162,27 @@ export class DockerModuleClient {
       }
       return this.#store.get(spec.name)!;
     });
+  }
+
+  /**
+   * The common start, with no engine read before it: the store, fed by the engine's events, knows the
+   * module's stopped container (berth's, of this project and module, made from this docker.yaml).
+   * Where the store is behind the engine (the container was removed, paused or is being removed,
+   * and the event is still on its way), the engine refuses with 404 or 409 and the start takes the
+   * path that reads the engine first.
+   */
+  async #startKnownContainer(spec: ModuleSpec): Promise<boolean> {
+    const known = this.#store.container(spec.name);
+    if (!known || known.state === 'paused' || known.state === 'dead' || known.labels[labelKeys.spec] !== specDigest(spec)) return false;
+    try {
+      await this.#docker.startContainer(known.id);
+    } catch (error) {
+      const status = engineStatusCode(error instanceof BerthError ? error.cause : error);
+      if (status === 404 || status === 409) return false;
+      throw error;
+    }
+    this.#log.info({ module: spec.name, container: known.id }, 'module started');
+    return true;
   }
 
   async #ownedContainer(spec: ModuleSpec): Promise<ContainerDetails | undefined> {

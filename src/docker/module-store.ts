@@ -103,6 +103,11 @@ export class ModuleStore {
     return state;
   }
 
+  /** The module's container as the last resync, event or operation left it; undefined when it has none. */
+  container(name: string): ContainerDetails | undefined {
+    return this.#observed.get(name)?.container;
+  }
+
   #observe(name: string, observed: Observed): void {
     this.#observed.set(name, observed);
     this.#forget(name);

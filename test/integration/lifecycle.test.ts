@@ -93,6 +93,23 @@ describe(`module lifecycle on Docker ${inject('engineVersion')}`, () => {
     expect(await servedEnv(webPort)).toContain('GREETING=hello-from-env');
   });
 
+  it('starts from what the engine holds when its events have not reached berth yet: a container just removed or paused', async () => {
+    for (let round = 0; round < 3; round++) {
+      await berth.gql(StopModuleDocument, { name: 'web', timeoutSeconds: 0 });
+      const { containerId } = (await berth.gql(ModuleDetailDocument, { name: 'web' })).data!.module;
+      await docker.getContainer(containerId!).remove({ force: true });
+      const started = await berth.gql(StartModuleDocument, { name: 'web' });
+      expect(started.data?.startModule.status).toBe('RUNNING');
+      expect(started.data?.startModule.containerId).not.toBe(containerId);
+    }
+    const { containerId } = (await berth.gql(ModuleDetailDocument, { name: 'web' })).data!.module;
+    await docker.getContainer(containerId!).pause();
+    const unpaused = await berth.gql(StartModuleDocument, { name: 'web' });
+    expect(unpaused.data?.startModule).toMatchObject({ status: 'RUNNING', containerId });
+    expect((await docker.getContainer(containerId!).inspect()).State).toMatchObject({ Running: true, Paused: false });
+    expect(await servedEnv(webPort)).toContain('GREETING=hello-from-env');
+  });
+
   it('stopping a module that has no container succeeds and leaves it NOT_CREATED', async () => {
     const stopped = await berth.gql(StopModuleDocument, { name: 'idle' });
     expect(stopped.data?.stopModule).toMatchObject({ status: 'NOT_CREATED', containerId: null });
