@@ -95,22 +95,42 @@ export function useRevocation(auth: Authenticator, principalOf: (context: object
   };
 }
 
-async function* endWhenRevoked<T>(source: AsyncIterable<T>, current: () => boolean, onChange: (listener: () => void) => () => void): AsyncGenerator<T> {
+const done: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
+
+/**
+ * The subscription's results until its principal is no longer granted: then the source is returned
+ * (which answers its pending next() with done) and the stream ends. A plain iterator, not an async
+ * generator: a generator's return() waits behind a pending next(), which for a quiet module may never
+ * settle, and the feed of a monitor that left would stay subscribed.
+ */
+export function endWhenRevoked<T>(source: AsyncIterable<T>, current: () => boolean, onChange: (listener: () => void) => () => void): AsyncIterableIterator<T> {
   const iterator = source[Symbol.asyncIterator]();
-  let revoked = false;
-  const unsubscribe = onChange(() => {
-    if (current()) return;
-    revoked = true;
-    void iterator.return?.();
-  });
-  try {
-    while (!revoked && current()) {
-      const next = await iterator.next();
-      if (next.done || revoked || !current()) return;
-      yield next.value;
+  let ended = false;
+  let unsubscribe = () => {};
+  const end = async (): Promise<IteratorReturnResult<undefined>> => {
+    if (!ended) {
+      ended = true;
+      unsubscribe();
+      await iterator.return?.();
     }
-  } finally {
-    unsubscribe();
-    await iterator.return?.();
-  }
+    return done;
+  };
+  unsubscribe = onChange(() => {
+    if (!current()) void end();
+  });
+  return {
+    async next() {
+      if (ended || !current()) return end();
+      const next = await iterator.next();
+      return next.done || ended || !current() ? end() : next;
+    },
+    return: end,
+    async throw(error: unknown) {
+      await end();
+      throw error;
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
 }
