@@ -57,7 +57,14 @@ export const useSharedSubscriptionExecution = (): Plugin => {
 function mapEvents<T>(source: AsyncIterator<T>, map: (event: T) => Execution): AsyncIterableIterator<ExecutionResult> {
   const step = (result: IteratorResult<T>): IteratorResult<ExecutionResult> | Promise<IteratorResult<ExecutionResult>> => {
     if (result.done) return result as IteratorResult<ExecutionResult>;
-    const value = map(result.value);
+    let value: Execution;
+    try {
+      value = map(result.value);
+    } catch (error) {
+      // As graphql-js does: a failed mapping ends the stream, and the source is released.
+      void source.return?.();
+      throw error;
+    }
     return 'then' in value ? value.then((resolved) => ({ value: resolved as ExecutionResult, done: false })) : { value, done: false };
   };
   return {

@@ -67,7 +67,8 @@ export class DockerModuleClient {
   async start(name: string): Promise<ModuleState> {
     const spec = this.#spec(name);
     return this.#operate(spec, async () => {
-      if (await this.#startKnownContainer(spec)) return this.#store.container(spec.name)!.id;
+      const startedKnown = await this.#startKnownContainer(spec);
+      if (startedKnown) return startedKnown;
       let container = await this.#ownedContainer(spec);
       if (container?.state === 'paused') {
         await this.#docker.unpauseContainer(container.id);
@@ -169,20 +170,20 @@ export class DockerModuleClient {
    * module's stopped container (berth's, of this project and module, made from this docker.yaml).
    * Where the store is behind the engine (the container was removed, paused or is being removed,
    * and the event is still on its way), the engine refuses with 404 or 409 and the start takes the
-   * path that reads the engine first.
+   * path that reads the engine first. Answers the id of the container it started.
    */
-  async #startKnownContainer(spec: ModuleSpec): Promise<boolean> {
+  async #startKnownContainer(spec: ModuleSpec): Promise<string | undefined> {
     const known = this.#store.container(spec.name);
-    if (!known || known.state === 'paused' || known.state === 'dead' || known.labels[labelKeys.spec] !== specDigest(spec)) return false;
+    if (!known || known.state === 'paused' || known.state === 'dead' || known.labels[labelKeys.spec] !== specDigest(spec)) return undefined;
     try {
       await this.#docker.startContainer(known.id);
     } catch (error) {
       const status = engineStatusCode(error instanceof BerthError ? error.cause : error);
-      if (status === 404 || status === 409) return false;
+      if (status === 404 || status === 409) return undefined;
       throw error;
     }
     this.#log.info({ module: spec.name, container: known.id }, 'module started');
-    return true;
+    return known.id;
   }
 
   async #ownedContainer(spec: ModuleSpec): Promise<ContainerDetails | undefined> {

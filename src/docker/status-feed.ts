@@ -42,7 +42,8 @@ export class StatusFeed implements AsyncIterableIterator<StatusFeedItem, undefin
   readonly #capacity: number;
   readonly #onOverflow: (() => void) | undefined;
   readonly #unsubscribe: () => void;
-  #waiting: ((result: IteratorResult<StatusFeedItem, undefined>) => void) | undefined;
+  /** next() calls waiting for a change, oldest first (a consumer that pulls one at a time has at most one). */
+  readonly #waiting: ((result: IteratorResult<StatusFeedItem, undefined>) => void)[] = [];
   #ended = false;
 
   constructor(modules: DockerModuleClient, { names, initial = false, capacity = 1000, onOverflow }: StatusFeedOptions) {
@@ -61,10 +62,9 @@ export class StatusFeed implements AsyncIterableIterator<StatusFeedItem, undefin
   }
 
   #offer(change: ModuleStatusChange): void {
-    if (this.#waiting) {
-      const deliver = this.#waiting;
-      this.#waiting = undefined;
-      deliver({ value: change, done: false });
+    const waiting = this.#waiting.shift();
+    if (waiting) {
+      waiting({ value: change, done: false });
     } else if (this.#held.length < this.#capacity) {
       this.#held.push(change);
     } else {
@@ -82,14 +82,13 @@ export class StatusFeed implements AsyncIterableIterator<StatusFeedItem, undefin
     const item = this.#held.shift();
     if (item) return Promise.resolve({ value: item, done: false });
     if (this.#ended) return Promise.resolve(done);
-    return new Promise((resolve) => (this.#waiting = resolve));
+    return new Promise((resolve) => this.#waiting.push(resolve));
   }
 
   return(): Promise<IteratorResult<StatusFeedItem, undefined>> {
     this.#end();
     this.#held.length = 0;
-    this.#waiting?.(done);
-    this.#waiting = undefined;
+    for (const waiting of this.#waiting.splice(0)) waiting(done);
     return Promise.resolve(done);
   }
 

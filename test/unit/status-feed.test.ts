@@ -124,4 +124,15 @@ describe('statusFeed', () => {
     store.setHandling('alpha', true);
     expect(listeners[0]).not.toHaveBeenCalled();
   });
+
+  it('answers several waiting next() calls in order, and return() answers any still waiting', async () => {
+    const feed = statusFeed(modules, { names: ['alpha'] });
+    const waiting = [feed.next(), feed.next(), feed.next()];
+    store.setHandling('alpha', true);
+    store.setHandling('alpha', false);
+    expect(brief((await waiting[0]!).value as StatusFeedItem)).toEqual(['alpha', 'NOT_CREATED', 'HANDLING']);
+    expect(brief((await waiting[1]!).value as StatusFeedItem)).toEqual(['alpha', 'HANDLING', 'NOT_CREATED']);
+    await feed.return();
+    await expect(waiting[2]).resolves.toEqual({ done: true, value: undefined });
+  });
 });
