@@ -1,5 +1,6 @@
 import { createSourceEventStream, execute, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { iteratorDone } from './iteration.ts';
 
 type Execution = ReturnType<typeof execute>;
 
@@ -69,7 +70,7 @@ function mapEvents<T>(source: AsyncIterator<T>, map: (event: T) => Execution): A
   };
   return {
     next: () => source.next().then(step),
-    return: () => (source.return ? source.return().then(step) : Promise.resolve({ value: undefined, done: true })),
+    return: () => (source.return ? source.return().then(step) : Promise.resolve(iteratorDone)),
     throw: (error: unknown) => (source.throw ? source.throw(error).then(step) : Promise.reject(error)),
     [Symbol.asyncIterator]() {
       return this;

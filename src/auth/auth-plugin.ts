@@ -3,6 +3,7 @@ import type { Plugin } from 'graphql-yoga';
 import { isLoopback } from '../config/settings.ts';
 import type { Authenticator } from './authenticator.ts';
 import { bearerToken, type Principal } from './tokens.ts';
+import { iteratorDone as done } from '../iteration.ts';
 
 export const unauthenticatedMessage = 'a valid token is required: send Authorization: Bearer <token> (graphql-ws: connectionParams.authorization)';
 
@@ -94,8 +95,6 @@ export function useRevocation(auth: Authenticator, principalOf: (context: object
     },
   };
 }
-
-const done: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
 
 /**
  * The subscription's results until its principal is no longer granted: then the source is returned

@@ -75,8 +75,7 @@ export class DockerModuleClient {
         this.#log.info({ module: spec.name, container: container.id }, 'module unpaused');
         return container.id;
       }
-      const stale = container && container.state !== 'running' && container.labels[labelKeys.spec] !== specDigest(spec);
-      if (container && (stale || container.state === 'dead')) {
+      if (container && !startsAsIs(container, spec)) {
         this.#log.info({ module: spec.name, container: container.id, state: container.state }, 'recreating the container: docker.yaml changed since it was made, or it is dead');
         await this.#docker.removeContainer(container.id);
         container = undefined;
@@ -167,14 +166,14 @@ export class DockerModuleClient {
 
   /**
    * The common start, with no engine read before it: the store, fed by the engine's events, knows the
-   * module's stopped container (berth's, of this project and module, made from this docker.yaml).
+   * module's container (berth's, of this project and module), and it can be started as it is.
    * Where the store is behind the engine (the container was removed, paused or is being removed,
    * and the event is still on its way), the engine refuses with 404 or 409 and the start takes the
    * path that reads the engine first. Answers the id of the container it started.
    */
   async #startKnownContainer(spec: ModuleSpec): Promise<string | undefined> {
     const known = this.#store.container(spec.name);
-    if (!known || known.state === 'paused' || known.state === 'dead' || known.labels[labelKeys.spec] !== specDigest(spec)) return undefined;
+    if (!known || known.state === 'paused' || !startsAsIs(known, spec)) return undefined;
     try {
       await this.#docker.startContainer(known.id);
     } catch (error) {
@@ -216,6 +215,11 @@ export class DockerModuleClient {
       throw error;
     }
   }
+}
+
+/** A container a start can use as it is: not dead, and running or made from this docker.yaml. */
+function startsAsIs(container: ContainerDetails, spec: ModuleSpec): boolean {
+  return container.state !== 'dead' && (container.state === 'running' || container.labels[labelKeys.spec] === specDigest(spec));
 }
 
 function engineUnavailable(message: string): BerthError {

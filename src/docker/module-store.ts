@@ -51,6 +51,8 @@ export class ModuleStore {
   readonly #docker: DockerClient;
   readonly #project: string;
   readonly #specs: ReadonlyMap<string, ModuleSpec>;
+  /** Module names by container name, for the events of containers berth does not own. */
+  readonly #byContainerName: ReadonlyMap<string, string>;
   readonly #refreshLocks: ReadonlyMap<string, Mutex>;
   readonly #log: Logger;
   readonly #observed = new Map<string, Observed>();
@@ -68,6 +70,7 @@ export class ModuleStore {
     this.#docker = docker;
     this.#project = config.project;
     this.#specs = new Map(config.modules.map((module) => [module.name, module]));
+    this.#byContainerName = new Map(config.modules.map((module) => [module.containerName, module.name]));
     this.#refreshLocks = new Map(config.modules.map((module) => [module.name, new Mutex()]));
     this.#log = logger;
   }
@@ -205,10 +208,8 @@ export class ModuleStore {
   #noticeFreedName({ action, attributes }: EngineEvent): void {
     // The engine names containers with a leading slash in oldName, without one in name.
     const freed = action === 'destroy' ? attributes.name : action === 'rename' ? attributes.oldName?.replace(/^\//, '') : undefined;
-    if (!freed) return;
-    for (const spec of this.#specs.values()) {
-      if (spec.containerName === freed) for (const listener of this.#nameListeners) listener(spec.name);
-    }
+    const module = freed && this.#byContainerName.get(freed);
+    if (module) for (const listener of this.#nameListeners) listener(module);
   }
 
   /** The engine stopped answering: the last known state stays, marked as such. */

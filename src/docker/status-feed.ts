@@ -1,6 +1,7 @@
 import type { ContainerStatus } from './module-status.ts';
 import type { DockerModuleClient } from './docker-module-client.ts';
 import type { ModuleState, ModuleStatusChange } from './module-store.ts';
+import { iteratorDone as done } from '../iteration.ts';
 
 export interface StatusFeedItem {
   module: ModuleState;
@@ -19,8 +20,6 @@ export interface StatusFeedOptions {
   capacity?: number;
   onOverflow?: () => void;
 }
-
-const done: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
 
 /**
  * One subscriber's status changes. It holds at most `capacity` undelivered changes, so that a
