@@ -1,6 +1,6 @@
 import type { CodegenConfig } from '@graphql-codegen/cli';
 import { printSchema } from 'graphql';
-import { schema } from './src/schema/index.ts';
+import { schema } from './src/graphql/schema.ts';
 
 const config: CodegenConfig = {
   // The schema clients query, from the code-first source. The loader cannot read Pothos's federation

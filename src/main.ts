@@ -1,12 +1,12 @@
 // First: dockerode must find its deferred transports' stand-ins when it loads (see the module).
-import './docker/deferred-transports.ts';
+import './engine/deferred-transports.ts';
 import { pino } from 'pino';
-import { createBerthApp } from './app.ts';
+import { createBerthApp } from './graphql/app.ts';
 import { noAuthentication, TokenFileAuthenticator } from './auth/authenticator.ts';
 import { ConfigError } from './config/config-error.ts';
 import { loadConfig } from './config/docker-yaml.ts';
 import { isLoopback, readSettings, SettingsError } from './config/settings.ts';
-import { listen } from './server.ts';
+import { listen } from './http/listen.ts';
 import { createServices } from './services.ts';
 
 const shutdownGraceMs = 10_000;

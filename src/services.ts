@@ -1,11 +1,11 @@
 import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import type { BerthConfig } from './config/module-spec.ts';
-import { DockerodeClient } from './docker/docker-client.ts';
-import { redactor } from './docker/engine-error.ts';
-import { DockerModuleClient } from './docker/docker-module-client.ts';
-import { EngineWatcher, type EngineWatcherOptions } from './docker/engine-watcher.ts';
-import { ModuleStore } from './docker/module-store.ts';
+import { DockerodeClient } from './engine/docker-client.ts';
+import { redactor } from './engine/engine-error.ts';
+import { DockerModuleClient } from './modules/docker-module-client.ts';
+import { EngineWatcher, type EngineWatcherOptions } from './modules/engine-watcher.ts';
+import { ModuleStore } from './modules/module-store.ts';
 
 export interface BerthServicesOptions {
   config: BerthConfig;

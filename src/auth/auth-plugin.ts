@@ -3,7 +3,7 @@ import type { Plugin } from 'graphql-yoga';
 import { isLoopback } from '../config/settings.ts';
 import type { Authenticator } from './authenticator.ts';
 import { bearerToken, type Principal } from './tokens.ts';
-import { iteratorDone as done } from '../iteration.ts';
+import { iteratorDone as done } from '../lib/async-iteration.ts';
 
 export const unauthenticatedMessage = 'a valid token is required: send Authorization: Bearer <token> (graphql-ws: connectionParams.authorization)';
 

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../config/config-error.ts';
-import { Locator } from '../config/yaml-locator.ts';
+import { Locator } from '../lib/yaml-positions.ts';
 
 export const roles = ['viewer', 'operator'] as const;
 /** viewer: queries and subscriptions; operator: those and every mutation. */

@@ -4,7 +4,7 @@ import { ConfigError, type ConfigIssue } from './config-error.ts';
 import { allowedKeys, dockerYamlSchema, type DockerYaml } from './docker-yaml-schema.ts';
 import { interpolate, type Environment } from './interpolate.ts';
 import type { BerthConfig, ModuleSpec, PortSpec } from './module-spec.ts';
-import { Locator, type Path } from './yaml-locator.ts';
+import { Locator, type Path } from '../lib/yaml-positions.ts';
 
 /** Reads and validates a docker.yaml; throws a ConfigError that lists every problem in it. */
 export async function loadConfig(file: string, env: Environment): Promise<BerthConfig> {

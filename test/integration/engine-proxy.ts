@@ -1,10 +1,10 @@
 // A socket proxy in front of the test engine, as production would put one: it forwards only the
-// endpoints of src/docker/engine-endpoints.ts and answers anything else 403, so a test that makes
+// endpoints of src/engine/engine-endpoints.ts and answers anything else 403, so a test that makes
 // berth call an unlisted endpoint fails. It also records what berth called, for the report.
 import { createServer, request, type Server } from 'node:http';
 import { chmod, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { allowedEndpoint } from '../../src/docker/engine-endpoints.ts';
+import { allowedEndpoint } from '../../src/engine/engine-endpoints.ts';
 
 /** Marks a test's own probe of the proxy: neither recorded nor counted as berth's. */
 export const probeHeader = 'x-berth-test-probe';

@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { statusFeed } from '../../src/docker/status-feed.ts';
+import { statusFeed } from '../../src/graphql/status-feed.ts';
 import { ModuleDetailDocument, StartModuleDocument, StopModuleDocument } from '../generated/operations.ts';
 import { createHarness, testImage, waitFor, type Harness } from './harness.ts';
 import { startSecondEngine, type SecondEngine } from './second-engine.ts';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DockerodeClient } from '../../src/docker/docker-client.ts';
+import { DockerodeClient } from '../../src/engine/docker-client.ts';
 
 // An engine that takes a request and never answers, as a frozen dockerd does; a running engine
 // cannot be made to do that on cue, so this one is an HTTP server on a socket of the test's own.

@@ -10,7 +10,7 @@ import { useServer, type Extra } from 'graphql-ws/use/ws';
 import { createYoga } from 'graphql-yoga';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
-import { listen, type RunningServer } from '../../src/server.ts';
+import { listen, type RunningServer } from '../../src/http/listen.ts';
 import { ModuleStatusChangedDocument, type ModuleStatusChangedSubscription } from '../generated/operations.ts';
 import { createHarness, docker, testImage, waitFor, type Harness } from './harness.ts';
 

@@ -46,7 +46,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await mkdir(results, { recursive: true });
     await writeFile(join(results, 'engine-endpoints.json'), `${JSON.stringify({ calls: Object.fromEntries(proxy.calls), refused: proxy.refused }, null, 2)}\n`);
     if (proxy.refused.length > 0) {
-      throw new Error(`berth called engine endpoints missing from src/docker/engine-endpoints.ts:\n${[...new Set(proxy.refused)].join('\n')}`);
+      throw new Error(`berth called engine endpoints missing from src/engine/engine-endpoints.ts:\n${[...new Set(proxy.refused)].join('\n')}`);
     }
   };
 }

@@ -8,17 +8,17 @@ import { print } from 'graphql';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { createBerthApp } from '../../src/app.ts';
+import { createBerthApp } from '../../src/graphql/app.ts';
 import { TokenFileAuthenticator } from '../../src/auth/authenticator.ts';
 import { newToken } from '../../src/auth/tokens.ts';
-import { listen, type RunningServer } from '../../src/server.ts';
+import { listen, type RunningServer } from '../../src/http/listen.ts';
 import { FrontendModulesDocument, StartModuleDocument } from '../generated/operations.ts';
 import { createHarness, testImage, type Harness } from './harness.ts';
 
 const operator = newToken('browser', 'operator');
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** Screenshots are kept as test artifacts here (git-ignored). */
-export const artifacts = fileURLToPath(new URL('../../test-results/', import.meta.url));
+export const artifacts = fileURLToPath(new URL('../../test-results', import.meta.url));
 
 describe('GraphiQL in Chromium', () => {
   let berth: Harness;

@@ -4,11 +4,11 @@ import Dockerode from 'dockerode';
 import { inject } from 'vitest';
 import { print } from 'graphql';
 import { pino, type Logger } from 'pino';
-import { createBerthApp, type BerthApp } from '../../src/app.ts';
+import { createBerthApp, type BerthApp } from '../../src/graphql/app.ts';
 import { parseConfig } from '../../src/config/docker-yaml.ts';
 import type { BerthConfig } from '../../src/config/module-spec.ts';
-import type { DockerModuleClient } from '../../src/docker/docker-module-client.ts';
-import type { ModuleStore } from '../../src/docker/module-store.ts';
+import type { DockerModuleClient } from '../../src/modules/docker-module-client.ts';
+import type { ModuleStore } from '../../src/modules/module-store.ts';
 import { createServices } from '../../src/services.ts';
 
 export const testImage = 'berth-test/http-env:1.0';

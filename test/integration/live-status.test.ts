@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { listen, type RunningServer } from '../../src/server.ts';
+import { listen, type RunningServer } from '../../src/http/listen.ts';
 import { StartModuleDocument, StopModuleDocument } from '../generated/operations.ts';
 import { createHarness, docker, testImage, waitFor, type Harness } from './harness.ts';
 

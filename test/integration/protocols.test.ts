@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { serverAudits } from 'graphql-http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { listen, type RunningServer } from '../../src/server.ts';
+import { listen, type RunningServer } from '../../src/http/listen.ts';
 import { createHarness, testImage, type Harness } from './harness.ts';
 
 let berth: Harness;

@@ -8,11 +8,11 @@ import { createClient } from 'graphql-ws';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import WebSocket from 'ws';
-import { createBerthApp } from '../../src/app.ts';
+import { createBerthApp } from '../../src/graphql/app.ts';
 import { TokenFileAuthenticator } from '../../src/auth/authenticator.ts';
 import { newToken } from '../../src/auth/tokens.ts';
-import { engineEndpoints } from '../../src/docker/engine-endpoints.ts';
-import { listen, type RunningServer } from '../../src/server.ts';
+import { engineEndpoints } from '../../src/engine/engine-endpoints.ts';
+import { listen, type RunningServer } from '../../src/http/listen.ts';
 import { FrontendModulesDocument, StartModuleDocument } from '../generated/operations.ts';
 import { callsPath, probeHeader } from './engine-proxy.ts';
 import { createHarness, freePort, servedEnv, testImage, waitFor, type Harness } from './harness.ts';
@@ -302,7 +302,7 @@ describe('least privilege', () => {
       call.end();
     });
 
-  it('reaches the engine only through the allowlist of src/docker/engine-endpoints.ts', async () => {
+  it('reaches the engine only through the allowlist of src/engine/engine-endpoints.ts', async () => {
     // Everything berth does in this suite goes through the proxy; what is not listed is refused.
     expect(await throughProxy('GET', '/v1.41/images/json')).toMatchObject({ status: 403 });
     expect((await throughProxy('POST', '/containers/anything/exec')).body).toContain("not in berth's engine endpoint allowlist");

@@ -4,7 +4,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { listen, type RunningServer } from '../../src/server.ts';
+import { listen, type RunningServer } from '../../src/http/listen.ts';
 import { serviceCommand } from '../../scripts/service-command.ts';
 import { StartModuleDocument } from '../generated/operations.ts';
 import { createHarness, freePort, testImage, type Harness } from './harness.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ModuleSpec } from '../../src/config/module-spec.ts';
-import { containerCreateOptions, isOwnedBy, specDigest } from '../../src/docker/container-spec.ts';
+import { containerCreateOptions, isOwnedBy, specDigest } from '../../src/modules/container-spec.ts';
 
 const tts: ModuleSpec = {
   name: 'tts',

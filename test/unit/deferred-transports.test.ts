@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
-const deferral = fileURLToPath(new URL('../../src/docker/deferred-transports.ts', import.meta.url));
+const deferral = fileURLToPath(new URL('../../src/engine/deferred-transports.ts', import.meta.url));
 
 // In a process of its own, as main.ts runs it: the hooks must be in place before dockerode loads.
 const script = `

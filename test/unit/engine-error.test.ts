@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { redactor, toBerthError } from '../../src/docker/engine-error.ts';
+import { redactor, toBerthError } from '../../src/engine/engine-error.ts';
 
 /** An error shaped as dockerode throws it for an engine answer. */
 const engineAnswer = (statusCode: number, message: string) => Object.assign(new Error(`(HTTP code ${statusCode}) ${message}`), { statusCode, json: { message } });

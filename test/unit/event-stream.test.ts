@@ -1,7 +1,7 @@
 import { PassThrough, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, vi } from 'vitest';
-import { engineEvents, type EngineEvent } from '../../src/docker/event-stream.ts';
+import { engineEvents, type EngineEvent } from '../../src/engine/event-stream.ts';
 
 const start = { Type: 'container', Action: 'start', Actor: { ID: 'abc123', Attributes: { 'berth.module': 'alpha', name: 'alpha_svc' } } };
 const line = (event: object) => `${JSON.stringify(event)}\n`;

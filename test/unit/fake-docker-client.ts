@@ -1,8 +1,8 @@
 import type { BerthConfig, ModuleSpec } from '../../src/config/module-spec.ts';
-import { labelKeys, moduleLabels } from '../../src/docker/container-spec.ts';
-import type { ContainerCreateOptions, ContainerDetails, ContainerSummary, DockerClient, EngineVersion } from '../../src/docker/docker-client.ts';
-import type { EngineEvent } from '../../src/docker/event-stream.ts';
-import type { EngineContainerState } from '../../src/docker/module-status.ts';
+import { labelKeys, moduleLabels } from '../../src/modules/container-spec.ts';
+import type { ContainerCreateOptions, ContainerDetails, ContainerSummary, DockerClient, EngineVersion } from '../../src/engine/docker-client.ts';
+import type { EngineEvent } from '../../src/engine/event-stream.ts';
+import type { EngineContainerState } from '../../src/modules/module-status.ts';
 
 export const project = 'testproj';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { containerStatuses, isStopped, moduleStatus, type ContainerStatus, type EngineContainerState } from '../../src/docker/module-status.ts';
+import { containerStatuses, isStopped, moduleStatus, type ContainerStatus, type EngineContainerState } from '../../src/modules/module-status.ts';
 
 describe('moduleStatus', () => {
   it.each<[EngineContainerState, ContainerStatus]>([

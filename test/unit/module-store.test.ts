@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { labelKeys, moduleLabels } from '../../src/docker/container-spec.ts';
-import { ModuleStore, type ModuleStatusChange } from '../../src/docker/module-store.ts';
+import { labelKeys, moduleLabels } from '../../src/modules/container-spec.ts';
+import { ModuleStore, type ModuleStatusChange } from '../../src/modules/module-store.ts';
 import { berthConfig, containerEvent, FakeDockerClient, moduleSpec, project } from './fake-docker-client.ts';
 
 const alpha = moduleSpec('alpha');

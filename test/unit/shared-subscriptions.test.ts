@@ -1,7 +1,7 @@
 import type { ExecutionResult } from 'graphql';
 import { createPubSub, createSchema, createYoga } from 'graphql-yoga';
 import { describe, expect, it } from 'vitest';
-import { useSharedSubscriptionExecution } from '../../src/shared-subscriptions.ts';
+import { useSharedSubscriptionExecution } from '../../src/graphql/plugins/shared-subscriptions.ts';
 
 interface Tick {
   n: number;

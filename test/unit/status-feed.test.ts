@@ -1,9 +1,9 @@
 import { pino } from 'pino';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { DockerModuleClient } from '../../src/docker/docker-module-client.ts';
-import { ModuleStore, type ModuleStatusChange } from '../../src/docker/module-store.ts';
-import { statusFeed, type StatusFeedItem } from '../../src/docker/status-feed.ts';
+import { DockerModuleClient } from '../../src/modules/docker-module-client.ts';
+import { ModuleStore, type ModuleStatusChange } from '../../src/modules/module-store.ts';
+import { statusFeed, type StatusFeedItem } from '../../src/graphql/status-feed.ts';
 import { BerthError } from '../../src/errors.ts';
 import { berthConfig, FakeDockerClient, moduleSpec, project } from './fake-docker-client.ts';
 

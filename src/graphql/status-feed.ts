@@ -1,7 +1,7 @@
-import type { ContainerStatus } from './module-status.ts';
-import type { DockerModuleClient } from './docker-module-client.ts';
-import type { ModuleState, ModuleStatusChange } from './module-store.ts';
-import { iteratorDone as done } from '../iteration.ts';
+import type { ContainerStatus } from '../modules/module-status.ts';
+import type { DockerModuleClient } from '../modules/docker-module-client.ts';
+import type { ModuleState, ModuleStatusChange } from '../modules/module-store.ts';
+import { iteratorDone as done } from '../lib/async-iteration.ts';
 
 export interface StatusFeedItem {
   module: ModuleState;

@@ -1,5 +1,5 @@
-import type { ContainerStatus } from '../docker/module-status.ts';
-import { builder } from './builder.ts';
+import type { ContainerStatus } from '../../modules/module-status.ts';
+import { builder } from '../builder.ts';
 
 const descriptions: Record<ContainerStatus, string> = {
   NOT_LOADED: "The module's image is not on the engine.",

@@ -3,8 +3,8 @@ import type { Logger } from 'pino';
 import type { ModuleSpec } from '../config/module-spec.ts';
 import { BerthError } from '../errors.ts';
 import { containerCreateOptions, isOwnedBy, labelKeys, readModuleContainer, specDigest } from './container-spec.ts';
-import type { ContainerDetails, DockerClient } from './docker-client.ts';
-import { engineStatusCode } from './engine-error.ts';
+import type { ContainerDetails, DockerClient } from '../engine/docker-client.ts';
+import { engineStatusCode } from '../engine/engine-error.ts';
 import type { ContainerStatus } from './module-status.ts';
 import type { ModuleState, ModuleStore } from './module-store.ts';
 

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { DockerClient } from './docker-client.ts';
+import type { DockerClient } from '../engine/docker-client.ts';
 import type { ModuleStore } from './module-store.ts';
 
 export interface EngineWatcherOptions {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ModuleSpec } from '../config/module-spec.ts';
-import type { ContainerCreateOptions, ContainerDetails, ContainerSummary, DockerClient } from './docker-client.ts';
+import type { ContainerCreateOptions, ContainerDetails, ContainerSummary, DockerClient } from '../engine/docker-client.ts';
 
 export const labelKeys = {
   managed: 'berth.managed',

@@ -5,14 +5,14 @@ import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { createGraphQLError, createYoga, maskError as defaultMaskError, useReadinessCheck, type YogaLogger } from 'graphql-yoga';
 import type { Logger } from 'pino';
-import type { DockerModuleClient } from './docker/docker-module-client.ts';
-import { BerthError } from './errors.ts';
-import { unauthenticatedMessage, useHttpAuthentication, useLoopbackHostOnly, useRevocation, useRoles } from './auth/auth-plugin.ts';
-import { anonymous, noAuthentication, type Authenticator } from './auth/authenticator.ts';
-import type { Principal } from './auth/tokens.ts';
-import type { BerthContext } from './schema/context.ts';
-import { useSharedSubscriptionExecution } from './shared-subscriptions.ts';
-import { schema } from './schema/index.ts';
+import type { DockerModuleClient } from '../modules/docker-module-client.ts';
+import { BerthError } from '../errors.ts';
+import { unauthenticatedMessage, useHttpAuthentication, useLoopbackHostOnly, useRevocation, useRoles } from '../auth/auth-plugin.ts';
+import { anonymous, noAuthentication, type Authenticator } from '../auth/authenticator.ts';
+import type { Principal } from '../auth/tokens.ts';
+import type { BerthContext } from './context.ts';
+import { useSharedSubscriptionExecution } from './plugins/shared-subscriptions.ts';
+import { schema } from './schema.ts';
 
 export interface BerthAppOptions {
   modules: DockerModuleClient;

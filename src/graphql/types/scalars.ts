@@ -1,4 +1,4 @@
 import { DateTimeResolver } from 'graphql-scalars';
-import { builder } from './builder.ts';
+import { builder } from '../builder.ts';
 
 builder.addScalarType('DateTime', DateTimeResolver);

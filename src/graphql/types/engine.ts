@@ -1,5 +1,5 @@
-import type { EngineState } from '../docker/module-store.ts';
-import { builder } from './builder.ts';
+import type { EngineState } from '../../modules/module-store.ts';
+import { builder } from '../builder.ts';
 
 const EngineRef = builder.objectRef<EngineState>('Engine').implement({
   description: 'The Docker engine berth follows.',

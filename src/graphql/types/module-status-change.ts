@@ -1,5 +1,5 @@
-import { statusFeed, type StatusFeedItem } from '../docker/status-feed.ts';
-import { builder } from './builder.ts';
+import { statusFeed, type StatusFeedItem } from '../status-feed.ts';
+import { builder } from '../builder.ts';
 import { ContainerStatusEnum } from './container-status.ts';
 import { ModuleRef } from './module.ts';
 

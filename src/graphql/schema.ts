@@ -1,11 +1,11 @@
 import { builder } from './builder.ts';
-import './root.ts';
-import './scalars.ts';
-import './container-status.ts';
-import './port.ts';
-import './module.ts';
-import './module-status-change.ts';
-import './engine.ts';
+import './types/root.ts';
+import './types/scalars.ts';
+import './types/container-status.ts';
+import './types/port.ts';
+import './types/module.ts';
+import './types/module-status-change.ts';
+import './types/engine.ts';
 
 /** berth's schema as a Federation v2 subgraph: `_service { sdl }`, `_entities` and `Module @key(fields: "name")`. */
 export const schema = builder.toSubGraphSchema({

@@ -3,10 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { GraphQLError, type ExecutionArgs } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { BerthApp } from './app.ts';
-import { noAuthentication, type Authenticator } from './auth/authenticator.ts';
-import { isLoopbackHostHeader, unauthenticatedMessage } from './auth/auth-plugin.ts';
-import { bearerToken } from './auth/tokens.ts';
+import type { BerthApp } from '../graphql/app.ts';
+import { noAuthentication, type Authenticator } from '../auth/authenticator.ts';
+import { isLoopbackHostHeader, unauthenticatedMessage } from '../auth/auth-plugin.ts';
+import { bearerToken } from '../auth/tokens.ts';
 
 export interface RunningServer {
   server: Server;

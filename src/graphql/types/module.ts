@@ -1,6 +1,6 @@
-import type { ModuleState } from '../docker/module-store.ts';
-import { isStopped } from '../docker/module-status.ts';
-import { builder } from './builder.ts';
+import type { ModuleState } from '../../modules/module-store.ts';
+import { isStopped } from '../../modules/module-status.ts';
+import { builder } from '../builder.ts';
 import { ContainerStatusEnum } from './container-status.ts';
 import { PortRef } from './port.ts';
 

@@ -2,8 +2,8 @@ import { Mutex } from 'async-mutex';
 import type { Logger } from 'pino';
 import type { BerthConfig, ModuleSpec } from '../config/module-spec.ts';
 import { labelKeys, moduleContainer, ownershipLabels, readModuleContainer } from './container-spec.ts';
-import type { ContainerDetails, DockerClient, EngineVersion } from './docker-client.ts';
-import type { EngineEvent } from './event-stream.ts';
+import type { ContainerDetails, DockerClient, EngineVersion } from '../engine/docker-client.ts';
+import type { EngineEvent } from '../engine/event-stream.ts';
 import { moduleStatus, type ContainerStatus, type EngineContainerState } from './module-status.ts';
 
 export interface ModuleState {

@@ -1,7 +1,7 @@
 import Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import type { Readable } from 'node:stream';
-import type { EngineContainerState } from './module-status.ts';
+import type { EngineContainerState } from '../modules/module-status.ts';
 import { engineStatusCode, toBerthError, type Redact } from './engine-error.ts';
 import { engineEvents, type EngineEvent } from './event-stream.ts';
 

@@ -1,5 +1,5 @@
-import type { PortProtocol, PortSpec } from '../config/module-spec.ts';
-import { builder } from './builder.ts';
+import type { PortProtocol, PortSpec } from '../../config/module-spec.ts';
+import { builder } from '../builder.ts';
 
 export const PortProtocolEnum = builder.enumType('PortProtocol', {
   values: {

@@ -1,6 +1,6 @@
 import { createSourceEventStream, execute, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import { iteratorDone } from './iteration.ts';
+import { iteratorDone } from '../../lib/async-iteration.ts';
 
 type Execution = ReturnType<typeof execute>;
 

@@ -1,6 +1,6 @@
 import { isMap, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml';
 import type { z } from 'zod';
-import type { ConfigIssue } from './config-error.ts';
+import type { ConfigIssue } from '../config/config-error.ts';
 
 export type Path = readonly (string | number)[];
 
