@@ -2,44 +2,64 @@ import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import type { BerthConfig } from './config/module-spec.ts';
 import { DockerodeClient } from './engine/docker-client.ts';
+import type { EngineDeadlines } from './engine/engine-requests.ts';
 import { redactor } from './engine/engine-error.ts';
 import { DockerModuleClient } from './modules/docker-module-client.ts';
 import { EngineWatcher, type EngineWatcherOptions } from './modules/engine-watcher.ts';
+import { ModuleReader } from './modules/module-reader.ts';
 import { ModuleStore } from './modules/module-store.ts';
+import { Reconciler } from './modules/reconciler.ts';
 
 export interface BerthServicesOptions {
   config: BerthConfig;
   logger: Logger;
   /** dockerode connection options; default: from DOCKER_HOST and friends, as the docker CLI reads them. */
   connection?: Dockerode.DockerOptions;
-  watcher?: Pick<EngineWatcherOptions, 'initialBackoffMs' | 'maxBackoffMs' | 'watchdogMs'>;
+  deadlines?: EngineDeadlines;
+  watcher?: Pick<EngineWatcherOptions, 'initialBackoffMs' | 'maxBackoffMs' | 'watchdogMs' | 'resyncMs'>;
 }
 
 export type BerthServices = ReturnType<typeof createServices>;
 
-/** berth's services, built once at start-up and handed to the app; `start` begins following the engine. */
-export function createServices({ config, logger, connection, watcher: watcherOptions }: BerthServicesOptions) {
-  const docker = new DockerodeClient({ connection, redact: redactor(config.secrets), logger: logger.child({ component: 'docker' }) });
-  const store = new ModuleStore({ docker, config, logger: logger.child({ component: 'store' }) });
-  const modules = new DockerModuleClient({ docker, store, project: config.project, logger: logger.child({ component: 'modules' }) });
+/**
+ * berth's services, built once at start-up and handed to the app; `start` begins following the engine.
+ * Data flows one way: the watcher and the operations read the engine and hand the store what they saw;
+ * the store's changes go to subscribers and to the reconciler, which starts autostart modules.
+ */
+export function createServices({ config, logger, connection, deadlines, watcher: watcherOptions }: BerthServicesOptions) {
+  const docker = new DockerodeClient({ connection, deadlines, redact: redactor(config.secrets), logger: logger.child({ component: 'engine' }) });
+  const store = new ModuleStore({ config, logger: logger.child({ component: 'store' }) });
+  const reader = new ModuleReader({ docker, store, project: config.project });
+  const modules = new DockerModuleClient({
+    docker,
+    store,
+    reader,
+    project: config.project,
+    logger: logger.child({ component: 'modules' }),
+    // The watcher below is built before anything can call this.
+    reconnect: () => watcher.reachableNow(),
+  });
+  const reconciler = new Reconciler({ modules, store, logger: logger.child({ component: 'reconciler' }) });
   const watcher = new EngineWatcher({
     docker,
     store,
+    reader,
     logger: logger.child({ component: 'watcher' }),
-    onSynced: () => modules.reconcile(),
+    onSynced: () => reconciler.reconcile(),
+    socketPath: docker.socketPath,
     ...watcherOptions,
   });
-  let stopAutostart: (() => void) | undefined;
+  let stopReconciling: (() => void) | undefined;
   return {
     docker,
     store,
     modules,
     start() {
-      stopAutostart ??= modules.autostartOnChanges();
+      stopReconciling ??= reconciler.follow();
       watcher.start();
     },
     async stop() {
-      stopAutostart?.();
+      stopReconciling?.();
       await watcher.stop();
     },
   };

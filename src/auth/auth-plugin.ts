@@ -3,7 +3,7 @@ import type { Plugin } from 'graphql-yoga';
 import { isLoopback } from '../config/settings.ts';
 import type { Authenticator } from './authenticator.ts';
 import { bearerToken, type Principal } from './tokens.ts';
-import { iteratorDone as done } from '../lib/async-iteration.ts';
+import { endWhen } from '../lib/async-iteration.ts';
 
 export const unauthenticatedMessage = 'a valid token is required: send Authorization: Bearer <token> (graphql-ws: connectionParams.authorization)';
 
@@ -89,47 +89,9 @@ export function useRevocation(auth: Authenticator, principalOf: (context: object
       if (!auth.enabled || !principal) return;
       return {
         onSubscribeResult({ result, setResult }) {
-          if (Symbol.asyncIterator in result) setResult(endWhenRevoked(result, () => auth.isCurrent(principal), (listener) => auth.onChange(listener)));
+          if (Symbol.asyncIterator in result) setResult(endWhen(result, () => auth.isCurrent(principal), (listener) => auth.onChange(listener)));
         },
       };
-    },
-  };
-}
-
-/**
- * The subscription's results until its principal is no longer granted: then the source is returned
- * (which answers its pending next() with done) and the stream ends. A plain iterator, not an async
- * generator: a generator's return() waits behind a pending next(), which for a quiet module may never
- * settle, and the feed of a monitor that left would stay subscribed.
- */
-export function endWhenRevoked<T>(source: AsyncIterable<T>, current: () => boolean, onChange: (listener: () => void) => () => void): AsyncIterableIterator<T> {
-  const iterator = source[Symbol.asyncIterator]();
-  let ended = false;
-  let unsubscribe = () => {};
-  const end = async (): Promise<IteratorReturnResult<undefined>> => {
-    if (!ended) {
-      ended = true;
-      unsubscribe();
-      await iterator.return?.();
-    }
-    return done;
-  };
-  unsubscribe = onChange(() => {
-    if (!current()) void end();
-  });
-  return {
-    async next() {
-      if (ended || !current()) return end();
-      const next = await iterator.next();
-      return next.done || ended || !current() ? end() : next;
-    },
-    return: end,
-    async throw(error: unknown) {
-      await end();
-      throw error;
-    },
-    [Symbol.asyncIterator]() {
-      return this;
     },
   };
 }

@@ -23,6 +23,7 @@ const settingsSchema = z.object({
   BERTH_MAX_CONNECTIONS: count.default(4096),
   BERTH_MAX_SUBSCRIPTIONS: count.default(100),
   BERTH_MAX_BODY_BYTES: count.default(100_000),
+  BERTH_RESYNC_SECONDS: count.default(60),
 });
 
 export interface Settings {
@@ -40,6 +41,8 @@ export interface Settings {
   auth: AuthSetting;
   /** GraphiQL at /graphql in a browser; default on. */
   graphiql: boolean;
+  /** How often everything on the engine is listed again, to catch what events missed; default 60 s. */
+  resyncSeconds: number;
   /** Introspection queries; default on. */
   introspection: boolean;
   limits: {
@@ -97,6 +100,7 @@ export function readSettings(env: Environment): Settings {
     logLevel: data.LOG_LEVEL,
     auth: authSetting(data.HOST, data.BERTH_TOKENS_FILE, data.BERTH_AUTH),
     graphiql: data.BERTH_GRAPHIQL === 'on',
+    resyncSeconds: data.BERTH_RESYNC_SECONDS,
     introspection: data.BERTH_INTROSPECTION === 'on',
     limits: { connections: data.BERTH_MAX_CONNECTIONS, subscriptionsPerConnection: data.BERTH_MAX_SUBSCRIPTIONS, bodyBytes: data.BERTH_MAX_BODY_BYTES },
   };

@@ -14,8 +14,10 @@ export function engineMessage(error: unknown): string {
   return failure.json?.message ?? failure.reason ?? failure.message ?? String(error);
 }
 
+/** The engine's HTTP status of a failed call, also through the BerthError it became. */
 export function engineStatusCode(error: unknown): number | undefined {
-  return (error as DockerodeError).statusCode;
+  const failure = error instanceof BerthError ? error.cause : error;
+  return (failure as DockerodeError | undefined)?.statusCode;
 }
 
 /** Replaces every secret in a text with [secret]. */

@@ -1,17 +1,6 @@
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-
-export interface EngineEvent {
-  type: 'container' | 'image';
-  /** The action without its detail: "health_status: healthy" is "health_status". */
-  action: string;
-  /** Container id, or image id or reference. */
-  id: string;
-  /** Container events carry the container's labels and name here; tag events the new reference. */
-  attributes: Record<string, string>;
-  /** When the engine saw it. */
-  time: Date;
-}
+import type { EngineEvent } from './engine-types.ts';
 
 interface RawEngineEvent {
   Type?: string;

@@ -1,2 +1,142 @@
+// The async iteration helpers, together: each is a plain iterator rather than an async generator,
+// because a generator's return() waits behind a pending next(), which for a quiet module may never
+// settle, and the feed of a monitor that left would stay subscribed.
+
 /** The result of an iterator that has ended; frozen, so that every stream can answer with it. */
 export const iteratorDone: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
+
+export interface PushQueueOptions {
+  /** Values held for a consumer that does not keep up; past that the queue ends. Default: no bound. */
+  capacity?: number;
+  /** Called when a push finds the queue full, after which it has ended. */
+  onOverflow?: () => void;
+  /** Called once when the queue ends, however it ends: to release what feeds it. */
+  onEnd?: () => void;
+}
+
+/**
+ * Values pushed by a producer, pulled by one consumer, written for fan-out: a value costs one iterator
+ * result and at most one promise. @repeaterjs/repeater chains several promises per pushed value, because
+ * a value may itself be a promise: at 1,000 subscribers that was a quarter of the garbage a delivery left.
+ */
+export class PushQueue<T> implements AsyncIterableIterator<T, undefined> {
+  readonly #held: T[] = [];
+  readonly #capacity: number;
+  readonly #onOverflow: (() => void) | undefined;
+  readonly #onEnd: (() => void) | undefined;
+  /** next() calls waiting for a value, oldest first (a consumer that pulls one at a time has at most one). */
+  readonly #waiting: ((result: IteratorResult<T, undefined>) => void)[] = [];
+  #ended = false;
+
+  constructor({ capacity = Infinity, onOverflow, onEnd }: PushQueueOptions = {}) {
+    this.#capacity = capacity;
+    this.#onOverflow = onOverflow;
+    this.#onEnd = onEnd;
+  }
+
+  push(value: T): void {
+    if (this.#ended) return;
+    const waiting = this.#waiting.shift();
+    if (waiting) {
+      waiting({ value, done: false });
+    } else if (this.#held.length < this.#capacity) {
+      this.#held.push(value);
+    } else {
+      this.end();
+      this.#onOverflow?.();
+    }
+  }
+
+  /** No more values: the consumer gets what is held, then done. */
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    for (const waiting of this.#waiting.splice(0)) waiting(iteratorDone);
+    this.#onEnd?.();
+  }
+
+  next(): Promise<IteratorResult<T, undefined>> {
+    if (this.#held.length > 0) return Promise.resolve({ value: this.#held.shift()!, done: false });
+    if (this.#ended) return Promise.resolve(iteratorDone);
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  /** The consumer leaves: what is held is dropped, and waiting next() calls answer done. */
+  return(): Promise<IteratorResult<T, undefined>> {
+    this.#held.length = 0;
+    this.end();
+    return Promise.resolve(iteratorDone);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}
+
+/**
+ * Each value of the source mapped, synchronously or to a promise. return() reaches the source at once,
+ * even while a next() waits. A mapping that throws ends the stream and releases the source, as
+ * graphql-js does. Written out rather than taken from @whatwg-node/promise-helpers: its general mapper,
+ * which allows for asynchronous callbacks at each step, left 13% more garbage per delivery.
+ */
+export function mapIterator<T, U>(source: AsyncIterator<T>, map: (value: T) => U | Promise<U>): AsyncIterableIterator<U> {
+  const step = (result: IteratorResult<T>): IteratorResult<U> | Promise<IteratorResult<U>> => {
+    if (result.done) return result as IteratorResult<U>;
+    let value: U | Promise<U>;
+    try {
+      value = map(result.value);
+    } catch (error) {
+      void source.return?.();
+      throw error;
+    }
+    return isPromiseLike(value) ? Promise.resolve(value).then((resolved) => ({ value: resolved, done: false })) : { value, done: false };
+  };
+  return {
+    next: () => source.next().then(step),
+    return: () => (source.return ? source.return().then(step) : Promise.resolve(iteratorDone)),
+    throw: (error: unknown) => (source.throw ? source.throw(error).then(step) : Promise.reject(error)),
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}
+
+function isPromiseLike<U>(value: U | Promise<U>): value is Promise<U> {
+  return typeof (value as Partial<Promise<U>> | null)?.then === 'function';
+}
+
+/**
+ * The source's values while `wanted()` holds, checked on every value and whenever `onChange` calls
+ * back: then the source is returned (which answers its pending next() with done) and the stream ends.
+ */
+export function endWhen<T>(source: AsyncIterable<T>, wanted: () => boolean, onChange: (listener: () => void) => () => void): AsyncIterableIterator<T> {
+  const iterator = source[Symbol.asyncIterator]();
+  let ended = false;
+  let unsubscribe = () => {};
+  const end = async (): Promise<IteratorReturnResult<undefined>> => {
+    if (!ended) {
+      ended = true;
+      unsubscribe();
+      await iterator.return?.();
+    }
+    return iteratorDone;
+  };
+  unsubscribe = onChange(() => {
+    if (!wanted()) void end();
+  });
+  return {
+    async next() {
+      if (ended || !wanted()) return end();
+      const next = await iterator.next();
+      return next.done || ended || !wanted() ? end() : next;
+    },
+    return: end,
+    async throw(error: unknown) {
+      await end();
+      throw error;
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}

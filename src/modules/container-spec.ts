@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ModuleSpec } from '../config/module-spec.ts';
-import type { ContainerCreateOptions, ContainerDetails, ContainerSummary, DockerClient } from '../engine/docker-client.ts';
+import type { ContainerCreateOptions } from '../engine/container-client.ts';
+import type { ContainerSummary } from '../engine/engine-types.ts';
 
 export const labelKeys = {
   managed: 'berth.managed',
@@ -56,10 +57,4 @@ export function containerCreateOptions(project: string, module: ModuleSpec): Con
 /** Of the containers labelled with a module, the one that counts: its own name first. */
 export function moduleContainer<T extends ContainerSummary>(module: ModuleSpec, candidates: readonly T[]): T | undefined {
   return candidates.find((container) => container.name === module.containerName) ?? candidates[0];
-}
-
-/** Reads the module's container from the engine: one list by labels, one inspect. */
-export async function readModuleContainer(docker: DockerClient, project: string, module: ModuleSpec): Promise<ContainerDetails | undefined> {
-  const chosen = moduleContainer(module, await docker.listContainers(moduleLabels(project, module)));
-  return chosen && docker.inspectContainer(chosen.id);
 }

@@ -1,10 +1,12 @@
 import { Mutex } from 'async-mutex';
 import type { Logger } from 'pino';
 import type { ModuleSpec } from '../config/module-spec.ts';
-import { BerthError } from '../errors.ts';
-import { containerCreateOptions, isOwnedBy, labelKeys, readModuleContainer, specDigest } from './container-spec.ts';
-import type { ContainerDetails, DockerClient } from '../engine/docker-client.ts';
+import type { DockerClient } from '../engine/docker-client.ts';
 import { engineStatusCode } from '../engine/engine-error.ts';
+import type { ContainerDetails } from '../engine/engine-types.ts';
+import { BerthError } from '../errors.ts';
+import { containerCreateOptions, isOwnedBy, labelKeys, specDigest } from './container-spec.ts';
+import type { ModuleReader } from './module-reader.ts';
 import type { ContainerStatus } from './module-status.ts';
 import type { ModuleState, ModuleStore } from './module-store.ts';
 
@@ -13,29 +15,38 @@ export type { ModuleState } from './module-store.ts';
 export interface DockerModuleClientOptions {
   docker: DockerClient;
   store: ModuleStore;
+  reader: ModuleReader;
   project: string;
   logger: Logger;
+  /**
+   * Asked when an operation finds the engine marked down, before refusing: true once the engine answers
+   * again and berth has listed it. Default: the engine stays down until the watcher sees it back.
+   */
+  reconnect?: () => Promise<boolean>;
 }
 
 export const maxStopTimeoutSeconds = 3600;
 
 /**
- * berth's modules on one engine. Reads come from the store; start and stop act on the engine,
- * one operation per module at a time, showing HANDLING while under way.
+ * berth's modules on one engine. Reads come from the store; start and stop act on the engine, one
+ * operation per module at a time, showing HANDLING while under way, and hand the store what they saw.
  */
 export class DockerModuleClient {
   readonly #docker: DockerClient;
   readonly #store: ModuleStore;
+  readonly #reader: ModuleReader;
   readonly #project: string;
   readonly #locks = new Map<string, Mutex>();
-  readonly #autostarting = new Set<string>();
   readonly #log: Logger;
+  readonly #reconnect: () => Promise<boolean>;
 
-  constructor({ docker, store, project, logger }: DockerModuleClientOptions) {
+  constructor({ docker, store, reader, project, logger, reconnect = async () => false }: DockerModuleClientOptions) {
     this.#docker = docker;
     this.#store = store;
+    this.#reader = reader;
     this.#project = project;
     this.#log = logger;
+    this.#reconnect = reconnect;
   }
 
   get engine() {
@@ -66,25 +77,7 @@ export class DockerModuleClient {
 
   async start(name: string): Promise<ModuleState> {
     const spec = this.#spec(name);
-    return this.#operate(spec, async () => {
-      const startedKnown = await this.#startKnownContainer(spec);
-      if (startedKnown) return startedKnown;
-      let container = await this.#ownedContainer(spec);
-      if (container?.state === 'paused') {
-        await this.#docker.unpauseContainer(container.id);
-        this.#log.info({ module: spec.name, container: container.id }, 'module unpaused');
-        return container.id;
-      }
-      if (container && !startsAsIs(container, spec)) {
-        this.#log.info({ module: spec.name, container: container.id, state: container.state }, 'recreating the container: docker.yaml changed since it was made, or it is dead');
-        await this.#docker.removeContainer(container.id);
-        container = undefined;
-      }
-      const id = container?.id ?? (await this.#create(spec));
-      await this.#docker.startContainer(id);
-      this.#log.info({ module: spec.name, container: id }, 'module started');
-      return id;
-    });
+    return this.#operate(spec, async () => (await this.#startKnownContainer(spec)) ?? (await this.#startFromEngine(spec)));
   }
 
   async stop(name: string, timeoutSeconds: number): Promise<ModuleState> {
@@ -98,38 +91,10 @@ export class DockerModuleClient {
         await this.#refuseForeignContainer(spec);
         return undefined;
       }
-      await this.#docker.stopContainer(container.id, timeoutSeconds);
+      await this.#docker.containers.stop(container.id, timeoutSeconds);
       this.#log.info({ module: spec.name, container: container.id }, 'module stopped');
       return container.id;
     });
-  }
-
-  /** Creates, and starts, what the store shows as NOT_CREATED and docker.yaml marks autostart. */
-  reconcile(): void {
-    for (const module of this.#store.list()) this.#autostart(module);
-  }
-
-  /**
-   * Keeps reconciling on every change: an image that appears, a container removed from outside, or
-   * the module's container name given up by a container berth does not own.
-   */
-  autostartOnChanges(): () => void {
-    const stopChanges = this.#store.subscribe((change) => this.#autostart(change.module));
-    const stopNames = this.#store.onNameFreed((name) => this.#autostart(this.#store.get(name)!));
-    return () => {
-      stopChanges();
-      stopNames();
-    };
-  }
-
-  #autostart(module: ModuleState): void {
-    const { name, autostart } = module.spec;
-    // A resync and a change can both ask for the same module: one start is enough.
-    if (module.status !== 'NOT_CREATED' || !autostart || this.#autostarting.has(name)) return;
-    this.#autostarting.add(name);
-    this.start(name)
-      .catch((error: Error) => this.#log.warn({ module: name, err: error }, 'could not create and start an autostart module'))
-      .finally(() => this.#autostarting.delete(name));
   }
 
   #spec(name: string): ModuleSpec {
@@ -142,23 +107,29 @@ export class DockerModuleClient {
     if (!this.#store.synced) throw engineUnavailable('berth has not yet seen the Docker engine');
   }
 
+  #lock(name: string): Mutex {
+    let lock = this.#locks.get(name);
+    if (!lock) this.#locks.set(name, (lock = new Mutex()));
+    return lock;
+  }
+
   /** Runs work under the module's lock; work returns the id of the container it acted on, if any. */
   async #operate(spec: ModuleSpec, work: () => Promise<string | undefined>): Promise<ModuleState> {
-    if (!this.#store.engine.reachable) throw engineUnavailable('the Docker engine cannot be reached');
-    let lock = this.#locks.get(spec.name);
-    if (!lock) this.#locks.set(spec.name, (lock = new Mutex()));
-    return lock.runExclusive(async () => {
-      this.#store.setHandling(spec.name, true);
+    if (!this.#store.engine.reachable && !(await this.#reconnect())) throw engineUnavailable('the Docker engine cannot be reached');
+    return this.#lock(spec.name).runExclusive(async () => {
+      this.#store.observe({ type: 'handling', module: spec.name, handling: true });
       try {
         const id = await work();
-        // One inspect tells the final state; without a container, the store re-reads the module.
-        const container = id && (await this.#docker.inspectContainer(id));
-        await (container ? this.#store.record(spec.name, container) : this.#store.refreshModule(spec.name));
+        // One inspect tells the final state; without a container, the module is read again.
+        this.#store.observe(await (id ? this.#reader.containerById(spec, id) : this.#reader.container(spec)));
       } catch (error) {
-        await this.#store.refreshModule(spec.name).catch((refresh: Error) => this.#log.warn({ err: refresh }, 'could not re-read the module'));
+        await this.#reader.container(spec).then(
+          (observation) => this.#store.observe(observation),
+          (reread: Error) => this.#log.warn({ err: reread }, 'could not read the module again after a failed operation'),
+        );
         throw error;
       } finally {
-        this.#store.setHandling(spec.name, false);
+        this.#store.observe({ type: 'handling', module: spec.name, handling: false });
       }
       return this.#store.get(spec.name)!;
     });
@@ -175,9 +146,9 @@ export class DockerModuleClient {
     const known = this.#store.container(spec.name);
     if (!known || known.state === 'paused' || !startsAsIs(known, spec)) return undefined;
     try {
-      await this.#docker.startContainer(known.id);
+      await this.#docker.containers.start(known.id);
     } catch (error) {
-      const status = engineStatusCode(error instanceof BerthError ? error.cause : error);
+      const status = engineStatusCode(error);
       if (status === 404 || status === 409) return undefined;
       throw error;
     }
@@ -185,34 +156,61 @@ export class DockerModuleClient {
     return known.id;
   }
 
-  async #ownedContainer(spec: ModuleSpec): Promise<ContainerDetails | undefined> {
-    // The store's container, when it still is this module's, saves listing the engine.
-    const knownId = this.#store.get(spec.name)?.containerId;
-    const known = knownId && (await this.#docker.inspectContainer(knownId));
-    if (known && isOwnedBy(known.labels, this.#project, spec)) return known;
-    return readModuleContainer(this.#docker, this.#project, spec);
+  async #startFromEngine(spec: ModuleSpec): Promise<string> {
+    let container = await this.#ownedContainer(spec);
+    if (container?.state === 'paused') {
+      await this.#docker.containers.unpause(container.id);
+      this.#log.info({ module: spec.name, container: container.id }, 'module unpaused');
+      return container.id;
+    }
+    if (container && !startsAsIs(container, spec)) {
+      this.#log.info({ module: spec.name, container: container.id, state: container.state }, 'recreating the container: docker.yaml changed since it was made, or it is dead');
+      await this.#docker.containers.remove(container.id);
+      container = undefined;
+    }
+    const id = container?.id ?? (await this.#create(spec));
+    await this.#docker.containers.start(id);
+    this.#log.info({ module: spec.name, container: id }, 'module started');
+    return id;
   }
 
-  async #refuseForeignContainer(spec: ModuleSpec): Promise<void> {
-    const holder = await this.#docker.inspectContainer(spec.containerName);
+  async #ownedContainer(spec: ModuleSpec): Promise<ContainerDetails | undefined> {
+    // The store's container, when it still is this module's, saves listing the engine.
+    const knownId = this.#store.container(spec.name)?.id;
+    const known = knownId && (await this.#docker.containers.inspect(knownId));
+    if (known && isOwnedBy(known.labels, this.#project, spec)) return known;
+    const observation = await this.#reader.container(spec);
+    return observation.container;
+  }
+
+  /** The container holding the module's name, when berth does not own it: NAME_CONFLICT. */
+  async #refuseForeignContainer(spec: ModuleSpec): Promise<ContainerDetails | undefined> {
+    const holder = await this.#docker.containers.inspect(spec.containerName);
     if (holder && !isOwnedBy(holder.labels, this.#project, spec)) {
       throw new BerthError(
         'NAME_CONFLICT',
         `container name "${spec.containerName}" of module "${spec.name}" is taken by container ${holder.id.slice(0, 12)}, which berth (project "${this.#project}") does not manage; berth leaves it alone: remove or rename it to let berth create the module's container`,
       );
     }
+    return holder;
   }
 
   async #create(spec: ModuleSpec): Promise<string> {
     await this.#refuseForeignContainer(spec);
-    if (!(await this.#docker.hasImage(spec.image))) throw imageNotLoaded(spec);
+    const image = await this.#reader.image(spec.image);
+    this.#store.observe(image);
+    if (!image.image) throw imageNotLoaded(spec);
     try {
-      return await this.#docker.createContainer(containerCreateOptions(this.#project, spec));
+      return await this.#docker.containers.create(containerCreateOptions(this.#project, spec));
     } catch (error) {
-      const cause = error instanceof BerthError ? error.cause : error;
-      if (engineStatusCode(cause) === 409) await this.#refuseForeignContainer(spec);
-      if (engineStatusCode(cause) === 404) throw imageNotLoaded(spec);
-      throw error;
+      if (engineStatusCode(error) === 404) throw imageNotLoaded(spec);
+      if (engineStatusCode(error) !== 409) throw error;
+      // The name was taken since the check: by another berth of this project (two replicas on one engine),
+      // whose container this start uses, or by someone else, which is a NAME_CONFLICT.
+      const winner = await this.#refuseForeignContainer(spec);
+      if (!winner) throw error;
+      this.#log.info({ module: spec.name, container: winner.id }, 'another berth created the container first; using it');
+      return winner.id;
     }
   }
 }

@@ -1,95 +1,235 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { watch, type FSWatcher } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { DockerClient } from '../engine/docker-client.ts';
-import type { ModuleStore } from './module-store.ts';
+import type { EngineEvent } from '../engine/engine-types.ts';
+import { backoffDelay, pause, within } from '../lib/timing.ts';
+import type { ModuleReader } from './module-reader.ts';
+import type { ModuleStore, Observation } from './module-store.ts';
 
 export interface EngineWatcherOptions {
   docker: DockerClient;
   store: ModuleStore;
+  reader: ModuleReader;
   logger: Logger;
-  /** Called after every resync, the first one and each after a reconnect. */
+  /** Called after every resync that follows a connection, the first one and each after a reconnect. */
   onSynced?: () => void;
-  /** First delay before reconnecting; doubles on each failure. Default 250 ms. */
+  /** First delay before reconnecting; doubles on each failure. Default 100 ms. */
   initialBackoffMs?: number;
-  /** Longest delay between reconnects. Default 10 s. */
+  /** Longest delay between attempts while the engine is down: how late berth may notice its return. Default 1 s. */
   maxBackoffMs?: number;
-  /** How often the engine is pinged while its event stream is quiet; a failed ping reconnects. Default 5 s. */
+  /** How often the engine is pinged while connected; a failed ping reconnects. Default 5 s. */
   watchdogMs?: number;
+  /** How often everything is listed again while connected, to catch what events missed. Default 60 s. */
+  resyncMs?: number;
+  /** The engine's unix socket, if any: its folder is watched so that the socket's return wakes a reconnect at once. */
+  socketPath?: string | undefined;
+}
+
+interface Waiter {
+  /** The attempt under way when the waiter came: only a later one can answer it "no". */
+  after: number;
+  resolve: (synced: boolean) => void;
 }
 
 /**
  * Follows the engine: subscribes to its events first, then lists everything (the engine replays
- * only a short window of past events), and does both again after every break, forever, with
- * capped exponential backoff.
+ * only a short window of past events), and does both again after every break, forever, retrying at
+ * least once a second. Reads that an event or a resync calls for, and that fail, are retried at each
+ * watchdog tick; a periodic resync catches whatever was missed.
  */
 export class EngineWatcher {
-  readonly #options: Required<Omit<EngineWatcherOptions, 'onSynced'>> & Pick<EngineWatcherOptions, 'onSynced'>;
+  readonly #options: Required<Omit<EngineWatcherOptions, 'onSynced' | 'socketPath'>> & Pick<EngineWatcherOptions, 'onSynced' | 'socketPath'>;
   readonly #stopping = new AbortController();
+  #wakeup = new AbortController();
   #running: Promise<void> | undefined;
+  #attempts = 0;
+  #waiters: Waiter[] = [];
+  #down = false;
+  #socketWatch: FSWatcher | undefined;
+  readonly #unread = { modules: new Set<string>(), images: new Set<string>() };
 
   constructor(options: EngineWatcherOptions) {
-    this.#options = { initialBackoffMs: 250, maxBackoffMs: 10_000, watchdogMs: 5_000, ...options };
+    this.#options = { initialBackoffMs: 100, maxBackoffMs: 1_000, watchdogMs: 5_000, resyncMs: 60_000, ...options };
   }
 
   start(): void {
-    this.#running ??= this.#run();
+    if (this.#running) return;
+    this.#watchSocket();
+    this.#running = this.#run();
   }
 
   async stop(): Promise<void> {
     this.#stopping.abort();
+    this.#socketWatch?.close();
+    this.#settle(Infinity, false);
     await this.#running;
   }
 
+  /**
+   * Whether the engine answers now: when it is marked down, a reconnect is tried at once and this waits
+   * (up to `timeoutMs`) for it to sync. For operations, which would otherwise refuse until the next attempt.
+   */
+  async reachableNow(timeoutMs = 2_000): Promise<boolean> {
+    if (this.#options.store.engine.reachable) return true;
+    const attempt = new Promise<boolean>((resolve) => this.#waiters.push({ after: this.#attempts, resolve }));
+    this.#wakeup.abort();
+    return within(attempt, timeoutMs, false);
+  }
+
   async #run(): Promise<void> {
-    const { store, logger } = this.#options;
+    const { store, initialBackoffMs, maxBackoffMs } = this.#options;
     for (let failures = 0; !this.#stopping.signal.aborted; failures++) {
-      const connected = await this.#follow();
+      const connected = await this.#follow(++this.#attempts);
       if (this.#stopping.signal.aborted) break;
-      store.markUnreachable();
+      store.observe({ type: 'unreachable' });
       if (connected) failures = 0;
-      const delay = Math.min(this.#options.maxBackoffMs, this.#options.initialBackoffMs * 2 ** failures);
-      logger.debug({ delayMs: delay, failures }, 'reconnecting to the engine');
-      await sleep(delay * (0.8 + Math.random() * 0.4), undefined, { signal: this.#stopping.signal }).catch(() => {});
+      await pause(backoffDelay(failures, initialBackoffMs, maxBackoffMs), this.#stopping.signal, this.#wakeup.signal);
+      if (this.#wakeup.signal.aborted) this.#wakeup = new AbortController();
     }
   }
 
   /** One connection: true when it got as far as a resync. */
-  async #follow(): Promise<boolean> {
-    const { docker, store, logger, onSynced, watchdogMs } = this.#options;
+  async #follow(attempt: number): Promise<boolean> {
+    const { docker, logger, onSynced, watchdogMs, resyncMs } = this.#options;
     const connection = new AbortController();
     const stop = () => connection.abort();
     this.#stopping.signal.addEventListener('abort', stop, { once: true });
-    let watchdog: NodeJS.Timeout | undefined;
+    const timers: NodeJS.Timeout[] = [];
     let synced = false;
     try {
-      const events = await docker.events(connection.signal);
-      const engine = await store.resync();
+      const events = await docker.events.stream(connection.signal);
+      await this.#resync({ full: true });
       synced = true;
-      logger.info(engine, 'engine in sync');
+      this.#settle(attempt, true);
+      this.#down = false;
+      logger.info(this.#options.store.engine, 'engine in sync');
       onSynced?.();
-      let pinging = false;
-      watchdog = setInterval(() => {
-        if (pinging) return;
-        pinging = true;
-        docker
-          .version()
-          .catch((error: Error) => {
-            logger.warn({ err: error }, 'engine stopped answering; reconnecting');
-            connection.abort();
-          })
-          .finally(() => (pinging = false));
-      }, watchdogMs);
-      for await (const event of events) {
-        store.apply(event).catch((error: Error) => logger.warn({ err: error, event }, 'could not apply an engine event'));
-      }
+      timers.push(setInterval(() => this.#watchdog(connection), watchdogMs));
+      timers.push(setInterval(() => this.#safetyResync(connection), resyncMs));
+      for await (const event of events) this.#apply(event);
       if (!connection.signal.aborted) logger.warn('engine event stream ended; reconnecting');
     } catch (error) {
-      if (!connection.signal.aborted) logger.warn({ err: error }, 'engine unreachable');
+      if (!connection.signal.aborted) this.#noticeDown(error);
     } finally {
-      clearInterval(watchdog);
+      for (const timer of timers) clearInterval(timer);
       connection.abort();
       this.#stopping.signal.removeEventListener('abort', stop);
+      if (!synced) this.#settle(attempt, false);
     }
     return synced;
+  }
+
+  /** Once per outage at warn level: a down engine is retried every second. */
+  #noticeDown(error: unknown): void {
+    if (this.#down) this.#options.logger.debug({ err: error }, 'engine still unreachable');
+    else this.#options.logger.warn({ err: error }, 'engine unreachable; retrying at least once a second');
+    this.#down = true;
+  }
+
+  /** A sync answers every waiter yes; a failed attempt answers those that came before it began. */
+  #settle(attempt: number, synced: boolean): void {
+    this.#waiters = this.#waiters.filter((waiter) => {
+      if (!synced && waiter.after >= attempt) return true;
+      waiter.resolve(synced);
+      return false;
+    });
+  }
+
+  async #resync({ full }: { full: boolean }): Promise<number> {
+    const observations = await this.#options.reader.everything({ full });
+    return observations.reduce((changes, observation) => changes + this.#observe(observation), 0);
+  }
+
+  #apply(event: EngineEvent): void {
+    try {
+      this.#observe({ type: 'event', event });
+    } catch (error) {
+      // Whatever went wrong, the module the event was about is read again rather than left as it was.
+      this.#options.logger.warn({ err: error, event }, 'could not apply an engine event; reading the module again');
+      const module = event.attributes['berth.module'];
+      if (module && this.#options.store.spec(module)) void this.#reread(module);
+    }
+  }
+
+  /** Hands the store an observation and reads again what it could not settle; answers how many statuses changed. */
+  #observe(observation: Observation): number {
+    const outcome = this.#options.store.observe(observation);
+    for (const module of outcome.reread) void this.#reread(module);
+    for (const reference of outcome.recheck) void this.#recheck(reference);
+    return outcome.changes.length;
+  }
+
+  async #reread(module: string): Promise<void> {
+    const { reader, store, logger } = this.#options;
+    try {
+      const observation = await reader.container(store.spec(module)!);
+      this.#unread.modules.delete(module);
+      this.#observe(observation);
+    } catch (error) {
+      this.#unread.modules.add(module);
+      logger.warn({ err: error, module }, 'could not read a module; retrying at the next watchdog tick');
+    }
+  }
+
+  async #recheck(reference: string): Promise<void> {
+    const { reader, logger } = this.#options;
+    try {
+      const observation = await reader.image(reference);
+      this.#unread.images.delete(reference);
+      this.#observe(observation);
+    } catch (error) {
+      this.#unread.images.add(reference);
+      logger.warn({ err: error, image: reference }, 'could not inspect an image; retrying at the next watchdog tick');
+    }
+  }
+
+  #pinging = false;
+
+  /** A ping that has not answered by the next tick counts as failed, whatever the client's own deadline. */
+  #watchdog(connection: AbortController): void {
+    if (this.#pinging) return;
+    this.#pinging = true;
+    const { docker, watchdogMs, logger } = this.#options;
+    within(docker.system.version().then(() => true), watchdogMs, false)
+      .then((answered) => {
+        if (!answered) throw new Error(`no answer to the watchdog's ping within ${watchdogMs} ms`);
+        for (const module of this.#unread.modules) void this.#reread(module);
+        for (const reference of this.#unread.images) void this.#recheck(reference);
+      })
+      .catch((error: Error) => {
+        logger.warn({ err: error }, 'engine stopped answering; reconnecting');
+        connection.abort();
+      })
+      .finally(() => (this.#pinging = false));
+  }
+
+  #resyncing = false;
+
+  #safetyResync(connection: AbortController): void {
+    if (this.#resyncing) return;
+    this.#resyncing = true;
+    this.#resync({ full: false })
+      .then((changes) => {
+        if (changes > 0) this.#options.logger.warn({ changes }, 'the periodic resync found statuses that events had missed');
+      })
+      .catch((error: Error) => {
+        this.#options.logger.warn({ err: error }, 'periodic resync failed; reconnecting');
+        connection.abort();
+      })
+      .finally(() => (this.#resyncing = false));
+  }
+
+  #watchSocket(): void {
+    const { socketPath, store, logger } = this.#options;
+    if (!socketPath) return;
+    try {
+      this.#socketWatch = watch(dirname(socketPath), { persistent: false }, (_event, file) => {
+        if (file === basename(socketPath) && !store.engine.reachable) this.#wakeup.abort();
+      });
+      this.#socketWatch.on('error', (error) => logger.debug({ err: error }, 'stopped watching the engine socket folder'));
+    } catch (error) {
+      logger.debug({ err: error, socketPath }, 'cannot watch the engine socket folder; polling only');
+    }
   }
 }

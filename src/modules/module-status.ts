@@ -1,8 +1,8 @@
+import type { EngineContainerState } from '../engine/engine-types.ts';
+
 export const containerStatuses = ['NOT_LOADED', 'NOT_CREATED', 'RUNNING', 'EXITED', 'HANDLING'] as const;
 export type ContainerStatus = (typeof containerStatuses)[number];
 
-/** The engine's `State.Status` of a container. */
-export type EngineContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
 const statusOfState: Record<EngineContainerState, ContainerStatus> = {
   running: 'RUNNING',

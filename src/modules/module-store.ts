@@ -1,10 +1,9 @@
-import { Mutex } from 'async-mutex';
 import type { Logger } from 'pino';
 import type { BerthConfig, ModuleSpec } from '../config/module-spec.ts';
-import { labelKeys, moduleContainer, ownershipLabels, readModuleContainer } from './container-spec.ts';
-import type { ContainerDetails, DockerClient, EngineVersion } from '../engine/docker-client.ts';
-import type { EngineEvent } from '../engine/event-stream.ts';
-import { moduleStatus, type ContainerStatus, type EngineContainerState } from './module-status.ts';
+import { familiarReference } from '../engine/image-reference.ts';
+import type { ContainerDetails, EngineContainerState, EngineEvent, EngineVersion, ImageDetails } from '../engine/engine-types.ts';
+import { labelKeys } from './container-spec.ts';
+import { moduleStatus, type ContainerStatus } from './module-status.ts';
 
 export interface ModuleState {
   spec: ModuleSpec;
@@ -27,6 +26,28 @@ export interface EngineState {
   apiVersion: string | undefined;
 }
 
+/**
+ * What berth saw of the engine: the only way anything changes the store. A read carries `since`,
+ * the store's mark() taken before the read began; it is dropped when the store has observed that
+ * module (or image) since, because what came in meanwhile is at least as fresh.
+ */
+export type Observation =
+  | { type: 'container'; module: string; container: ContainerDetails | undefined; since: number }
+  | { type: 'image'; reference: string; image: ImageDetails | undefined; since: number }
+  | { type: 'event'; event: EngineEvent }
+  | { type: 'handling'; module: string; handling: boolean }
+  | { type: 'reachable'; version: EngineVersion }
+  | { type: 'unreachable' };
+
+/** What an observation changed, and what it could not settle alone: the engine is to be read again. */
+export interface Outcome {
+  changes: ModuleStatusChange[];
+  /** Modules whose container is to be read again. */
+  reread: string[];
+  /** Image references to inspect again. */
+  recheck: string[];
+}
+
 /** The container state an event leaves behind; events absent here change no state. */
 const stateAfter: Partial<Record<string, EngineContainerState>> = {
   create: 'created',
@@ -38,40 +59,42 @@ const stateAfter: Partial<Record<string, EngineContainerState>> = {
   stop: 'exited',
 };
 
-interface Observed {
-  imagePresent: boolean;
-  container: ContainerDetails | undefined;
-}
+/** Image events that name only an image id and may have added any reference to the engine. */
+const idOnlyArrivals = new Set(['load', 'import']);
+
+const nothing = (): Outcome => ({ changes: [], reread: [], recheck: [] });
 
 /**
- * What the engine holds of each module, kept current by resyncs and engine events, so that
- * queries never wait on the engine. Status changes go to subscribers, once each.
+ * What the engine holds of each module: a pure structure that takes observations and returns the
+ * status changes they make, with no engine client inside. Changes also go to subscribers, once each.
  */
 export class ModuleStore {
-  readonly #docker: DockerClient;
   readonly #project: string;
   readonly #specs: ReadonlyMap<string, ModuleSpec>;
   /** Module names by container name, for the events of containers berth does not own. */
   readonly #byContainerName: ReadonlyMap<string, string>;
-  readonly #refreshLocks: ReadonlyMap<string, Mutex>;
-  readonly #log: Logger;
-  readonly #observed = new Map<string, Observed>();
+  readonly #references: readonly string[];
+  readonly #log: Logger | undefined;
+  readonly #containers = new Map<string, ContainerDetails | undefined>();
+  readonly #images = new Map<string, ImageDetails | undefined>();
+  /** When each module and image was last observed, in marks. */
+  readonly #observedAt = new Map<string, number>();
+  #mark = 0;
+  readonly #handling = new Set<string>();
   /** What get() and list() answer, built once per change rather than on every query. */
   readonly #states = new Map<string, ModuleState>();
   #list: readonly ModuleState[] | undefined;
-  readonly #handling = new Set<string>();
   readonly #published = new Map<string, ContainerStatus>();
   readonly #listeners = new Set<(change: ModuleStatusChange) => void>();
   readonly #nameListeners = new Set<(module: string) => void>();
   #engine: EngineState = { reachable: false, version: undefined, apiVersion: undefined };
   #synced = false;
 
-  constructor({ docker, config, logger }: { docker: DockerClient; config: BerthConfig; logger: Logger }) {
-    this.#docker = docker;
+  constructor({ config, logger }: { config: BerthConfig; logger?: Logger }) {
     this.#project = config.project;
     this.#specs = new Map(config.modules.map((module) => [module.name, module]));
     this.#byContainerName = new Map(config.modules.map((module) => [module.containerName, module.name]));
-    this.#refreshLocks = new Map(config.modules.map((module) => [module.name, new Mutex()]));
+    this.#references = [...new Set(config.modules.map((module) => module.image))];
     this.#log = logger;
   }
 
@@ -82,6 +105,15 @@ export class ModuleStore {
   /** True once a first resync has seen the engine. */
   get synced(): boolean {
     return this.#synced;
+  }
+
+  get specs(): Iterable<ModuleSpec> {
+    return this.#specs.values();
+  }
+
+  /** The image references docker.yaml names, each once. */
+  get references(): readonly string[] {
+    return this.#references;
   }
 
   spec(name: string): ModuleSpec | undefined {
@@ -98,27 +130,26 @@ export class ModuleStore {
     if (known) return known;
     const spec = this.#specs.get(name);
     if (!spec) return undefined;
-    const observed = this.#observed.get(name);
-    const container = observed?.container;
-    const status = this.#handling.has(name) ? 'HANDLING' : moduleStatus(observed?.imagePresent ?? false, container?.state);
+    const container = this.#containers.get(name);
+    const status = this.#handling.has(name) ? 'HANDLING' : moduleStatus(this.#images.get(spec.image) !== undefined, container?.state);
     const state: ModuleState = { spec, status, containerId: container?.id, startedAt: container?.startedAt, exitCode: container?.exitCode };
     this.#states.set(name, state);
     return state;
   }
 
-  /** The module's container as the last resync, event or operation left it; undefined when it has none. */
+  /** The module's container as the last observation left it; undefined when it has none. */
   container(name: string): ContainerDetails | undefined {
-    return this.#observed.get(name)?.container;
+    return this.#containers.get(name);
   }
 
-  #observe(name: string, observed: Observed): void {
-    this.#observed.set(name, observed);
-    this.#forget(name);
+  /** The image as last observed; undefined when absent or never looked at. */
+  image(reference: string): ImageDetails | undefined {
+    return this.#images.get(reference);
   }
 
-  #forget(name: string): void {
-    this.#states.delete(name);
-    this.#list = undefined;
+  /** Taken before a read of the engine begins, and handed back with what it read. */
+  mark(): number {
+    return this.#mark;
   }
 
   subscribe(listener: (change: ModuleStatusChange) => void): () => void {
@@ -135,74 +166,92 @@ export class ModuleStore {
     return () => this.#nameListeners.delete(listener);
   }
 
-  /** Lists everything again; publishes what changed since the last look. */
-  async resync(): Promise<EngineVersion> {
-    const version = await this.#docker.version();
-    const owned = await this.#docker.listContainers(ownershipLabels(this.#project));
-    const images = await this.#imagePresence();
-    await Promise.all(
-      // Under each module's lock, so that a resync never overwrites a fresher refresh of an operation.
-      [...this.#specs.values()].map((spec) =>
-        this.#refreshLocks.get(spec.name)!.runExclusive(async () => {
-          const chosen = moduleContainer(spec, owned.filter((container) => container.labels[labelKeys.module] === spec.name));
-          const container = chosen && (await this.#docker.inspectContainer(chosen.id));
-          this.#observe(spec.name, { imagePresent: images.get(spec.image) ?? false, container });
-        }),
-      ),
-    );
-    this.#engine = { reachable: true, ...version };
-    this.#synced = true;
-    for (const name of this.#specs.keys()) this.#publish(name);
-    return version;
+  observe(observation: Observation): Outcome {
+    switch (observation.type) {
+      case 'container':
+        return this.#observeContainer(observation.module, observation.container, observation.since);
+      case 'image':
+        return this.#observeImage(observation.reference, observation.image, observation.since);
+      case 'event':
+        return observation.event.type === 'image' ? this.#imageEvent(observation.event) : this.#containerEvent(observation.event);
+      case 'handling':
+        return this.#setHandling(observation.module, observation.handling);
+      case 'reachable':
+        return this.#reachable(observation.version);
+      case 'unreachable':
+        this.#engine = { ...this.#engine, reachable: false };
+        return nothing();
+    }
   }
 
-  /** An engine event: re-reads what it may have changed. Applying an event twice changes nothing. */
-  async apply(event: EngineEvent): Promise<void> {
-    if (event.type === 'image') return this.refreshImages();
-    const { attributes } = event;
-    if (attributes[labelKeys.managed] !== 'true' || attributes[labelKeys.project] !== this.#project) return this.#noticeFreedName(event);
-    const name = attributes[labelKeys.module];
-    if (!name || !this.#specs.has(name)) return;
-    const applied = await this.#refreshLocks.get(name)!.runExclusive(() => this.#applyToKnownContainer(name, event));
-    if (!applied) await this.refreshModule(name);
+  #isNewer(key: string, since: number): boolean {
+    if ((this.#observedAt.get(key) ?? 0) > since) return false;
+    this.#observedAt.set(key, ++this.#mark);
+    return true;
+  }
+
+  #observeContainer(name: string, container: ContainerDetails | undefined, since: number): Outcome {
+    if (!this.#specs.has(name) || !this.#isNewer(`module:${name}`, since)) return nothing();
+    this.#containers.set(name, container);
+    return this.#publish([name]);
+  }
+
+  #observeImage(reference: string, image: ImageDetails | undefined, since: number): Outcome {
+    if (!this.#isNewer(`image:${reference}`, since)) return nothing();
+    this.#images.set(reference, image);
+    return this.#publish([...this.#specs.values()].filter((spec) => spec.image === reference).map((spec) => spec.name));
+  }
+
+  #reachable(version: EngineVersion): Outcome {
+    this.#engine = { reachable: true, ...version };
+    this.#synced = true;
+    return this.#publish([...this.#specs.keys()]);
+  }
+
+  #setHandling(name: string, handling: boolean): Outcome {
+    if (handling) this.#handling.add(name);
+    else this.#handling.delete(name);
+    return this.#publish([name]);
   }
 
   /**
    * The event's own facts (state, exit code, time) are enough for the module's container: no engine
-   * round-trip between the event and its subscribers. Any other container of the module is re-read.
+   * round-trip between the event and its subscribers. Any other container of the module is read again.
    */
-  #applyToKnownContainer(name: string, event: EngineEvent): boolean {
-    const observed = this.#observed.get(name);
-    const known = observed?.container;
-    if (known && known.id !== event.id) return false;
-    if (event.action === 'destroy') {
-      if (!known) return true;
-      this.#observe(name, { imagePresent: observed.imagePresent, container: undefined });
-      this.#publish(name);
-      return true;
+  #containerEvent(event: EngineEvent): Outcome {
+    const { attributes } = event;
+    if (attributes[labelKeys.managed] !== 'true' || attributes[labelKeys.project] !== this.#project) {
+      this.#noticeFreedName(event);
+      return nothing();
     }
+    const name = attributes[labelKeys.module];
+    if (!name || !this.#specs.has(name)) return nothing();
+    const known = this.#containers.get(name);
+    if (known && known.id !== event.id) return { ...nothing(), reread: [name] };
+    if (event.action === 'destroy') return known ? this.#afterEvent(name, undefined) : nothing();
     const state = stateAfter[event.action];
-    if (!state) return true;
-    const base: ContainerDetails = known ?? {
-      id: event.id,
-      name: event.attributes.name ?? '',
-      labels: event.attributes,
-      image: event.attributes.image ?? '',
-      state,
-      startedAt: undefined,
-      exitCode: undefined,
-    };
-    const exitCode = event.attributes.exitCode === undefined ? base.exitCode : Number(event.attributes.exitCode);
-    const container: ContainerDetails = {
-      ...base,
-      state,
-      name: event.attributes.name ?? base.name,
-      startedAt: state === 'running' && event.action !== 'unpause' ? event.time : base.startedAt,
-      exitCode: state === 'running' ? undefined : exitCode,
-    };
-    this.#observe(name, { imagePresent: true, container });
-    this.#publish(name);
-    return true;
+    return state ? this.#afterEvent(name, containerAfter(known, event, state)) : nothing();
+  }
+
+  #afterEvent(name: string, container: ContainerDetails | undefined): Outcome {
+    this.#observedAt.set(`module:${name}`, ++this.#mark);
+    this.#containers.set(name, container);
+    const outcome = this.#publish([name]);
+    // A module left without a container shows whether its image is there: never looked at, look now.
+    const reference = this.#specs.get(name)!.image;
+    if (!container && !this.#observedAt.has(`image:${reference}`)) outcome.recheck.push(reference);
+    return outcome;
+  }
+
+  /** Image events re-inspect only the references docker.yaml names that the event may have touched. */
+  #imageEvent(event: EngineEvent): Outcome {
+    const named = [event.id, event.attributes.name].filter((name): name is string => !!name && !name.startsWith('sha256:')).map(familiarReference);
+    const recheck = this.#references.filter((reference) => {
+      const image = this.#images.get(reference);
+      if (image?.id === event.id || named.includes(familiarReference(reference))) return true;
+      return idOnlyArrivals.has(event.action) && !image;
+    });
+    return { ...nothing(), recheck };
   }
 
   #noticeFreedName({ action, attributes }: EngineEvent): void {
@@ -212,65 +261,52 @@ export class ModuleStore {
     if (module) for (const listener of this.#nameListeners) listener(module);
   }
 
-  /** The engine stopped answering: the last known state stays, marked as such. */
-  markUnreachable(): void {
-    this.#engine = { ...this.#engine, reachable: false };
-  }
-
-  setHandling(name: string, handling: boolean): void {
-    if (handling) this.#handling.add(name);
-    else this.#handling.delete(name);
-    this.#forget(name);
-    this.#publish(name);
-  }
-
-  /** What an operation just read of the module's container (undefined: it has none). */
-  async record(name: string, container: ContainerDetails | undefined): Promise<void> {
-    await this.#refreshLocks.get(name)!.runExclusive(() => {
-      const imagePresent = container !== undefined || (this.#observed.get(name)?.imagePresent ?? false);
-      this.#observe(name, { imagePresent, container });
-      this.#publish(name);
-    });
-  }
-
-  async refreshModule(name: string): Promise<void> {
-    const spec = this.#specs.get(name)!;
-    await this.#refreshLocks.get(name)!.runExclusive(async () => {
-      const container = await readModuleContainer(this.#docker, this.#project, spec);
-      const imagePresent = container ? (this.#observed.get(name)?.imagePresent ?? true) : await this.#docker.hasImage(spec.image);
-      this.#observe(name, { imagePresent, container });
-      this.#publish(name);
-    });
-  }
-
-  async refreshImages(): Promise<void> {
-    const images = await this.#imagePresence();
-    for (const [name, spec] of this.#specs) {
-      const observed = this.#observed.get(name);
-      this.#observe(name, { container: observed?.container, imagePresent: images.get(spec.image) ?? false });
-      this.#publish(name);
+  #publish(names: readonly string[]): Outcome {
+    const outcome = nothing();
+    for (const name of names) {
+      this.#states.delete(name);
+      this.#list = undefined;
+      if (!this.#synced) continue;
+      const module = this.get(name)!;
+      const previous = this.#published.get(name);
+      this.#published.set(name, module.status);
+      if (previous === undefined || previous === module.status) continue;
+      outcome.changes.push({ module, previous, status: module.status, at: new Date() });
     }
+    for (const change of outcome.changes) this.#notify(change);
+    return outcome;
   }
 
-  async #imagePresence(): Promise<Map<string, boolean>> {
-    const images = [...new Set([...this.#specs.values()].map((spec) => spec.image))];
-    return new Map(await Promise.all(images.map(async (image) => [image, await this.#docker.hasImage(image)] as const)));
-  }
-
-  #publish(name: string): void {
-    if (!this.#synced) return;
-    const module = this.get(name)!;
-    const previous = this.#published.get(name);
-    this.#published.set(name, module.status);
-    if (previous === undefined || previous === module.status) return;
-    const change: ModuleStatusChange = { module, previous, status: module.status, at: new Date() };
-    this.#log.info({ module: name, previous, status: module.status, container: module.containerId }, 'module status changed');
+  #notify(change: ModuleStatusChange): void {
+    const { module, previous, status } = change;
+    this.#log?.info({ module: module.spec.name, previous, status, container: module.containerId }, 'module status changed');
     for (const listener of this.#listeners) {
       try {
         listener(change);
       } catch (error) {
-        this.#log.error({ err: error }, 'a status listener failed');
+        this.#log?.error({ err: error }, 'a status listener failed');
       }
     }
   }
+}
+
+function containerAfter(known: ContainerDetails | undefined, event: EngineEvent, state: EngineContainerState): ContainerDetails {
+  const { attributes } = event;
+  const base: ContainerDetails = known ?? {
+    id: event.id,
+    name: attributes.name ?? '',
+    labels: attributes,
+    image: attributes.image ?? '',
+    state,
+    startedAt: undefined,
+    exitCode: undefined,
+  };
+  const exitCode = attributes.exitCode === undefined ? base.exitCode : Number(attributes.exitCode);
+  return {
+    ...base,
+    state,
+    name: attributes.name ?? base.name,
+    startedAt: state === 'running' && event.action !== 'unpause' ? event.time : base.startedAt,
+    exitCode: state === 'running' ? undefined : exitCode,
+  };
 }

@@ -1,7 +1,8 @@
 import { PassThrough, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, vi } from 'vitest';
-import { engineEvents, type EngineEvent } from '../../src/engine/event-stream.ts';
+import type { EngineEvent } from '../../src/engine/engine-types.ts';
+import { engineEvents } from '../../src/engine/event-stream.ts';
 
 const start = { Type: 'container', Action: 'start', Actor: { ID: 'abc123', Attributes: { 'berth.module': 'alpha', name: 'alpha_svc' } } };
 const line = (event: object) => `${JSON.stringify(event)}\n`;

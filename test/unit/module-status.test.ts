@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { containerStatuses, isStopped, moduleStatus, type ContainerStatus, type EngineContainerState } from '../../src/modules/module-status.ts';
+import type { EngineContainerState } from '../../src/engine/engine-types.ts';
+import { containerStatuses, isStopped, moduleStatus, type ContainerStatus } from '../../src/modules/module-status.ts';
 
 describe('moduleStatus', () => {
   it.each<[EngineContainerState, ContainerStatus]>([

@@ -1,42 +1,46 @@
 import { pino } from 'pino';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
+import type { EngineEvent } from '../../src/engine/engine-types.ts';
 import { labelKeys, moduleLabels } from '../../src/modules/container-spec.ts';
 import { ModuleStore, type ModuleStatusChange } from '../../src/modules/module-store.ts';
-import { berthConfig, containerEvent, FakeDockerClient, moduleSpec, project } from './fake-docker-client.ts';
+import { berthConfig, containerEvent, FakeEngine, handling, moduleSpec, project, sync } from './fake-engine.ts';
 
 const alpha = moduleSpec('alpha');
 const beta = moduleSpec('beta');
+const shared = moduleSpec('shared', { image: 'example/alpha:1' });
+
+const imageEvent = (action: string, id: string, name?: string): EngineEvent => ({ type: 'image', action, id, attributes: name ? { name } : {}, time: new Date() });
 
 describe('ModuleStore', () => {
-  let docker: FakeDockerClient;
+  let docker: FakeEngine;
   let store: ModuleStore;
   let changes: ModuleStatusChange[];
 
   beforeEach(() => {
-    docker = new FakeDockerClient();
-    docker.images.add(alpha.image);
-    store = new ModuleStore({ docker, config: berthConfig(alpha, beta), logger: pino({ level: 'silent' }) });
+    docker = new FakeEngine();
+    docker.addImage(alpha.image);
+    store = new ModuleStore({ config: berthConfig(alpha, beta), logger: pino({ level: 'silent' }) });
     changes = [];
     store.subscribe((change) => changes.push(change));
   });
 
   const seen = () => changes.map((change) => [change.module.spec.name, change.previous, change.status]);
+  const event = (event: EngineEvent) => store.observe({ type: 'event', event });
 
-  it('publishes nothing and is not synced before the first resync', async () => {
-    const container = docker.addContainer(alpha, 'exited');
-    store.setHandling('alpha', true);
-    docker.setState(container.id, 'running');
-    await store.apply(containerEvent(container));
-    store.setHandling('alpha', false);
+  it('publishes nothing and is not synced before the first sync', () => {
+    const container = docker.addContainer(alpha, 'running');
+    handling(store, 'alpha', true);
+    event(containerEvent(container));
+    handling(store, 'alpha', false);
     expect(store.get('alpha')!.status).toBe('RUNNING');
     expect(store.synced).toBe(false);
     expect(store.engine).toEqual({ reachable: false, version: undefined, apiVersion: undefined });
     expect(changes).toEqual([]);
   });
 
-  it('sees the engine and every module on resync, without publishing the first look', async () => {
+  it('sees the engine and every module on the first sync, without publishing the first look', async () => {
     docker.addContainer(alpha, 'running');
-    await expect(store.resync()).resolves.toEqual({ version: '27.3.1', apiVersion: '1.47' });
+    await sync(store, docker);
     expect(store.synced).toBe(true);
     expect(store.engine).toEqual({ reachable: true, version: '27.3.1', apiVersion: '1.47' });
     expect(store.list().map((module) => [module.spec.name, module.status])).toEqual([
@@ -46,21 +50,22 @@ describe('ModuleStore', () => {
     expect(changes).toEqual([]);
   });
 
-  it('publishes a status change once, and nothing when the same event comes again', async () => {
+  it('publishes a status change once, from the event alone, and nothing when the same event comes again', async () => {
     const container = docker.addContainer(alpha, 'running');
-    await store.resync();
+    await sync(store, docker);
     docker.setState(container.id, 'exited');
-    await store.apply(containerEvent(container, 'die'));
-    await store.apply(containerEvent(container, 'die'));
+    const first = event(containerEvent(container, 'die'));
+    const again = event(containerEvent(container, 'die'));
+    expect(first).toEqual({ changes: [expect.objectContaining({ previous: 'RUNNING', status: 'EXITED' })], reread: [], recheck: [] });
+    expect(again).toEqual({ changes: [], reread: [], recheck: [] });
     expect(seen()).toEqual([['alpha', 'RUNNING', 'EXITED']]);
     expect(changes[0]!.module).toMatchObject({ containerId: container.id, exitCode: 0 });
   });
 
   it('publishes nothing for an event that leaves the status as it was', async () => {
     const container = docker.addContainer(alpha, 'exited');
-    await store.resync();
-    docker.setState(container.id, 'dead');
-    await store.apply(containerEvent(container, 'die'));
+    await sync(store, docker);
+    event(containerEvent(container, 'die'));
     expect(store.get('alpha')!.status).toBe('EXITED');
     expect(changes).toEqual([]);
   });
@@ -68,31 +73,41 @@ describe('ModuleStore', () => {
   it.each([
     ['another project', { ...moduleLabels(project, alpha), [labelKeys.project]: 'other' }],
     ['no berth.managed label', { [labelKeys.project]: project, [labelKeys.module]: 'alpha' }],
+    ['a module docker.yaml does not have', moduleLabels(project, moduleSpec('gamma'))],
   ])('ignores events of containers of %s', async (_, labels) => {
-    await store.resync();
-    const refresh = vi.spyOn(store, 'refreshModule');
-    docker.addContainer(alpha, 'running');
-    await store.apply({ type: 'container', action: 'start', id: 'x', attributes: labels, time: new Date() });
-    expect(refresh).not.toHaveBeenCalled();
+    await sync(store, docker);
+    expect(event({ type: 'container', action: 'start', id: 'x', attributes: labels, time: new Date() })).toEqual({ changes: [], reread: [], recheck: [] });
     expect(store.get('alpha')!.status).toBe('NOT_CREATED');
-    expect(changes).toEqual([]);
+    expect(store.get('gamma')).toBeUndefined();
   });
 
-  it('ignores events of modules docker.yaml does not have', async () => {
-    await store.resync();
-    const stranger = moduleSpec('gamma');
-    await store.apply(containerEvent(docker.addContainer(stranger, 'running')));
-    expect(store.get('gamma')).toBeUndefined();
-    expect(changes).toEqual([]);
+  it('asks for the module to be read again when an event is about another of its containers', async () => {
+    docker.addContainer(alpha, 'running');
+    await sync(store, docker);
+    const stray = docker.addContainer(alpha, 'exited');
+    expect(event(containerEvent(stray, 'die'))).toEqual({ changes: [], reread: ['alpha'], recheck: [] });
+    expect(store.get('alpha')!.status).toBe('RUNNING');
+  });
+
+  it('drops a read that began before a newer observation of the module, and takes one that did not', async () => {
+    const container = docker.addContainer(alpha, 'running');
+    await sync(store, docker);
+    const before = store.mark();
+    event(containerEvent({ ...container, exitCode: 1 }, 'die'));
+    expect(store.observe({ type: 'container', module: 'alpha', container, since: before }).changes).toEqual([]);
+    expect(store.get('alpha')!.status).toBe('EXITED');
+    const after = store.mark();
+    expect(store.observe({ type: 'container', module: 'alpha', container, since: after }).changes).toHaveLength(1);
+    expect(store.get('alpha')!.status).toBe('RUNNING');
   });
 
   it('publishes HANDLING while handled, then the real status', async () => {
-    await store.resync();
-    store.setHandling('alpha', true);
+    await sync(store, docker);
+    handling(store, 'alpha', true);
     expect(store.get('alpha')!.status).toBe('HANDLING');
-    docker.addContainer(alpha, 'running');
-    await store.refreshModule('alpha');
-    store.setHandling('alpha', false);
+    const container = docker.addContainer(alpha, 'running');
+    store.observe({ type: 'container', module: 'alpha', container, since: store.mark() });
+    handling(store, 'alpha', false);
     expect(seen()).toEqual([
       ['alpha', 'NOT_CREATED', 'HANDLING'],
       ['alpha', 'HANDLING', 'RUNNING'],
@@ -101,76 +116,108 @@ describe('ModuleStore', () => {
 
   it('keeps the last known state when the engine becomes unreachable', async () => {
     docker.addContainer(alpha, 'running');
-    await store.resync();
-    store.markUnreachable();
+    await sync(store, docker);
+    store.observe({ type: 'unreachable' });
     expect(store.engine).toEqual({ reachable: false, version: '27.3.1', apiVersion: '1.47' });
     expect(store.synced).toBe(true);
     expect(store.get('alpha')!.status).toBe('RUNNING');
     expect(changes).toEqual([]);
   });
 
-  it('moves NOT_LOADED to NOT_CREATED when an image event brings the image', async () => {
-    await store.resync();
-    docker.images.add(beta.image);
-    await store.apply({ type: 'image', action: 'tag', id: 'sha256:beef', attributes: { name: beta.image }, time: new Date() });
-    expect(seen()).toEqual([['beta', 'NOT_LOADED', 'NOT_CREATED']]);
-    expect(store.get('beta')!.status).toBe('NOT_CREATED');
+  it('shows the image once the container is destroyed: NOT_CREATED with it, NOT_LOADED without', async () => {
+    const container = docker.addContainer(alpha, 'exited');
+    await sync(store, docker);
+    event(containerEvent(container, 'destroy'));
+    expect(seen()).toEqual([['alpha', 'EXITED', 'NOT_CREATED']]);
+    store.observe({ type: 'image', reference: alpha.image, image: undefined, since: store.mark() });
+    expect(seen().at(-1)).toEqual(['alpha', 'NOT_CREATED', 'NOT_LOADED']);
   });
 
-  it('moves NOT_CREATED back to NOT_LOADED when the image goes', async () => {
-    await store.resync();
-    docker.images.delete(alpha.image);
-    await store.apply({ type: 'image', action: 'untag', id: 'sha256:feed', attributes: {}, time: new Date() });
-    expect(seen()).toEqual([['alpha', 'NOT_CREATED', 'NOT_LOADED']]);
+  describe('image events', () => {
+    let other: ModuleStore;
+
+    beforeEach(async () => {
+      other = new ModuleStore({ config: berthConfig(alpha, beta, shared) });
+      await sync(other, docker);
+    });
+    const recheck = (event: EngineEvent) => other.observe({ type: 'event', event }).recheck;
+
+    it('cost nothing for images docker.yaml does not name', () => {
+      expect(recheck(imageEvent('tag', 'sha256:0123', 'someone/else:2'))).toEqual([]);
+      expect(recheck(imageEvent('untag', 'sha256:0123', 'sha256:0123'))).toEqual([]);
+      expect(recheck(imageEvent('delete', 'sha256:0123', 'sha256:0123'))).toEqual([]);
+      expect(recheck(imageEvent('pull', 'someone/else:2', 'someone/else'))).toEqual([]);
+    });
+
+    it('recheck a declared reference that the event names, in any of its spellings, once for every module of it', () => {
+      expect(recheck(imageEvent('tag', 'sha256:0123', 'example/beta:1'))).toEqual(['example/beta:1']);
+      expect(recheck(imageEvent('pull', 'docker.io/example/alpha:1'))).toEqual(['example/alpha:1']);
+    });
+
+    it('recheck the references of an image id berth saw, for events that name only the id', () => {
+      const id = other.image(alpha.image)!.id;
+      expect(recheck(imageEvent('untag', id, id))).toEqual(['example/alpha:1']);
+      expect(recheck(imageEvent('delete', id, id))).toEqual(['example/alpha:1']);
+    });
+
+    it('recheck the missing images after a load, which names only the id it loaded', () => {
+      expect(recheck(imageEvent('load', 'sha256:0123', 'sha256:0123'))).toEqual(['example/beta:1']);
+    });
+
+    it('move NOT_LOADED to NOT_CREATED and back as the rechecked image comes and goes', () => {
+      other.observe({ type: 'image', reference: beta.image, image: { id: 'sha256:beef' }, since: other.mark() });
+      expect(other.get('beta')!.status).toBe('NOT_CREATED');
+      other.observe({ type: 'image', reference: alpha.image, image: undefined, since: other.mark() });
+      expect([other.get('alpha')!.status, other.get('shared')!.status]).toEqual(['NOT_LOADED', 'NOT_LOADED']);
+    });
   });
 
   it('still tells the other listeners when one throws', async () => {
-    const store = new ModuleStore({ docker, config: berthConfig(alpha), logger: pino({ level: 'silent' }) });
+    const store = new ModuleStore({ config: berthConfig(alpha), logger: pino({ level: 'silent' }) });
     const after = vi.fn();
     store.subscribe(() => {
       throw new Error('listener bug');
     });
     store.subscribe(after);
-    await store.resync();
-    store.setHandling('alpha', true);
+    await sync(store, docker);
+    handling(store, 'alpha', true);
     expect(after).toHaveBeenCalledExactlyOnceWith(expect.objectContaining({ previous: 'NOT_CREATED', status: 'HANDLING' }));
   });
 
   it('stops telling a listener that unsubscribed', async () => {
     const listener = vi.fn();
     const unsubscribe = store.subscribe(listener);
-    await store.resync();
+    await sync(store, docker);
     unsubscribe();
-    store.setHandling('alpha', true);
+    handling(store, 'alpha', true);
     expect(listener).not.toHaveBeenCalled();
     expect(changes).toHaveLength(1);
   });
 
-  it('tells when a container it does not own gives up a module\'s container name, by removal or rename', async () => {
-    await store.resync();
+  it("tells when a container it does not own gives up a module's container name, by removal or rename", async () => {
+    await sync(store, docker);
     const freed = vi.fn();
     store.onNameFreed(freed);
-    const foreign = (action: string, attributes: Record<string, string>) => store.apply({ type: 'container', action, id: 'f00d', attributes, time: new Date() });
-    await foreign('destroy', { name: alpha.containerName });
-    await foreign('rename', { name: 'elsewhere', oldName: `/${beta.containerName}` });
-    await foreign('destroy', { name: 'bystander' });
-    await foreign('rename', { name: alpha.containerName, oldName: '/bystander' });
-    await foreign('die', { name: alpha.containerName });
+    const foreign = (action: string, attributes: Record<string, string>) => event({ type: 'container', action, id: 'f00d', attributes, time: new Date() });
+    foreign('destroy', { name: alpha.containerName });
+    foreign('rename', { name: 'elsewhere', oldName: `/${beta.containerName}` });
+    foreign('destroy', { name: 'bystander' });
+    foreign('rename', { name: alpha.containerName, oldName: '/bystander' });
+    foreign('die', { name: alpha.containerName });
     expect(freed.mock.calls).toEqual([['alpha'], ['beta']]);
   });
 
   it('answers from snapshots that a change replaces and never alters', async () => {
     const container = docker.addContainer(alpha, 'running');
-    await store.resync();
+    await sync(store, docker);
     const before = store.get('alpha')!;
     expect(store.get('alpha')).toBe(before);
     expect(store.list()).toBe(store.list());
-    docker.setState(container.id, 'exited');
-    await store.apply(containerEvent(container, 'die'));
+    event(containerEvent(container, 'die'));
     const after = store.get('alpha')!;
     expect([before.status, after.status]).toEqual(['RUNNING', 'EXITED']);
     expect(store.list()).toEqual([after, store.get('beta')]);
-    store.setHandling('alpha', true);
+    handling(store, 'alpha', true);
     expect(store.get('alpha')!.status).toBe('HANDLING');
     expect(after.status).toBe('EXITED');
   });

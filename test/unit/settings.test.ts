@@ -11,6 +11,7 @@ describe('readSettings', () => {
       logLevel: 'info',
       auth: { mode: 'off', why: 'loopback' },
       graphiql: true,
+      resyncSeconds: 60,
       introspection: true,
       limits: { connections: 4096, subscriptionsPerConnection: 100, bodyBytes: 100_000 },
     });
@@ -30,6 +31,7 @@ describe('readSettings', () => {
         BERTH_MAX_CONNECTIONS: '100',
         BERTH_MAX_SUBSCRIPTIONS: '5',
         BERTH_MAX_BODY_BYTES: '2048',
+        BERTH_RESYNC_SECONDS: '15',
       }),
     ).toEqual({
       port: 8080,
@@ -39,6 +41,7 @@ describe('readSettings', () => {
       logLevel: 'debug',
       auth: { mode: 'tokens', file: '/run/secrets/tokens.yaml' },
       graphiql: false,
+      resyncSeconds: 15,
       introspection: false,
       limits: { connections: 100, subscriptionsPerConnection: 5, bodyBytes: 2048 },
     });

@@ -5,7 +5,8 @@ import { DockerModuleClient } from '../../src/modules/docker-module-client.ts';
 import { ModuleStore, type ModuleStatusChange } from '../../src/modules/module-store.ts';
 import { statusFeed, type StatusFeedItem } from '../../src/graphql/status-feed.ts';
 import { BerthError } from '../../src/errors.ts';
-import { berthConfig, FakeDockerClient, moduleSpec, project } from './fake-docker-client.ts';
+import { ModuleReader } from '../../src/modules/module-reader.ts';
+import { berthConfig, FakeEngine, handling, moduleSpec, project, sync } from './fake-engine.ts';
 
 const alpha = moduleSpec('alpha');
 const beta = moduleSpec('beta');
@@ -14,17 +15,17 @@ const logger = pino({ level: 'silent' });
 const brief = ({ module, previous, status }: StatusFeedItem) => [module.spec.name, previous, status];
 
 describe('statusFeed', () => {
-  let docker: FakeDockerClient;
+  let docker: FakeEngine;
   let store: ModuleStore;
   let modules: DockerModuleClient;
   let listeners: ReturnType<typeof vi.fn<(change: ModuleStatusChange) => void>>[];
 
   beforeEach(async () => {
-    docker = new FakeDockerClient();
-    docker.images.add(alpha.image);
+    docker = new FakeEngine();
+    docker.addImage(alpha.image);
     docker.addContainer(beta, 'running');
-    store = new ModuleStore({ docker, config: berthConfig(alpha, beta), logger });
-    modules = new DockerModuleClient({ docker, store, project, logger });
+    store = new ModuleStore({ config: berthConfig(alpha, beta), logger });
+    modules = new DockerModuleClient({ docker, store, reader: new ModuleReader({ docker, store, project }), project, logger });
     listeners = [];
     const subscribe = store.subscribe.bind(store);
     vi.spyOn(store, 'subscribe').mockImplementation((listener) => {
@@ -32,18 +33,18 @@ describe('statusFeed', () => {
       listeners.push(spy);
       return subscribe(spy);
     });
-    await store.resync();
+    await sync(store, docker);
   });
 
   it('delivers changes of the named modules only', async () => {
     const feed = statusFeed(modules, { names: ['alpha'] });
     const first = feed.next();
-    store.setHandling('beta', true);
-    store.setHandling('alpha', true);
+    handling(store, 'beta', true);
+    handling(store, 'alpha', true);
     expect(brief((await first).value as StatusFeedItem)).toEqual(['alpha', 'NOT_CREATED', 'HANDLING']);
     const second = feed.next();
-    store.setHandling('beta', false);
-    store.setHandling('alpha', false);
+    handling(store, 'beta', false);
+    handling(store, 'alpha', false);
     expect(brief((await second).value as StatusFeedItem)).toEqual(['alpha', 'HANDLING', 'NOT_CREATED']);
     await feed.return();
   });
@@ -51,8 +52,8 @@ describe('statusFeed', () => {
   it('delivers changes of every module when no names are given', async () => {
     const feed = statusFeed(modules, {});
     const first = feed.next();
-    store.setHandling('beta', true);
-    store.setHandling('alpha', true);
+    handling(store, 'beta', true);
+    handling(store, 'alpha', true);
     expect(brief((await first).value as StatusFeedItem)).toEqual(['beta', 'RUNNING', 'HANDLING']);
     expect(brief((await feed.next()).value as StatusFeedItem)).toEqual(['alpha', 'NOT_CREATED', 'HANDLING']);
     await feed.return();
@@ -79,7 +80,7 @@ describe('statusFeed', () => {
     ]);
     expect(opening[0]!.at).toBeInstanceOf(Date);
     const next = feed.next();
-    store.setHandling('beta', true);
+    handling(store, 'beta', true);
     expect(brief((await next).value as StatusFeedItem)).toEqual(['beta', 'RUNNING', 'HANDLING']);
     await feed.return();
   });
@@ -88,7 +89,7 @@ describe('statusFeed', () => {
     const onOverflow = vi.fn();
     const feed = statusFeed(modules, { names: ['alpha'], initial: true, capacity: 3, onOverflow });
     await feed.next();
-    for (let i = 0; i < 10; i++) store.setHandling('alpha', i % 2 === 0);
+    for (let i = 0; i < 10; i++) handling(store, 'alpha', i % 2 === 0);
     const delivered = [];
     for (let i = 0; i < 3; i++) delivered.push(brief((await feed.next()).value as StatusFeedItem));
     expect(delivered).toEqual([
@@ -98,7 +99,7 @@ describe('statusFeed', () => {
     ]);
     await expect(feed.next()).resolves.toEqual({ done: true, value: undefined });
     expect(onOverflow).toHaveBeenCalledOnce();
-    store.setHandling('alpha', true);
+    handling(store, 'alpha', true);
     expect(store.get('alpha')!.status).toBe('HANDLING');
     expect(listeners[0]).toHaveBeenCalledTimes(4);
   });
@@ -108,7 +109,7 @@ describe('statusFeed', () => {
     await feed.next();
     expect(listeners).toHaveLength(1);
     await expect(feed.return()).resolves.toEqual({ done: true, value: undefined });
-    store.setHandling('alpha', true);
+    handling(store, 'alpha', true);
     expect(listeners[0]).not.toHaveBeenCalled();
     await expect(feed.next()).resolves.toEqual({ done: true, value: undefined });
   });
@@ -121,15 +122,15 @@ describe('statusFeed', () => {
     const returned = await Promise.race([feed.return(), sleep(200).then(() => 'timed out')]);
     expect(returned).toEqual({ done: true, value: undefined });
     await expect(waiting).resolves.toEqual({ done: true, value: undefined });
-    store.setHandling('alpha', true);
+    handling(store, 'alpha', true);
     expect(listeners[0]).not.toHaveBeenCalled();
   });
 
   it('answers several waiting next() calls in order, and return() answers any still waiting', async () => {
     const feed = statusFeed(modules, { names: ['alpha'] });
     const waiting = [feed.next(), feed.next(), feed.next()];
-    store.setHandling('alpha', true);
-    store.setHandling('alpha', false);
+    handling(store, 'alpha', true);
+    handling(store, 'alpha', false);
     expect(brief((await waiting[0]!).value as StatusFeedItem)).toEqual(['alpha', 'NOT_CREATED', 'HANDLING']);
     expect(brief((await waiting[1]!).value as StatusFeedItem)).toEqual(['alpha', 'HANDLING', 'NOT_CREATED']);
     await feed.return();

@@ -1,0 +1,82 @@
+import type Dockerode from 'dockerode';
+import type { Logger } from 'pino';
+import { engineStatusCode, toBerthError, type Redact } from './engine-error.ts';
+
+export interface EngineDeadlines {
+  /** Longest wait for a read (version, list, inspect, the events' first answer); default 10 s. */
+  readMs?: number;
+  /**
+   * Longest wait for a change (create, start, unpause, remove; a stop: plus its own timeout), so that a
+   * frozen engine never holds a module's lock. Default 60 s.
+   */
+  writeMs?: number;
+}
+
+/**
+ * What every resource client shares: the connection, deadlines that abort the request (a frozen engine
+ * is left with no request open), and the one conversion of engine failures into berth's errors.
+ */
+export class EngineRequests {
+  readonly docker: Dockerode;
+  readonly log: Logger;
+  readonly readMs: number;
+  readonly #writeMs: number;
+  readonly #redact: Redact;
+
+  constructor(docker: Dockerode, log: Logger, { readMs = 10_000, writeMs = 60_000 }: EngineDeadlines, redact: Redact) {
+    this.docker = docker;
+    this.log = log;
+    this.readMs = readMs;
+    this.#writeMs = writeMs;
+    this.#redact = redact;
+  }
+
+  read<T>(doing: string, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    return this.#bounded(doing, this.readMs, call);
+  }
+
+  /** A read of something that may not exist: undefined when the engine answers 404. */
+  async lookup<T>(doing: string, call: (signal: AbortSignal) => Promise<T>): Promise<T | undefined> {
+    try {
+      return await this.read(doing, call);
+    } catch (error) {
+      if (engineStatusCode(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /** A change; `extraMs` adds the engine's own wait (a stop's grace period). */
+  write<T>(doing: string, call: (signal: AbortSignal) => Promise<T>, extraMs = 0): Promise<T> {
+    return this.#bounded(doing, this.#writeMs + extraMs, call);
+  }
+
+  /** A change the engine answers with 304 when it is already done (start, stop): that is success. */
+  async idempotentWrite(doing: string, call: (signal: AbortSignal) => Promise<unknown>, extraMs = 0): Promise<void> {
+    try {
+      await this.write(doing, call, extraMs);
+    } catch (error) {
+      if (engineStatusCode(error) !== 304) throw error;
+    }
+  }
+
+  /**
+   * A request that streams: the read deadline bounds the wait for the engine's answer, and `until` the
+   * stream after it (a deadline left on the request would cut the stream when it passes).
+   */
+  stream<T>(doing: string, until: AbortSignal, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    return this.#bounded(doing, this.readMs, call, until);
+  }
+
+  async #bounded<T>(doing: string, deadlineMs: number, call: (signal: AbortSignal) => Promise<T>, until?: AbortSignal): Promise<T> {
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), deadlineMs);
+    try {
+      return await call(until ? AbortSignal.any([until, deadline.signal]) : deadline.signal);
+    } catch (error) {
+      const failure = deadline.signal.aborted ? Object.assign(new Error(`no answer within ${deadlineMs} ms`), { name: 'TimeoutError' }) : error;
+      throw toBerthError(failure, doing, this.#redact);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

@@ -1,0 +1,30 @@
+import type { Readable } from 'node:stream';
+import type { EngineRequests } from './engine-requests.ts';
+import type { EngineEvent } from './engine-types.ts';
+import { engineEvents } from './event-stream.ts';
+
+export interface EventClient {
+  /** Container and image events from now on, until the signal aborts or the connection breaks. */
+  stream(signal: AbortSignal): Promise<AsyncIterable<EngineEvent>>;
+}
+
+export class DockerEventClient implements EventClient {
+  readonly #requests: EngineRequests;
+
+  constructor(requests: EngineRequests) {
+    this.#requests = requests;
+  }
+
+  async stream(signal: AbortSignal): Promise<AsyncIterable<EngineEvent>> {
+    const { docker, log } = this.#requests;
+    const stream = (await this.#requests.stream('subscribe to engine events', signal, (abortSignal) =>
+      docker.getEvents({ filters: { type: ['container', 'image'] }, abortSignal }),
+    )) as Readable;
+    const close = () => stream.destroy();
+    if (signal.aborted) close();
+    else signal.addEventListener('abort', close, { once: true });
+    stream.once('close', () => signal.removeEventListener('abort', close));
+    log.debug('subscribed to engine events');
+    return engineEvents(stream, (line) => log.warn({ line: line.slice(0, 200) }, 'skipped a malformed engine event'));
+  }
+}

@@ -1,0 +1,21 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** The delay before retry number `failures` (from 0): doubling from `initialMs` up to `maxMs`, with ±20% jitter. */
+export function backoffDelay(failures: number, initialMs: number, maxMs: number): number {
+  return Math.min(maxMs, initialMs * 2 ** failures) * (0.8 + Math.random() * 0.4);
+}
+
+/** The promise's value, or `fallback` when it has not settled within `ms`. */
+export async function within<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
+  const timer = new AbortController();
+  try {
+    return await Promise.race([promise, sleep(ms, fallback, { signal: timer.signal })]);
+  } finally {
+    timer.abort();
+  }
+}
+
+/** Waits `ms`, or less when a signal aborts; never throws. */
+export async function pause(ms: number, ...signals: AbortSignal[]): Promise<void> {
+  await sleep(ms, undefined, { signal: AbortSignal.any(signals) }).catch(() => {});
+}

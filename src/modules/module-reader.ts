@@ -1,0 +1,63 @@
+import type { ModuleSpec } from '../config/module-spec.ts';
+import type { DockerClient } from '../engine/docker-client.ts';
+import type { ContainerDetails, ContainerSummary } from '../engine/engine-types.ts';
+import { labelKeys, moduleContainer, moduleLabels, ownershipLabels } from './container-spec.ts';
+import type { ModuleStore, Observation } from './module-store.ts';
+
+/** Reads the engine for the store: every read comes back as observations, marked with when it began. */
+export class ModuleReader {
+  readonly #docker: DockerClient;
+  readonly #store: ModuleStore;
+  readonly #project: string;
+
+  constructor({ docker, store, project }: { docker: DockerClient; store: ModuleStore; project: string }) {
+    this.#docker = docker;
+    this.#store = store;
+    this.#project = project;
+  }
+
+  /** The module's container: one list by its labels, one inspect. */
+  async container(spec: ModuleSpec): Promise<Observation & { type: 'container' }> {
+    const since = this.#store.mark();
+    const chosen = moduleContainer(spec, await this.#docker.containers.list(moduleLabels(this.#project, spec)));
+    const container = chosen && (await this.#docker.containers.inspect(chosen.id));
+    return { type: 'container', module: spec.name, container, since };
+  }
+
+  /** A container an operation just acted on, by id. */
+  async containerById(spec: ModuleSpec, id: string): Promise<Observation & { type: 'container' }> {
+    const since = this.#store.mark();
+    const container = await this.#docker.containers.inspect(id);
+    return container ? { type: 'container', module: spec.name, container, since } : this.container(spec);
+  }
+
+  async image(reference: string): Promise<Observation & { type: 'image' }> {
+    const since = this.#store.mark();
+    return { type: 'image', reference, image: await this.#docker.images.inspect(reference), since };
+  }
+
+  /**
+   * Everything berth follows, with one list of the project's containers. `full` inspects every module's
+   * container (after a reconnect: anything may have happened); otherwise only those where the list
+   * disagrees with the store, the periodic check for missed events.
+   */
+  async everything({ full }: { full: boolean }): Promise<Observation[]> {
+    const since = this.#store.mark();
+    const version = await this.#docker.system.version();
+    const owned = await this.#docker.containers.list(ownershipLabels(this.#project));
+    const containers = await Promise.all(
+      [...this.#store.specs].map(async (spec): Promise<Observation> => {
+        const chosen = moduleContainer(spec, owned.filter((container) => container.labels[labelKeys.module] === spec.name));
+        const known = this.#store.container(spec.name);
+        const container = chosen && (!full && agrees(known, chosen) ? known : await this.#docker.containers.inspect(chosen.id));
+        return { type: 'container', module: spec.name, container, since };
+      }),
+    );
+    const images = await Promise.all(this.#store.references.map((reference) => this.image(reference)));
+    return [...containers, ...images, { type: 'reachable', version }];
+  }
+}
+
+function agrees(known: ContainerDetails | undefined, listed: ContainerSummary): known is ContainerDetails {
+  return known !== undefined && known.id === listed.id && known.state === listed.state && known.name === listed.name;
+}

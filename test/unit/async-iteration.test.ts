@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+import { endWhen, mapIterator, PushQueue } from '../../src/lib/async-iteration.ts';
+
+/** A source like a quiet module's feed: next() waits until return() answers it with done. */
+function quietSource() {
+  const waiting: ((result: IteratorResult<string>) => void)[] = [];
+  let returned = 0;
+  const source: AsyncIterableIterator<string> = {
+    next: () => new Promise((resolve) => waiting.push(resolve)),
+    return: async () => {
+      returned++;
+      for (const resolve of waiting.splice(0)) resolve({ value: undefined, done: true });
+      return { value: undefined, done: true };
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+  return { source, returned: () => returned };
+}
+
+function grants() {
+  const listeners = new Set<() => void>();
+  return {
+    granted: true,
+    listeners,
+    onChange: (listener: () => void) => {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}
+
+const settled = <T>(promise: Promise<T>) => Promise.race([promise, new Promise((resolve) => setTimeout(() => resolve('pending'), 200))]);
+
+describe('endWhen', () => {
+  it('releases the source at once when the subscriber leaves while a next() waits', async () => {
+    const { source, returned } = quietSource();
+    const tokens = grants();
+    const stream = endWhen(source, () => tokens.granted, tokens.onChange);
+    const waiting = stream.next();
+    await expect(settled(stream.return!())).resolves.toEqual({ value: undefined, done: true });
+    await expect(settled(waiting)).resolves.toEqual({ value: undefined, done: true });
+    expect(returned()).toBe(1);
+    expect(tokens.listeners.size).toBe(0);
+  });
+
+  it('ends the stream and releases the source when the token is dropped', async () => {
+    const { source, returned } = quietSource();
+    const tokens = grants();
+    const stream = endWhen(source, () => tokens.granted, tokens.onChange);
+    const waiting = stream.next();
+    tokens.granted = false;
+    for (const listener of tokens.listeners) listener();
+    await expect(settled(waiting)).resolves.toEqual({ value: undefined, done: true });
+    expect(returned()).toBe(1);
+    await expect(stream.next()).resolves.toEqual({ value: undefined, done: true });
+    expect(tokens.listeners.size).toBe(0);
+  });
+});
+
+describe('PushQueue', () => {
+  it('hands values to a waiting next() first, then holds them in order', async () => {
+    const queue = new PushQueue<number>();
+    const waiting = queue.next();
+    queue.push(1);
+    queue.push(2);
+    queue.push(3);
+    expect(await waiting).toEqual({ value: 1, done: false });
+    expect(await queue.next()).toEqual({ value: 2, done: false });
+    expect(await queue.next()).toEqual({ value: 3, done: false });
+  });
+
+  it('answers every waiting next() when several wait', async () => {
+    const queue = new PushQueue<string>();
+    const [a, b] = [queue.next(), queue.next()];
+    queue.push('a');
+    queue.push('b');
+    expect(await Promise.all([a, b])).toEqual([
+      { value: 'a', done: false },
+      { value: 'b', done: false },
+    ]);
+  });
+
+  it('ends past its capacity, after what it holds, and says so once', async () => {
+    const overflows: number[] = [];
+    let ended = 0;
+    const queue = new PushQueue<number>({ capacity: 2, onOverflow: () => overflows.push(1), onEnd: () => ended++ });
+    for (const value of [1, 2, 3, 4]) queue.push(value);
+    const values: number[] = [];
+    for await (const value of queue) values.push(value);
+    expect(values).toEqual([1, 2]);
+    expect([overflows.length, ended]).toEqual([1, 1]);
+  });
+
+  it('drops what it holds and answers waiting calls with done on return(), ending once', async () => {
+    let ended = 0;
+    const queue = new PushQueue<number>({ onEnd: () => ended++ });
+    queue.push(1);
+    await queue.return();
+    expect(await queue.next()).toEqual({ value: undefined, done: true });
+    const other = new PushQueue<number>({ onEnd: () => ended++ });
+    const waiting = other.next();
+    await other.return();
+    await other.return();
+    expect(await waiting).toEqual({ value: undefined, done: true });
+    other.push(2);
+    expect(await other.next()).toEqual({ value: undefined, done: true });
+    expect(ended).toBe(2);
+  });
+});
+
+describe('mapIterator', () => {
+  it('maps values synchronously or through promises, and ends with the source', async () => {
+    const source = new PushQueue<number>();
+    const mapped = mapIterator(source, (value) => (value % 2 === 0 ? Promise.resolve(value * 10) : value * 10));
+    source.push(1);
+    source.push(2);
+    source.end();
+    const values: number[] = [];
+    for await (const value of mapped) values.push(value);
+    expect(values).toEqual([10, 20]);
+  });
+
+  it('releases the source at once on return() while a next() waits', async () => {
+    const { source, returned } = quietSource();
+    const mapped = mapIterator(source, (value) => value);
+    const pending = mapped.next();
+    await mapped.return!();
+    expect(await settled(pending)).toEqual({ value: undefined, done: true });
+    expect(returned()).toBe(1);
+  });
+
+  it('releases the source and ends when the mapping throws', async () => {
+    const { source, returned } = quietSource();
+    const mapped = mapIterator(source, () => {
+      throw new Error('bad mapping');
+    });
+    const pending = mapped.next();
+    (source as unknown as { next(): unknown }).next = () => Promise.resolve({ value: 'x', done: false });
+    await source.return!();
+    await expect(settled(pending)).resolves.toEqual({ value: undefined, done: true });
+    expect(returned()).toBe(1);
+  });
+});

@@ -1,0 +1,183 @@
+import type { BerthConfig, ModuleSpec } from '../../src/config/module-spec.ts';
+import type { ContainerCreateOptions } from '../../src/engine/container-client.ts';
+import type { DockerClient } from '../../src/engine/docker-client.ts';
+import { toBerthError } from '../../src/engine/engine-error.ts';
+import type { ContainerDetails, EngineContainerState, EngineEvent, EngineVersion, ImageDetails } from '../../src/engine/engine-types.ts';
+import { labelKeys, moduleLabels } from '../../src/modules/container-spec.ts';
+import { PushQueue } from '../../src/lib/async-iteration.ts';
+import { ModuleReader } from '../../src/modules/module-reader.ts';
+import type { ModuleStore } from '../../src/modules/module-store.ts';
+
+export const project = 'testproj';
+
+export function moduleSpec(name: string, overrides: Partial<ModuleSpec> = {}): ModuleSpec {
+  return { name, kind: 'svc', containerName: `${name}_svc`, image: `example/${name}:1`, autostart: false, envs: {}, ports: [], ...overrides };
+}
+
+export function berthConfig(...modules: ModuleSpec[]): BerthConfig {
+  return { project, modules, secrets: [] };
+}
+
+/** How a faked call fails: an engine status, unreachable, or no answer until the caller gives up. */
+export type Failure = 304 | 404 | 409 | 500 | 'unreachable' | 'never';
+
+/**
+ * An engine held in memory, for unit tests of what reads and drives it: containers by id, images by
+ * reference, an event stream the test feeds, and calls that can be made to fail or never answer.
+ * It records every call as "resource.method target".
+ */
+export class FakeEngine implements DockerClient {
+  readonly imageIds = new Map<string, string>();
+  readonly held = new Map<string, ContainerDetails>();
+  readonly calls: string[] = [];
+  engineVersion: EngineVersion = { version: '27.3.1', apiVersion: '1.47' };
+  /** While true every call fails as unreachable and no event stream opens. */
+  down = false;
+  readonly #failures = new Map<string, { failure: Failure; times: number }[]>();
+  readonly #streams = new Set<PushQueue<EngineEvent>>();
+  #nextId = 1;
+
+  addImage(reference: string): string {
+    const id = `sha256:${reference.replace(/[^a-z0-9]/g, '').padEnd(64, '0')}`;
+    this.imageIds.set(reference, id);
+    return id;
+  }
+
+  addContainer(spec: ModuleSpec, state: EngineContainerState, labels: Record<string, string> = moduleLabels(project, spec)): ContainerDetails {
+    const id = `c${this.#nextId++}`.padEnd(64, '0');
+    const container: ContainerDetails = { id, name: spec.containerName, state, labels, image: spec.image, startedAt: undefined, exitCode: undefined };
+    this.held.set(id, container);
+    return container;
+  }
+
+  setState(id: string, state: EngineContainerState): void {
+    const container = this.held.get(id);
+    if (!container) throw new Error(`no container ${id}`);
+    container.state = state;
+    if (state === 'running') container.startedAt = new Date('2025-01-01T00:00:00Z');
+    if (state === 'exited') container.exitCode = 0;
+  }
+
+  /** The next `times` calls of `call` ("containers.start", "system.version", …) fail so. */
+  fail(call: string, failure: Failure, times = 1): void {
+    const rules = this.#failures.get(call) ?? [];
+    rules.push({ failure, times });
+    this.#failures.set(call, rules);
+  }
+
+  /** Sends an event to every open stream. */
+  emit(event: EngineEvent): void {
+    for (const stream of this.#streams) stream.push(event);
+  }
+
+  /** Ends every open event stream, as a broken connection does. */
+  breakStreams(): void {
+    for (const stream of this.#streams) stream.end();
+    this.#streams.clear();
+  }
+
+  get openStreams(): number {
+    return this.#streams.size;
+  }
+
+  async #call(call: string, target = ''): Promise<void> {
+    this.calls.push(target ? `${call} ${target}` : call);
+    const rules = this.#failures.get(call);
+    const rule = rules?.[0];
+    if (rule && --rule.times <= 0) rules.shift();
+    const failure: Failure | undefined = this.down ? 'unreachable' : rule?.failure;
+    if (failure === undefined) return;
+    if (failure === 'never') await new Promise(() => {});
+    const cause = failure === 'unreachable' ? Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) : Object.assign(new Error(`engine says ${failure}`), { statusCode: failure });
+    throw toBerthError(cause, call);
+  }
+
+  #find(idOrName: string): ContainerDetails | undefined {
+    return this.held.get(idOrName) ?? [...this.held.values()].find((candidate) => candidate.name === idOrName);
+  }
+
+  #existing(id: string): ContainerDetails {
+    const container = this.#find(id);
+    if (!container) throw toBerthError(Object.assign(new Error('no such container'), { statusCode: 404 }), `use container ${id}`);
+    return container;
+  }
+
+  readonly containers = {
+    list: async (labels: Record<string, string>) => {
+      await this.#call('containers.list');
+      return [...this.held.values()]
+        .filter((container) => Object.entries(labels).every(([key, value]) => container.labels[key] === value))
+        .map(({ id, name, state, labels }) => ({ id, name, state, labels: { ...labels } }));
+    },
+    inspect: async (idOrName: string) => {
+      await this.#call('containers.inspect', idOrName);
+      const container = this.#find(idOrName);
+      return container && { ...container, labels: { ...container.labels } };
+    },
+    create: async (options: ContainerCreateOptions) => {
+      await this.#call('containers.create', options.name);
+      if (this.#find(options.name)) throw toBerthError(Object.assign(new Error('name in use'), { statusCode: 409 }), 'create');
+      if (!this.imageIds.has(options.Image ?? '')) throw toBerthError(Object.assign(new Error('no such image'), { statusCode: 404 }), 'create');
+      const labels = options.Labels ?? {};
+      const spec = moduleSpec(labels[labelKeys.module] ?? options.name, { containerName: options.name, image: options.Image ?? '' });
+      return this.addContainer(spec, 'created', labels).id;
+    },
+    start: async (id: string) => {
+      await this.#call('containers.start', id);
+      this.setState(this.#existing(id).id, 'running');
+    },
+    stop: async (id: string) => {
+      await this.#call('containers.stop', id);
+      this.setState(this.#existing(id).id, 'exited');
+    },
+    unpause: async (id: string) => {
+      await this.#call('containers.unpause', id);
+      this.setState(this.#existing(id).id, 'running');
+    },
+    remove: async (id: string) => {
+      await this.#call('containers.remove', id);
+      this.held.delete(this.#existing(id).id);
+    },
+  };
+
+  readonly images = {
+    inspect: async (reference: string): Promise<ImageDetails | undefined> => {
+      await this.#call('images.inspect', reference);
+      const id = this.imageIds.get(reference);
+      return id === undefined ? undefined : { id };
+    },
+  };
+
+  readonly events = {
+    stream: async (signal: AbortSignal): Promise<AsyncIterable<EngineEvent>> => {
+      await this.#call('events.stream');
+      const stream = new PushQueue<EngineEvent>();
+      this.#streams.add(stream);
+      signal.addEventListener('abort', () => {
+        stream.end();
+        this.#streams.delete(stream);
+      }, { once: true });
+      return stream;
+    },
+  };
+
+  readonly system = {
+    version: async () => {
+      await this.#call('system.version');
+      return { ...this.engineVersion };
+    },
+  };
+}
+
+export function containerEvent(container: ContainerDetails, action = 'start'): EngineEvent {
+  return { type: 'container', action, id: container.id, attributes: { ...container.labels, name: container.name, ...(action === 'die' ? { exitCode: String(container.exitCode ?? 0) } : {}) }, time: new Date() };
+}
+
+/** What the watcher does on connecting: reads everything and hands it to the store. */
+export async function sync(store: ModuleStore, engine: FakeEngine): Promise<void> {
+  for (const observation of await new ModuleReader({ docker: engine, store, project }).everything({ full: true })) store.observe(observation);
+}
+
+export function handling(store: ModuleStore, module: string, handling: boolean): void {
+  store.observe({ type: 'handling', module, handling });
+}
