@@ -5,6 +5,7 @@ import type { DockerClient } from '../engine/docker-client.ts';
 import { engineStatusCode } from '../engine/engine-error.ts';
 import type { ContainerDetails } from '../engine/engine-types.ts';
 import { BerthError } from '../errors.ts';
+import { pause } from '../lib/timing.ts';
 import { containerCreateOptions, isOwnedBy, labelKeys, specDigest } from './container-spec.ts';
 import type { ModuleReader } from './module-reader.ts';
 import type { ContainerStatus } from './module-status.ts';
@@ -195,6 +196,17 @@ export class DockerModuleClient {
     return holder;
   }
 
+  /**
+   * The container that holds the module's name, once the engine shows it: the engine reserves a name
+   * before the container it names can be inspected, so a create that lost the race looks a few times.
+   */
+  async #nameHolder(spec: ModuleSpec): Promise<ContainerDetails | undefined> {
+    for (const deadline = Date.now() + nameHolderWaitMs; ; await pause(50)) {
+      const holder = await this.#refuseForeignContainer(spec);
+      if (holder || Date.now() > deadline) return holder;
+    }
+  }
+
   async #create(spec: ModuleSpec): Promise<string> {
     await this.#refuseForeignContainer(spec);
     const image = await this.#reader.image(spec.image);
@@ -207,7 +219,7 @@ export class DockerModuleClient {
       if (engineStatusCode(error) !== 409) throw error;
       // The name was taken since the check: by another berth of this project (two replicas on one engine),
       // whose container this start uses, or by someone else, which is a NAME_CONFLICT.
-      const winner = await this.#refuseForeignContainer(spec);
+      const winner = await this.#nameHolder(spec);
       if (!winner) throw error;
       this.#log.info({ module: spec.name, container: winner.id }, 'another berth created the container first; using it');
       return winner.id;
@@ -215,6 +227,8 @@ export class DockerModuleClient {
   }
 }
 
+/** How long a create that lost the race for the name waits for the winner's container to show. */
+const nameHolderWaitMs = 2_000;
 /** A container a start can use as it is: not dead, and running or made from this docker.yaml. */
 function startsAsIs(container: ContainerDetails, spec: ModuleSpec): boolean {
   return container.state !== 'dead' && (container.state === 'running' || container.labels[labelKeys.spec] === specDigest(spec));

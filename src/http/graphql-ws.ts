@@ -1,0 +1,100 @@
+import type { IncomingMessage } from 'node:http';
+import { GraphQLError, type ExecutionArgs } from 'graphql';
+import type { Context, SubscribePayload } from 'graphql-ws';
+import { useServer } from 'graphql-ws/use/ws';
+import type { WebSocket, WebSocketServer } from 'ws';
+import type { Authenticator } from '../auth/authenticator.ts';
+import { unauthenticatedMessage } from '../auth/auth-plugin.ts';
+import { bearerToken } from '../auth/tokens.ts';
+import type { BerthApp } from '../graphql/app.ts';
+
+/** What graphql-ws keeps per socket: the upgrade request, and who authenticated on connect (a type, not an interface, to index like a record). */
+type SocketExtra = { readonly socket: WebSocket; readonly request: IncomingMessage; token?: string | undefined };
+type SocketContext = Context<Record<string, unknown>, SocketExtra>;
+
+interface EnvelopedExecution {
+  execute: (args: ExecutionArgs) => unknown;
+  subscribe: (args: ExecutionArgs) => unknown;
+}
+
+export interface GraphqlWsOptions {
+  auth: Authenticator;
+  /** Active subscriptions on one connection. */
+  subscriptionsPerConnection: number;
+}
+
+/**
+ * graphql-ws on the sockets, each operation run through yoga's envelop: the same plugins, context and
+ * error masking as HTTP. Tokens are checked on connect and on every operation; when the tokens file
+ * drops a token, its sockets are closed (4403).
+ */
+export function serveGraphqlWs(app: BerthApp, sockets: WebSocketServer, { auth, subscriptionsPerConnection }: GraphqlWsOptions): { dispose(): Promise<void> } {
+  const authenticated = new Map<WebSocket, string | undefined>();
+  const stopWatchingTokens = auth.onChange(() => {
+    for (const [socket, token] of authenticated) if (!auth.authenticate(token)) socket.close(4403, 'Forbidden');
+  });
+  const server = useServer<Record<string, unknown>, SocketExtra>(
+    {
+      // connectionParams.authorization: the token, bare or as "Bearer <token>". Refused: close 4403.
+      onConnect: (context) => {
+        const presented = context.connectionParams?.authorization;
+        const token = typeof presented === 'string' ? (bearerToken(presented) ?? presented) : undefined;
+        if (!auth.authenticate(token)) return false;
+        context.extra.token = token;
+        authenticated.set(context.extra.socket, token);
+        context.extra.socket.once('close', () => authenticated.delete(context.extra.socket));
+        return true;
+      },
+      execute: (args) => (args.rootValue as EnvelopedExecution).execute(args) as never,
+      subscribe: (args) => (args.rootValue as EnvelopedExecution).subscribe(args) as never,
+      onSubscribe: async (context, _id, payload) => {
+        // Each operation is authorised anew: a token removed from the tokens file stops working on open sockets too.
+        const principal = auth.authenticate(context.extra.token);
+        if (!principal) {
+          context.extra.socket.close(4403, 'Forbidden');
+          return [new GraphQLError(unauthenticatedMessage, { extensions: { code: 'UNAUTHENTICATED' } })];
+        }
+        // graphql-ws has already reserved this id among the subscriptions.
+        if (Object.keys(context.subscriptions).length > subscriptionsPerConnection) {
+          return [new GraphQLError(`at most ${subscriptionsPerConnection} subscriptions may be active on one connection`, { extensions: { code: 'TOO_MANY_SUBSCRIPTIONS' } })];
+        }
+        return envelopedArgs(app, context, payload, principal);
+      },
+    },
+    sockets,
+  );
+  return {
+    async dispose() {
+      stopWatchingTokens();
+      await server.dispose();
+    },
+  };
+}
+
+/** The operation's execution arguments from yoga's envelop, or the errors that answer it. */
+async function envelopedArgs(app: BerthApp, context: SocketContext, payload: SubscribePayload, principal: unknown): Promise<ExecutionArgs | readonly GraphQLError[]> {
+  const { schema, execute, subscribe, contextFactory, parse, validate } = app.getEnveloped({
+    ...context,
+    req: context.extra.request,
+    socket: context.extra.socket,
+    params: payload,
+    principal,
+  });
+  // A syntax error answers this one operation; thrown, it would close the client's whole socket.
+  let document: ReturnType<typeof parse>;
+  try {
+    document = parse(payload.query);
+  } catch (error) {
+    return [error instanceof GraphQLError ? error : new GraphQLError((error as Error).message)];
+  }
+  const args = {
+    schema,
+    operationName: payload.operationName,
+    document,
+    variableValues: payload.variables,
+    contextValue: await contextFactory(),
+    rootValue: { execute, subscribe } satisfies EnvelopedExecution,
+  };
+  const errors = validate(args.schema, args.document);
+  return errors.length > 0 ? errors : args;
+}
