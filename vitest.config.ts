@@ -14,8 +14,9 @@ export default defineConfig({
       },
       {
         test: {
+          // The real engine: berth's own tests, and other people's suites and clients run against it (conformance).
           name: 'integration',
-          include: ['test/integration/**/*.test.ts'],
+          include: ['test/integration/**/*.test.ts', 'test/conformance/**/*.test.ts'],
           globalSetup: ['test/integration/global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,

@@ -5,7 +5,7 @@ import { serverAudits } from 'graphql-http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { listen, type RunningServer } from '../../src/http/listen.ts';
-import { createHarness, testImage, type Harness } from './harness.ts';
+import { createHarness, testImage, type Harness } from '../integration/harness.ts';
 
 let berth: Harness;
 let server: RunningServer;

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { listen, type RunningServer } from '../../src/http/listen.ts';
 import { ModuleStatusChangedDocument, type ModuleStatusChangedSubscription } from '../generated/operations.ts';
-import { createHarness, docker, testImage, waitFor, type Harness } from './harness.ts';
+import { createHarness, docker, testImage, waitFor, type Harness } from '../integration/harness.ts';
 
 // A peer subgraph of the platform that extends berth's Module by its key.
 const ownersSdl = `
