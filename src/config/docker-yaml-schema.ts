@@ -11,7 +11,17 @@ const kind = z
 
 const image = z
   .string({ error: (issue) => `expected an image reference, such as "local/piper:1.2", got ${describe(issue.input)}` })
-  .regex(/^[a-z0-9][a-z0-9._\-/:@]*$/i, 'expected an image reference, such as "local/piper:1.2"');
+  .regex(/^[a-z0-9][a-z0-9._\-/:@]*$/i, 'expected an image reference, such as "local/piper:1.2"')
+  // The engine refuses an uppercase repository ("invalid reference format"); a registry host and a tag may have it.
+  .refine((reference) => !/[A-Z]/.test(repositoryPath(reference)), 'expected a repository name in lowercase (the tag may have capitals), such as "local/piper:1.2"');
+
+/** The reference without its registry host, tag and digest: the part the engine wants in lowercase. */
+function repositoryPath(reference: string): string {
+  const name = reference.split('@')[0]!.replace(/:[^/:]*$/, '');
+  const [first, ...rest] = name.split('/');
+  const isHost = rest.length > 0 && (first!.includes('.') || first!.includes(':') || first === 'localhost');
+  return isHost ? rest.join('/') : name;
+}
 
 const portNumber = z
   .number({ error: (issue) => `expected a port number from 1 to 65535, got ${describe(issue.input)}` })

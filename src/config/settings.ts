@@ -23,7 +23,8 @@ const settingsSchema = z.object({
   BERTH_MAX_CONNECTIONS: count.default(4096),
   BERTH_MAX_SUBSCRIPTIONS: count.default(100),
   BERTH_MAX_BODY_BYTES: count.default(100_000),
-  BERTH_RESYNC_SECONDS: count.default(60),
+  // A day at most: Node's timers take at most 2^31-1 ms, and run a longer interval every millisecond.
+  BERTH_RESYNC_SECONDS: count.pipe(z.number().max(86_400, 'expected at most 86400 seconds (a day)')).default(60),
 });
 
 export interface Settings {

@@ -120,20 +120,25 @@ export class DockerModuleClient {
     return this.#lock(spec.name).runExclusive(async () => {
       this.#store.observe({ type: 'handling', module: spec.name, handling: true });
       try {
-        const id = await work();
-        // One inspect tells the final state; without a container, the module is read again.
-        this.#store.observe(await (id ? this.#reader.containerById(spec, id) : this.#reader.container(spec)));
+        await this.#readAfter(spec, await work());
       } catch (error) {
-        await this.#reader.container(spec).then(
-          (observation) => this.#store.observe(observation),
-          (reread: Error) => this.#log.warn({ err: reread }, 'could not read the module again after a failed operation'),
-        );
+        await this.#readAfter(spec).catch((reread: Error) => this.#log.warn({ err: reread }, 'could not read the module again after a failed operation'));
         throw error;
       } finally {
         this.#store.observe({ type: 'handling', module: spec.name, handling: false });
       }
       return this.#store.get(spec.name)!;
     });
+  }
+
+  /**
+   * What the operation left: one inspect of the container it acted on, or the module read again; without
+   * a container, whether its image is there (NOT_CREATED or NOT_LOADED).
+   */
+  async #readAfter(spec: ModuleSpec, id?: string): Promise<void> {
+    const observation = await (id ? this.#reader.containerById(spec, id) : this.#reader.container(spec));
+    this.#store.observe(observation);
+    if (!observation.container) this.#store.observe(await this.#reader.image(spec.image));
   }
 
   /**
@@ -166,7 +171,7 @@ export class DockerModuleClient {
     }
     if (container && !startsAsIs(container, spec)) {
       this.#log.info({ module: spec.name, container: container.id, state: container.state }, 'recreating the container: docker.yaml changed since it was made, or it is dead');
-      await this.#docker.containers.remove(container.id);
+      await this.#removeIfThere(container.id);
       container = undefined;
     }
     const id = container?.id ?? (await this.#create(spec));
@@ -196,14 +201,13 @@ export class DockerModuleClient {
     return holder;
   }
 
-  /**
-   * The container that holds the module's name, once the engine shows it: the engine reserves a name
-   * before the container it names can be inspected, so a create that lost the race looks a few times.
-   */
-  async #nameHolder(spec: ModuleSpec): Promise<ContainerDetails | undefined> {
-    for (const deadline = Date.now() + nameHolderWaitMs; ; await pause(50)) {
-      const holder = await this.#refuseForeignContainer(spec);
-      if (holder || Date.now() > deadline) return holder;
+  /** Another berth on the engine may be removing it too: gone (404) or being removed (409) is done. */
+  async #removeIfThere(id: string): Promise<void> {
+    try {
+      await this.#docker.containers.remove(id);
+    } catch (error) {
+      const status = engineStatusCode(error);
+      if (status !== 404 && status !== 409) throw error;
     }
   }
 
@@ -212,23 +216,29 @@ export class DockerModuleClient {
     const image = await this.#reader.image(spec.image);
     this.#store.observe(image);
     if (!image.image) throw imageNotLoaded(spec);
-    try {
-      return await this.#docker.containers.create(containerCreateOptions(this.#project, spec));
-    } catch (error) {
-      if (engineStatusCode(error) === 404) throw imageNotLoaded(spec);
-      if (engineStatusCode(error) !== 409) throw error;
-      // The name was taken since the check: by another berth of this project (two replicas on one engine),
-      // whose container this start uses, or by someone else, which is a NAME_CONFLICT.
-      const winner = await this.#nameHolder(spec);
-      if (!winner) throw error;
-      this.#log.info({ module: spec.name, container: winner.id }, 'another berth created the container first; using it');
-      return winner.id;
+    for (const deadline = Date.now() + nameTakenWaitMs; ; await pause(50)) {
+      try {
+        return await this.#docker.containers.create(containerCreateOptions(this.#project, spec));
+      } catch (error) {
+        if (engineStatusCode(error) === 404) throw imageNotLoaded(spec);
+        if (engineStatusCode(error) !== 409) throw error;
+        // The name is taken since the check: by another berth of this project (two replicas on one engine),
+        // whose container this start uses once the engine shows it (it reserves a name before the container
+        // can be inspected); by a container being removed, which frees it soon; or by someone else: NAME_CONFLICT.
+        const holder = await this.#refuseForeignContainer(spec);
+        if (holder && holder.state !== 'removing' && startsAsIs(holder, spec)) {
+          this.#log.info({ module: spec.name, container: holder.id }, 'another berth created the container first; using it');
+          return holder.id;
+        }
+        if (Date.now() > deadline) throw error;
+      }
     }
   }
 }
 
-/** How long a create that lost the race for the name waits for the winner's container to show. */
-const nameHolderWaitMs = 2_000;
+/** How long a create that finds the module's name taken waits for the holder to show or to go. */
+const nameTakenWaitMs = 2_000;
+
 /** A container a start can use as it is: not dead, and running or made from this docker.yaml. */
 function startsAsIs(container: ContainerDetails, spec: ModuleSpec): boolean {
   return container.state !== 'dead' && (container.state === 'running' || container.labels[labelKeys.spec] === specDigest(spec));

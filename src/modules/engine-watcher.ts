@@ -99,7 +99,9 @@ export class EngineWatcher {
     let synced = false;
     try {
       const events = await docker.events.stream(connection.signal);
-      await this.#resync({ full: true });
+      const version = await docker.system.version();
+      await this.#resync(connection.signal, { full: true });
+      this.#options.store.observe({ type: 'reachable', version });
       synced = true;
       this.#settle(attempt, true);
       this.#down = false;
@@ -136,8 +138,10 @@ export class EngineWatcher {
     });
   }
 
-  async #resync({ full }: { full: boolean }): Promise<number> {
+  /** What a resync read, handed to the store unless its connection ended meanwhile. */
+  async #resync(connection: AbortSignal, { full }: { full: boolean }): Promise<number> {
     const observations = await this.#options.reader.everything({ full });
+    if (connection.aborted) return 0;
     return observations.reduce((changes, observation) => changes + this.#observe(observation), 0);
   }
 
@@ -209,7 +213,7 @@ export class EngineWatcher {
   #safetyResync(connection: AbortController): void {
     if (this.#resyncing) return;
     this.#resyncing = true;
-    this.#resync({ full: false })
+    this.#resync(connection.signal, { full: false })
       .then((changes) => {
         if (changes > 0) this.#options.logger.warn({ changes }, 'the periodic resync found statuses that events had missed');
       })

@@ -37,13 +37,13 @@ export class ModuleReader {
   }
 
   /**
-   * Everything berth follows, with one list of the project's containers. `full` inspects every module's
+   * Everything berth follows, with one list of the project's containers (the engine's reachability is
+   * the watcher's to tell). `full` inspects every module's
    * container (after a reconnect: anything may have happened); otherwise only those where the list
    * disagrees with the store, the periodic check for missed events.
    */
   async everything({ full }: { full: boolean }): Promise<Observation[]> {
     const since = this.#store.mark();
-    const version = await this.#docker.system.version();
     const owned = await this.#docker.containers.list(ownershipLabels(this.#project));
     const containers = await Promise.all(
       [...this.#store.specs].map(async (spec): Promise<Observation> => {
@@ -54,7 +54,7 @@ export class ModuleReader {
       }),
     );
     const images = await Promise.all(this.#store.references.map((reference) => this.image(reference)));
-    return [...containers, ...images, { type: 'reachable', version }];
+    return [...containers, ...images];
   }
 }
 

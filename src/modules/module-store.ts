@@ -28,8 +28,9 @@ export interface EngineState {
 
 /**
  * What berth saw of the engine: the only way anything changes the store. A read carries `since`,
- * the store's mark() taken before the read began; it is dropped when the store has observed that
- * module (or image) since, because what came in meanwhile is at least as fresh.
+ * the store's mark() taken before the read began; it is dropped when the store holds an observation
+ * of that module (or image) from later (an event, or a read that began after it), because that is at
+ * least as fresh. A read that began later wins whichever lands first.
  */
 export type Observation =
   | { type: 'container'; module: string; container: ContainerDetails | undefined; since: number }
@@ -59,7 +60,7 @@ const stateAfter: Partial<Record<string, EngineContainerState>> = {
   stop: 'exited',
 };
 
-/** Image events that name only an image id and may have added any reference to the engine. */
+/** Image events that name only the image id and may have added, or moved to this image, any reference. */
 const idOnlyArrivals = new Set(['load', 'import']);
 
 const nothing = (): Outcome => ({ changes: [], reread: [], recheck: [] });
@@ -147,9 +148,9 @@ export class ModuleStore {
     return this.#images.get(reference);
   }
 
-  /** Taken before a read of the engine begins, and handed back with what it read. */
+  /** Taken before a read of the engine begins, and handed back with what it read: each mark is later than the last. */
   mark(): number {
-    return this.#mark;
+    return ++this.#mark;
   }
 
   subscribe(listener: (change: ModuleStatusChange) => void): () => void {
@@ -186,7 +187,7 @@ export class ModuleStore {
 
   #isNewer(key: string, since: number): boolean {
     if ((this.#observedAt.get(key) ?? 0) > since) return false;
-    this.#observedAt.set(key, ++this.#mark);
+    this.#observedAt.set(key, since);
     return true;
   }
 
@@ -234,7 +235,7 @@ export class ModuleStore {
   }
 
   #afterEvent(name: string, container: ContainerDetails | undefined): Outcome {
-    this.#observedAt.set(`module:${name}`, ++this.#mark);
+    this.#observedAt.set(`module:${name}`, this.mark());
     this.#containers.set(name, container);
     const outcome = this.#publish([name]);
     // A module left without a container shows whether its image is there: never looked at, look now.
@@ -243,13 +244,15 @@ export class ModuleStore {
     return outcome;
   }
 
-  /** Image events re-inspect only the references docker.yaml names that the event may have touched. */
+  /**
+   * Image events re-inspect only the references docker.yaml names that the event may have touched. A load
+   * re-inspects them all: it names only the id it loaded, and may have moved a declared tag to it (loads are rare).
+   */
   #imageEvent(event: EngineEvent): Outcome {
     const named = [event.id, event.attributes.name].filter((name): name is string => !!name && !name.startsWith('sha256:')).map(familiarReference);
     const recheck = this.#references.filter((reference) => {
       const image = this.#images.get(reference);
-      if (image?.id === event.id || named.includes(familiarReference(reference))) return true;
-      return idOnlyArrivals.has(event.action) && !image;
+      return image?.id === event.id || named.includes(familiarReference(reference)) || idOnlyArrivals.has(event.action);
     });
     return { ...nothing(), recheck };
   }

@@ -90,6 +90,19 @@ describe('DockerModuleClient operations against a fake engine', () => {
     expect([...engine.held.keys()]).toEqual([winner.id]);
   });
 
+  it('recreates an outdated container that another berth is removing at the same moment (404 on remove)', async () => {
+    const stale = engine.addContainer(alpha, 'exited', { ...labelsOf(), [labelKeys.spec]: 'older' });
+    await sync(store, engine);
+    // The other berth's remove lands first: this one's answers 404.
+    const remove = engine.containers.remove;
+    engine.containers.remove = async (id) => {
+      engine.held.delete(id);
+      return remove(id);
+    };
+    await expect(modules.start('alpha')).resolves.toMatchObject({ status: 'RUNNING' });
+    expect([...engine.held.keys()]).not.toContain(stale.id);
+  });
+
   it('refuses with NAME_CONFLICT a name someone else took meanwhile, and leaves their container alone', async () => {
     await sync(store, engine);
     const foreign = engine.addContainer(alpha, 'running', {});

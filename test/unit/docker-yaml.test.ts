@@ -172,6 +172,16 @@ describe('parseConfig errors', () => {
     ]);
   });
 
+  it.each(['Local/piper:1.2', 'local/Piper', 'registry.example:5000/Team/app:v1'])('rejects the uppercase repository of %s, which the engine cannot read', (image) => {
+    expect(issues(yaml('modules:', '  tts:', '    kind: piper', `    image: ${image}`))).toEqual([
+      { file: 'docker.yaml', line: 4, column: 12, path: 'modules.tts.image', message: expect.stringContaining('expected a repository name in lowercase') },
+    ]);
+  });
+
+  it.each(['local/piper:V1.2', 'Registry.Example:5000/team/app:Latest', 'localhost:5000/app', 'app@sha256:' + 'a'.repeat(64)])('accepts %s: capitals only in the host or tag', (image) => {
+    expect(parse(yaml('modules:', '  tts:', '    kind: piper', `    image: ${image}`)).modules[0]?.image).toBe(image);
+  });
+
   it.each([
     ['an empty file', ''],
     ['a file of comments', '# nothing yet\n'],

@@ -176,6 +176,7 @@ export function containerEvent(container: ContainerDetails, action = 'start'): E
 /** What the watcher does on connecting: reads everything and hands it to the store. */
 export async function sync(store: ModuleStore, engine: FakeEngine): Promise<void> {
   for (const observation of await new ModuleReader({ docker: engine, store, project }).everything({ full: true })) store.observe(observation);
+  store.observe({ type: 'reachable', version: await engine.system.version() });
 }
 
 export function handling(store: ModuleStore, module: string, handling: boolean): void {

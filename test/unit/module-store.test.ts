@@ -101,6 +101,19 @@ describe('ModuleStore', () => {
     expect(store.get('alpha')!.status).toBe('RUNNING');
   });
 
+  it('keeps the read that began last, whichever of two reads lands first', async () => {
+    await sync(store, docker);
+    const present = { id: 'sha256:beef' };
+    const [older, newer] = [store.mark(), store.mark()];
+    store.observe({ type: 'image', reference: beta.image, image: undefined, since: older });
+    store.observe({ type: 'image', reference: beta.image, image: present, since: newer });
+    expect(store.get('beta')!.status).toBe('NOT_CREATED');
+    const [first, second] = [store.mark(), store.mark()];
+    store.observe({ type: 'image', reference: beta.image, image: undefined, since: second });
+    store.observe({ type: 'image', reference: beta.image, image: present, since: first });
+    expect(store.get('beta')!.status).toBe('NOT_LOADED');
+  });
+
   it('publishes HANDLING while handled, then the real status', async () => {
     await sync(store, docker);
     handling(store, 'alpha', true);
@@ -160,8 +173,8 @@ describe('ModuleStore', () => {
       expect(recheck(imageEvent('delete', id, id))).toEqual(['example/alpha:1']);
     });
 
-    it('recheck the missing images after a load, which names only the id it loaded', () => {
-      expect(recheck(imageEvent('load', 'sha256:0123', 'sha256:0123'))).toEqual(['example/beta:1']);
+    it('recheck every declared reference after a load, which names only the id it loaded and may have moved a tag to it', () => {
+      expect(recheck(imageEvent('load', 'sha256:0123', 'sha256:0123'))).toEqual(['example/alpha:1', 'example/beta:1']);
     });
 
     it('move NOT_LOADED to NOT_CREATED and back as the rechecked image comes and goes', () => {

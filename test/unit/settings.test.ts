@@ -71,6 +71,11 @@ describe('readSettings', () => {
     expect(() => readSettings({ BERTH_MAX_SUBSCRIPTIONS: value })).toThrow(/^environment variable BERTH_MAX_SUBSCRIPTIONS: expected a whole number of at least 1/);
   });
 
+  it('rejects a BERTH_RESYNC_SECONDS past a day, which Node would turn into a resync every millisecond', () => {
+    expect(readSettings({ BERTH_RESYNC_SECONDS: '86400' }).resyncSeconds).toBe(86_400);
+    expect(() => readSettings({ BERTH_RESYNC_SECONDS: '2147484' })).toThrow(/^environment variable BERTH_RESYNC_SECONDS: expected at most 86400 seconds/);
+  });
+
   it.each(['0', '1', '65535'])('accepts PORT=%s', (port) => {
     expect(readSettings({ PORT: port }).port).toBe(Number(port));
   });
