@@ -80,11 +80,15 @@ export class EngineWatcher {
   async #run(): Promise<void> {
     const { store, initialBackoffMs, maxBackoffMs } = this.#options;
     for (let failures = 0; !this.#stopping.signal.aborted; failures++) {
+      const began = Date.now();
       const connected = await this.#follow(++this.#attempts);
       if (this.#stopping.signal.aborted) break;
       store.observe({ type: 'unreachable' });
       if (connected) failures = 0;
-      await pause(backoffDelay(failures, initialBackoffMs, maxBackoffMs), this.#stopping.signal, this.#wakeup.signal);
+      // An attempt that waited longer than any pause (a starting engine holds requests until it serves
+      // them, up to the read deadline) was its own backoff: the next one goes at once, to be queued first.
+      const delay = Date.now() - began > maxBackoffMs ? 0 : backoffDelay(failures, initialBackoffMs, maxBackoffMs);
+      await pause(delay, this.#stopping.signal, this.#wakeup.signal);
       if (this.#wakeup.signal.aborted) this.#wakeup = new AbortController();
     }
   }
