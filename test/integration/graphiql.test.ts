@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { print } from 'graphql';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { createBerthApp } from '../../src/graphql/app.ts';
 import { TokenFileAuthenticator } from '../../src/auth/authenticator.ts';
@@ -30,10 +30,15 @@ describe('GraphiQL in Chromium', () => {
 
   /** Opens GraphiQL with an operation in its editor, puts the token in its Headers tab, and runs it. */
   async function run(operation: string) {
+    const headers = `{"Authorization": "Bearer ${operator.token}"}`;
     await page.goto(`${server.url}?query=${encodeURIComponent(operation)}`);
     await page.getByText('Headers', { exact: true }).click();
-    await page.locator('.graphiql-editor-tool .monaco-editor').last().click();
-    await page.keyboard.type(`{"Authorization": "Bearer ${operator.token}"}`);
+    const editor = page.locator('.graphiql-editor-tool .monaco-editor').last();
+    await editor.click();
+    await page.keyboard.press('ControlOrMeta+A');
+    await page.keyboard.type(headers);
+    // Monaco closes brackets and quotes as they are typed: run only once the editor holds exactly the headers.
+    await expect.poll(async () => (await editor.locator('.view-lines').innerText()).replaceAll('\u00a0', ' ')).toBe(headers);
     await page.locator('.graphiql-execute-button').click();
   }
   const response = () => page.locator('.graphiql-response');
@@ -55,8 +60,15 @@ describe('GraphiQL in Chromium', () => {
       // No sandbox: CI runs as root. No background networking: the page must need nothing but berth.
       args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-default-apps'],
     });
-    page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
     await mkdir(artifacts, { recursive: true });
+  });
+  // Each test in a new browser context: GraphiQL keeps its tabs and headers in localStorage, and a page that
+  // saw an earlier test's run opens the next tab with that test's headers already in the Headers tab.
+  beforeEach(async () => {
+    page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  });
+  afterEach(async () => {
+    await page?.close();
   });
   afterAll(async () => {
     auth?.close();
@@ -69,7 +81,7 @@ describe('GraphiQL in Chromium', () => {
     await run(print(FrontendModulesDocument));
     await expect.poll(() => response().innerText(), { timeout: 15_000 }).toContain('"worker"');
     expect(await response().innerText()).toContain('"NOT_CREATED"');
-    await page.screenshot({ path: `${artifacts}graphiql-query.png` });
+    await page.screenshot({ path: join(artifacts, 'graphiql-query.png') });
   });
 
   it('subscribes to status changes and shows the one a start makes', async () => {
@@ -79,6 +91,6 @@ describe('GraphiQL in Chromium', () => {
     const started = await berth.gql(StartModuleDocument, { name: 'worker' });
     expect(started.data?.startModule.status).toBe('RUNNING');
     await expect.poll(() => response().innerText(), { timeout: 15_000 }).toContain('"RUNNING"');
-    await page.screenshot({ path: `${artifacts}graphiql-subscription.png` });
+    await page.screenshot({ path: join(artifacts, 'graphiql-subscription.png') });
   });
 });

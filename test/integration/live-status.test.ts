@@ -111,8 +111,8 @@ describe('live status', () => {
   });
 
   it('follows images tagged in and removed: auto-create for autostart modules, NOT_CREATED for the others', async () => {
-    const feed = subscribe(client, 'subscription { moduleStatusChanged(names: ["late", "manual"]) { module { name containerId } previous status at } }');
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    const feed = subscribe(client, 'subscription { moduleStatusChanged(names: ["late", "manual"], initial: true) { module { name containerId } previous status at } }');
+    await waitFor(() => feed.received.length >= 2, 'the opening snapshot');
 
     await dockerCli('tag', testImage, manualImage());
     await feed.until('manual', 'NOT_CREATED');
@@ -120,23 +120,24 @@ describe('live status', () => {
 
     await dockerCli('tag', testImage, lateImage());
     await feed.until('late', 'RUNNING');
-    expect(feed.statuses('late')[0]).toBe('NOT_LOADED>NOT_CREATED');
+    expect(feed.statuses('late').slice(0, 2)).toEqual(['null>NOT_LOADED', 'NOT_LOADED>NOT_CREATED']);
     expect(feed.statuses('late')).toContain('HANDLING>RUNNING');
 
+    const mark = feed.received.length;
     await dockerCli('rmi', manualImage());
-    await feed.until('manual', 'NOT_LOADED');
-    expect(feed.statuses('manual')).toEqual(['NOT_LOADED>NOT_CREATED', 'NOT_CREATED>NOT_LOADED']);
+    await feed.until('manual', 'NOT_LOADED', mark);
+    expect(feed.statuses('manual')).toEqual(['null>NOT_LOADED', 'NOT_LOADED>NOT_CREATED', 'NOT_CREATED>NOT_LOADED']);
     expect(feed.received.some((change) => change.module.name === 'web')).toBe(false);
     feed.dispose();
   });
 
   it('publishes HANDLING while berth stops a module, then the final status', async () => {
-    const feed = subscribe(client, 'subscription { moduleStatusChanged(names: ["late"]) { module { name containerId } previous status at } }');
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    const feed = subscribe(client, 'subscription { moduleStatusChanged(names: ["late"], initial: true) { module { name containerId } previous status at } }');
+    await waitFor(() => feed.received.length > 0, 'the opening snapshot');
     const stopped = await berth.gql(StopModuleDocument, { name: 'late', timeoutSeconds: 2 });
     expect(stopped.data?.stopModule.status).toBe('EXITED');
     await feed.until('late', 'EXITED');
-    expect(feed.statuses('late')).toEqual(['RUNNING>HANDLING', 'HANDLING>EXITED']);
+    expect(feed.statuses('late')).toEqual(['null>RUNNING', 'RUNNING>HANDLING', 'HANDLING>EXITED']);
     feed.dispose();
   });
 

@@ -65,6 +65,25 @@ describe('specDigest', () => {
     expect(specDigest({ ...tts, envs: { ...tts.envs } })).toBe(specDigest(tts));
   });
 
+  // docker.yaml order is not a change: reordering must not recreate the container.
+  it('ignores the order of envs', () => {
+    const reordered: ModuleSpec = { ...tts, envs: { MODEL_DIR: '/models', VOICE: 'en_US-lessac' } };
+    expect(Object.keys(reordered.envs)).not.toEqual(Object.keys(tts.envs));
+    expect(specDigest(reordered)).toBe(specDigest(tts));
+  });
+
+  it('ignores the order of ports', () => {
+    const reordered: ModuleSpec = {
+      ...tts,
+      ports: [
+        { name: 'rtp', in: 5004, out: 5004, protocol: 'udp' },
+        { name: 'ctl', in: 7000, out: 17000, protocol: 'sctp' },
+        { name: 'http', in: 5000, out: 15000, protocol: 'tcp' },
+      ],
+    };
+    expect(specDigest(reordered)).toBe(specDigest(tts));
+  });
+
   it.each<[string, Partial<ModuleSpec>]>([
     ['an env value', { envs: { ...tts.envs, VOICE: 'de_DE-thorsten' } }],
     ['an added env', { envs: { ...tts.envs, DEBUG: '1' } }],
