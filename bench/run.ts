@@ -15,6 +15,8 @@ import { print } from 'graphql';
 import { buildBusyboxImages } from '../scripts/busybox-images.ts';
 import { FrontendModulesDocument, ModuleDetailDocument, StartModuleDocument, StopModuleDocument } from '../test/generated/operations.ts';
 import { buildService, serviceCommand } from '../scripts/service-command.ts';
+import { benchRecovery } from './recovery.ts';
+import { percentile } from './stats.ts';
 import type { SubscribersCommand, SubscribersReport } from './subscribers.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -23,10 +25,6 @@ const project = `bench-${process.pid}`;
 const docker = new Dockerode();
 const moduleCount = 200;
 
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-};
 const ms = (value: number) => `${value.toFixed(2)} ms`;
 const sleep = (delay: number) => new Promise((resolve) => setTimeout(resolve, delay));
 
@@ -250,6 +248,8 @@ async function main(): Promise<void> {
     report('## d. Memory');
     report();
     report(`berth's RSS with 1,000 graphql-ws subscribers connected and subscribed: **${rssAtThousand.toFixed(0)} MB**.`);
+    report();
+    for (const line of await benchRecovery({ command: berthRun })) report(line);
     if (!process.env.BERTH_BENCH_NODE_FLAGS) await writeFile(join(root, 'docs/benchmarks.md'), `${lines.join('\n')}\n`);
   } finally {
     subscribers?.send({ type: 'close' } satisfies SubscribersCommand);

@@ -11,7 +11,7 @@ import type { DockerModuleClient } from '../../src/modules/docker-module-client.
 import type { ModuleStore } from '../../src/modules/module-store.ts';
 import { createServices } from '../../src/services.ts';
 
-export const testImage = 'berth-test/http-env:1.0';
+export { testImage } from '../fixtures/images.ts';
 export const absentImage = 'berth-test/never-built:0.0';
 export const docker = new Dockerode();
 

@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Dockerode from 'dockerode';
-import { testImage } from './harness.ts';
+import { testImage } from '../fixtures/images.ts';
 
 /**
  * A second Docker engine owned by one test file, for tests that stop, kill or restart an engine.
