@@ -97,22 +97,24 @@ export function createBerthApp({ modules, logger, auth = noAuthentication, graph
 }
 
 /**
- * berth's expected failures keep their message and code; anything else is masked. The GraphQL
- * error is recognised by shape: graphql may be loaded twice (ESM and CommonJS) under test runners.
+ * berth's expected failures keep their message and code; anything else is masked (and yoga logs it).
+ * The GraphQL error of an expected failure already carries its code (graphql-js takes a BerthError's
+ * extensions): it is answered as it is, since yoga logs every error that masking replaces, and a refused
+ * start or an unknown module is no server error. The GraphQL error is recognised by shape: graphql may
+ * be loaded twice (ESM and CommonJS) under test runners.
  */
 function exposeBerthErrors(error: unknown, message: string, isDev?: boolean): Error {
-  const original = (error as Partial<GraphQLError>).originalError;
-  if (original instanceof BerthError) {
-    const graphQLError = error as GraphQLError;
-    return createGraphQLError(original.message, {
-      nodes: graphQLError.nodes,
-      source: graphQLError.source,
-      positions: graphQLError.positions,
-      path: graphQLError.path,
-      extensions: { ...graphQLError.extensions, code: original.code },
-    });
-  }
-  return defaultMaskError(error, message, isDev);
+  const graphQLError = error as GraphQLError;
+  const original = graphQLError.originalError;
+  if (!(original instanceof BerthError)) return defaultMaskError(error, message, isDev);
+  if (graphQLError.extensions?.code === original.code) return graphQLError;
+  return createGraphQLError(original.message, {
+    nodes: graphQLError.nodes,
+    source: graphQLError.source,
+    positions: graphQLError.positions,
+    path: graphQLError.path,
+    extensions: { ...graphQLError.extensions, code: original.code },
+  });
 }
 
 function yogaLogger(logger: Logger): YogaLogger {

@@ -3,7 +3,8 @@ import { once } from 'node:events';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { pino } from 'pino';
+import { afterAll, describe, expect, inject, it, vi } from 'vitest';
 import { listen, type RunningServer } from '../../src/http/listen.ts';
 import { serviceCommand } from '../../scripts/service-command.ts';
 import { StartModuleDocument } from '../generated/operations.ts';
@@ -130,5 +131,28 @@ describe('the berth process', () => {
     const [code] = await once(child, 'exit');
     expect(code).toBe(0);
     expect(output().stdout).toContain('"msg":"stopped"');
+  });
+});
+
+describe('the log', () => {
+  it('keeps expected refusals below error level, and still logs an unexpected failure as an error', async () => {
+    const lines: { level: number; msg?: string }[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const berth = createHarness(`modules:\n  web:\n    kind: web{{run}}\n    image: ${testImage}\n    autostart: false\n`, { logger });
+    try {
+      await berth.ready();
+      const unknown = await berth.gql('{ module(name: "nope") { name } }');
+      const badTimeout = await berth.gql('mutation { stopModule(name: "web", timeoutSeconds: -1) { name } }');
+      expect([unknown, badTimeout].map((answer) => answer.errors?.[0]?.extensions?.code)).toEqual(['MODULE_NOT_FOUND', 'BAD_USER_INPUT']);
+      expect(lines.filter((line) => line.level >= 50)).toEqual([]);
+      vi.spyOn(berth.modules, 'list').mockImplementationOnce(() => {
+        throw new Error('a bug');
+      });
+      const failed = await berth.gql('{ modules { name } }');
+      expect(failed.errors?.[0]?.message).toBe('Unexpected error.');
+      expect(lines.filter((line) => line.level >= 50)).toHaveLength(1);
+    } finally {
+      await berth.cleanup();
+    }
   });
 });
