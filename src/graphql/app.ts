@@ -3,10 +3,11 @@ import { useDisableIntrospection } from '@envelop/disable-introspection';
 import { useGraphQlJit } from '@envelop/graphql-jit';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
-import { createGraphQLError, createYoga, maskError as defaultMaskError, useReadinessCheck, type YogaLogger } from 'graphql-yoga';
+import { createGraphQLError, createYoga, maskError as defaultMaskError, type YogaLogger } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { DockerModuleClient } from '../modules/docker-module-client.ts';
 import { BerthError } from '../errors.ts';
+import { probePaths, useReadiness } from '../http/readiness.ts';
 import { unauthenticatedMessage, useHttpAuthentication, useLoopbackHostOnly, useRevocation, useRoles } from '../auth/auth-plugin.ts';
 import { anonymous, noAuthentication, type Authenticator } from '../auth/authenticator.ts';
 import type { Principal } from '../auth/tokens.ts';
@@ -46,7 +47,7 @@ export function createBerthApp({ modules, logger, auth = noAuthentication, graph
   return createYoga<{ principal?: Principal }, BerthContext>({
     schema,
     graphqlEndpoint: '/graphql',
-    healthCheckEndpoint: '/health',
+    healthCheckEndpoint: probePaths.health,
     landingPage: false,
     // GraphiQL with its assets inlined: no CDN, so it works where only berth is reachable. Loaded on
     // first use, so a service nobody browses does not hold the bundle in memory.
@@ -87,11 +88,7 @@ export function createBerthApp({ modules, logger, auth = noAuthentication, graph
       // keep graphql-js, whose source-stream errors and snapshots graphql-ws expects.
       useGraphQlJit({}, { enableIf: ({ document }) => document.definitions.every((definition) => !isSubscription(definition)) }),
       useSharedSubscriptionExecution(),
-      useReadinessCheck({
-        endpoint: '/ready',
-        // Ready once the engine answers and berth has listed it; not while it is out of reach.
-        check: () => modules.engine.reachable,
-      }),
+      useReadiness(() => modules.engine),
     ],
   });
 }
