@@ -27,6 +27,7 @@ async function main(): Promise<void> {
   const loopbackHostOnly = settings.auth.mode === 'off' && isLoopback(settings.host);
   const app = createBerthApp({
     modules: services.modules,
+    engineReady: services.engineReady,
     logger,
     auth,
     graphiql: settings.graphiql,

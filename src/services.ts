@@ -21,6 +21,9 @@ export interface BerthServicesOptions {
 
 export type BerthServices = ReturnType<typeof createServices>;
 
+/** How long /ready waits for a reconnect it asked for: under the 1 s timeout of the usual probes. */
+const readyProbeMs = 800;
+
 /**
  * berth's services, built once at start-up and handed to the app; `start` begins following the engine.
  * Data flows one way: the watcher and the operations read the engine and hand the store what they saw;
@@ -54,6 +57,8 @@ export function createServices({ config, logger, connection, deadlines, watcher:
     docker,
     store,
     modules,
+    /** For /ready: a probe of an engine marked down tries a reconnect at once rather than wait for the next attempt. */
+    engineReady: () => store.engine.reachable || watcher.reachableNow(readyProbeMs),
     start() {
       stopReconciling ??= reconciler.follow();
       watcher.start();

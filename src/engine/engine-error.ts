@@ -7,8 +7,6 @@ interface DockerodeError extends Error {
   reason?: string;
 }
 
-const unreachableCodes = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
-
 export function engineMessage(error: unknown): string {
   const failure = error as DockerodeError;
   return failure.json?.message ?? failure.reason ?? failure.message ?? String(error);
@@ -57,21 +55,29 @@ export function redactor(secrets: readonly string[]): Redact {
 /**
  * The one place where a failed engine call becomes one of berth's errors. The engine's message is
  * passed on with secrets scrubbed; the raw error is not kept as the cause, since logs print causes.
+ * A failure that is neither the engine's answer nor a connection's (a bug, say) stays what it is, so
+ * that GraphQL masks it rather than passing its message on.
  */
-export function toBerthError(error: unknown, doing: string, redact: Redact = (text) => text): BerthError {
+export function toBerthError(error: unknown, doing: string, redact: Redact = (text) => text): Error {
   if (error instanceof BerthError) return error;
   const failure = error as DockerodeError;
   const berthError = classify(failure, doing, redact);
+  if (!berthError) return error instanceof Error ? error : new Error(String(error));
   berthError.cause = Object.assign(new Error(redact(engineMessage(error))), { statusCode: failure.statusCode, code: failure.code });
   return berthError;
 }
 
-function classify(failure: DockerodeError, doing: string, redact: Redact): BerthError {
-  if (failure.statusCode === undefined && failure.code && unreachableCodes.has(failure.code)) {
-    return new BerthError('ENGINE_UNAVAILABLE', `the Docker engine cannot be reached (${failure.code}) while trying to ${doing}`);
+function classify(failure: DockerodeError, doing: string, redact: Redact): BerthError | undefined {
+  if (failure.statusCode !== undefined) {
+    return new BerthError('ENGINE_ERROR', `the Docker engine refused to ${doing}: ${redact(engineMessage(failure).trim())}`);
   }
-  if (failure.statusCode === undefined && (failure.name === 'AbortError' || failure.name === 'TimeoutError' || /socket hang up|timeout|aborted/i.test(failure.message ?? ''))) {
+  if (failure.name === 'AbortError' || failure.name === 'TimeoutError' || /socket hang up|timeout|aborted/i.test(failure.message ?? '')) {
     return new BerthError('ENGINE_UNAVAILABLE', `the Docker engine cannot be reached (${redact(failure.message ?? '')}) while trying to ${doing}`);
   }
-  return new BerthError('ENGINE_ERROR', `the Docker engine refused to ${doing}: ${redact(engineMessage(failure).trim())}`);
+  // A system or TLS error of the connection (ECONNREFUSED, EMFILE, CERT_HAS_EXPIRED…): its code, never its
+  // message, which may name paths and hosts.
+  if (typeof failure.code === 'string') {
+    return new BerthError('ENGINE_UNAVAILABLE', `the Docker engine cannot be reached (${failure.code}) while trying to ${doing}`);
+  }
+  return undefined;
 }

@@ -26,6 +26,11 @@ export interface ImageDetails {
   id: string;
 }
 
+export interface ImageSummary extends ImageDetails {
+  /** Its tags and digests as the engine prints them (familiar form: "busybox:latest", "app@sha256:…"). */
+  references: string[];
+}
+
 export interface EngineEvent {
   type: 'container' | 'image';
   /** The action without its detail: "health_status: healthy" is "health_status". */

@@ -28,6 +28,8 @@ export interface BerthAppOptions {
   maxBodyBytes?: number;
   /** Answer only requests addressed to localhost (authentication off on loopback); default false. */
   loopbackHostOnly?: boolean;
+  /** Whether the engine answers, for /ready; default what the module client last saw of it. */
+  engineReady?: () => boolean | Promise<boolean>;
 }
 
 /** Limits on what one operation may ask, whoever asks (graphql-armor); README lists them. */
@@ -42,7 +44,7 @@ export const operationLimits = {
 export type BerthApp = ReturnType<typeof createBerthApp>;
 
 /** The GraphQL app, built from its services and not yet listening: tests call `app.fetch`. */
-export function createBerthApp({ modules, logger, auth = noAuthentication, graphiql = true, introspection = true, maxBodyBytes = 100_000, loopbackHostOnly = false }: BerthAppOptions) {
+export function createBerthApp({ modules, logger, auth = noAuthentication, graphiql = true, introspection = true, maxBodyBytes = 100_000, loopbackHostOnly = false, engineReady = () => modules.engine.reachable }: BerthAppOptions) {
   const principals = new WeakMap<Request, Principal>();
   return createYoga<{ principal?: Principal }, BerthContext>({
     schema,
@@ -88,7 +90,7 @@ export function createBerthApp({ modules, logger, auth = noAuthentication, graph
       // keep graphql-js, whose source-stream errors and snapshots graphql-ws expects.
       useGraphQlJit({}, { enableIf: ({ document }) => document.definitions.every((definition) => !isSubscription(definition)) }),
       useSharedSubscriptionExecution(),
-      useReadiness(() => modules.engine),
+      useReadiness(engineReady),
     ],
   });
 }

@@ -4,6 +4,6 @@ import { useReadinessCheck, type Plugin } from 'graphql-yoga';
 export const probePaths = { health: '/health', ready: '/ready' } as const;
 
 /** `/ready`: 200 once the engine answers and berth has listed it, 503 while the engine is out of reach. */
-export function useReadiness(engine: () => { reachable: boolean }): Plugin {
-  return useReadinessCheck({ endpoint: probePaths.ready, check: () => engine().reachable });
+export function useReadiness(engineReady: () => boolean | Promise<boolean>): Plugin {
+  return useReadinessCheck({ endpoint: probePaths.ready, check: engineReady });
 }

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
-/** The delay before retry number `failures` (from 0): doubling from `initialMs` up to `maxMs`, with ±20% jitter. */
+/** The delay before retry number `failures` (from 0): doubling from `initialMs`, with ±20% jitter, never past `maxMs`. */
 export function backoffDelay(failures: number, initialMs: number, maxMs: number): number {
-  return Math.min(maxMs, initialMs * 2 ** failures) * (0.8 + Math.random() * 0.4);
+  return Math.min(maxMs, initialMs * 2 ** failures * (0.8 + Math.random() * 0.4));
 }
 
 /** The promise's value, or `fallback` when it has not settled within `ms`. */

@@ -12,7 +12,7 @@ export interface EngineWatcherOptions {
   store: ModuleStore;
   reader: ModuleReader;
   logger: Logger;
-  /** Called after every resync that follows a connection, the first one and each after a reconnect. */
+  /** Called after every resync: the first, each after a reconnect, and each periodic one. */
   onSynced?: () => void;
   /** First delay before reconnecting; doubles on each failure. Default 100 ms. */
   initialBackoffMs?: number;
@@ -142,10 +142,15 @@ export class EngineWatcher {
     });
   }
 
-  /** What a resync read, handed to the store unless its connection ended meanwhile. */
+  /**
+   * What a resync read, handed to the store unless its connection ended meanwhile; modules it could not
+   * inspect are read again at the watchdog tick. Answers how many statuses changed.
+   */
   async #resync(connection: AbortSignal, { full }: { full: boolean }): Promise<number> {
-    const observations = await this.#options.reader.everything({ full });
+    const { observations, unread } = await this.#options.reader.everything({ full });
     if (connection.aborted) return 0;
+    for (const module of unread) this.#unread.modules.add(module);
+    if (unread.length > 0) this.#options.logger.warn({ modules: unread }, 'could not inspect some containers; retrying at the next watchdog tick');
     return observations.reduce((changes, observation) => changes + this.#observe(observation), 0);
   }
 
@@ -220,6 +225,7 @@ export class EngineWatcher {
     this.#resync(connection.signal, { full: false })
       .then((changes) => {
         if (changes > 0) this.#options.logger.warn({ changes }, 'the periodic resync found statuses that events had missed');
+        this.#options.onSynced?.();
       })
       .catch((error: Error) => {
         this.#options.logger.warn({ err: error }, 'periodic resync failed; reconnecting');

@@ -1,6 +1,7 @@
 import type { ModuleSpec } from '../config/module-spec.ts';
 import type { DockerClient } from '../engine/docker-client.ts';
-import type { ContainerDetails, ContainerSummary } from '../engine/engine-types.ts';
+import type { ContainerDetails, ContainerSummary, ImageSummary } from '../engine/engine-types.ts';
+import { familiarReference } from '../engine/image-reference.ts';
 import { labelKeys, moduleContainer, moduleLabels, ownershipLabels } from './container-spec.ts';
 import type { ModuleStore, Observation } from './module-store.ts';
 
@@ -37,24 +38,38 @@ export class ModuleReader {
   }
 
   /**
-   * Everything berth follows, with one list of the project's containers (the engine's reachability is
-   * the watcher's to tell). `full` inspects every module's
-   * container (after a reconnect: anything may have happened); otherwise only those where the list
-   * disagrees with the store, the periodic check for missed events.
+   * Everything berth follows, with one list of the project's containers and one of the images (the
+   * engine's reachability is the watcher's to tell). `full` inspects every module's container (after a
+   * reconnect: anything may have happened); otherwise only those where the list disagrees with the
+   * store, the periodic check for missed events. A module whose inspect fails keeps what the store knew
+   * and is named in `unread`; only a failed list fails the whole.
    */
-  async everything({ full }: { full: boolean }): Promise<Observation[]> {
+  async everything({ full }: { full: boolean }): Promise<{ observations: Observation[]; unread: string[] }> {
     const since = this.#store.mark();
-    const owned = await this.#docker.containers.list(ownershipLabels(this.#project));
+    const [owned, images] = await Promise.all([this.#docker.containers.list(ownershipLabels(this.#project)), this.#docker.images.list()]);
+    const unread: string[] = [];
     const containers = await Promise.all(
-      [...this.#store.specs].map(async (spec): Promise<Observation> => {
+      [...this.#store.specs].map(async (spec): Promise<Observation | undefined> => {
         const chosen = moduleContainer(spec, owned.filter((container) => container.labels[labelKeys.module] === spec.name));
         const known = this.#store.container(spec.name);
-        const container = chosen && (!full && agrees(known, chosen) ? known : await this.#docker.containers.inspect(chosen.id));
-        return { type: 'container', module: spec.name, container, since };
+        try {
+          const container = chosen && (!full && agrees(known, chosen) ? known : await this.#docker.containers.inspect(chosen.id));
+          return { type: 'container', module: spec.name, container, since };
+        } catch {
+          unread.push(spec.name);
+          return undefined;
+        }
       }),
     );
-    const images = await Promise.all(this.#store.references.map((reference) => this.image(reference)));
-    return [...containers, ...images];
+    return { observations: [...containers.filter((observation) => observation !== undefined), ...this.#imagesFrom(images, since)], unread };
+  }
+
+  #imagesFrom(images: readonly ImageSummary[], since: number): Observation[] {
+    const byReference = new Map(images.flatMap((image) => image.references.map((reference) => [familiarReference(reference), image] as const)));
+    return this.#store.references.map((reference) => {
+      const image = byReference.get(familiarReference(reference));
+      return { type: 'image', reference, image: image && { id: image.id }, since };
+    });
   }
 }
 

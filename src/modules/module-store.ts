@@ -229,7 +229,8 @@ export class ModuleStore {
     if (!name || !this.#specs.has(name)) return nothing();
     const known = this.#containers.get(name);
     if (known && known.id !== event.id) return { ...nothing(), reread: [name] };
-    if (event.action === 'destroy') return known ? this.#afterEvent(name, undefined) : nothing();
+    // Gone: the module has no container, unless another of its own is left, which a read will tell.
+    if (event.action === 'destroy') return known ? { ...this.#afterEvent(name, undefined), reread: [name] } : nothing();
     const state = stateAfter[event.action];
     return state ? this.#afterEvent(name, containerAfter(known, event, state)) : nothing();
   }

@@ -1,18 +1,37 @@
 import type { Logger } from 'pino';
+import { backoffDelay } from '../lib/timing.ts';
 import type { DockerModuleClient } from './docker-module-client.ts';
 import type { ModuleState, ModuleStore } from './module-store.ts';
+
+export interface ReconcilerOptions {
+  modules: DockerModuleClient;
+  store: ModuleStore;
+  logger: Logger;
+  /** First wait before an autostart that failed is tried again; doubles on each failure. Default 1 s. */
+  retryMs?: number;
+  /** Longest wait between tries. Default 60 s. */
+  maxRetryMs?: number;
+}
 
 /** Creates and starts what the store shows as NOT_CREATED and docker.yaml marks autostart. */
 export class Reconciler {
   readonly #modules: DockerModuleClient;
   readonly #store: ModuleStore;
   readonly #log: Logger;
+  readonly #retryMs: number;
+  readonly #maxRetryMs: number;
   readonly #starting = new Set<string>();
+  /** Failed tries in a row, by module. */
+  readonly #failures = new Map<string, number>();
+  readonly #retries = new Map<string, NodeJS.Timeout>();
+  #following = false;
 
-  constructor({ modules, store, logger }: { modules: DockerModuleClient; store: ModuleStore; logger: Logger }) {
+  constructor({ modules, store, logger, retryMs = 1_000, maxRetryMs = 60_000 }: ReconcilerOptions) {
     this.#modules = modules;
     this.#store = store;
     this.#log = logger;
+    this.#retryMs = retryMs;
+    this.#maxRetryMs = maxRetryMs;
   }
 
   /** Every module once: after each resync. */
@@ -25,11 +44,15 @@ export class Reconciler {
    * the module's container name given up by a container berth does not own. Answers the way to stop.
    */
   follow(): () => void {
+    this.#following = true;
     const stopChanges = this.#store.subscribe((change) => this.#autostart(change.module));
     const stopNames = this.#store.onNameFreed((name) => this.#autostart(this.#store.get(name)!));
     return () => {
+      this.#following = false;
       stopChanges();
       stopNames();
+      for (const timer of this.#retries.values()) clearTimeout(timer);
+      this.#retries.clear();
     };
   }
 
@@ -37,10 +60,34 @@ export class Reconciler {
     const { name, autostart } = module.spec;
     // A resync and a change can both ask for the same module: one start is enough.
     if (module.status !== 'NOT_CREATED' || !autostart || this.#starting.has(name)) return;
+    clearTimeout(this.#retries.get(name));
+    this.#retries.delete(name);
     this.#starting.add(name);
-    this.#modules
-      .start(name)
-      .catch((error: Error) => this.#log.warn({ module: name, err: error }, 'could not create and start an autostart module'))
-      .finally(() => this.#starting.delete(name));
+    this.#modules.start(name).then(
+      () => this.#failures.delete(name),
+      (error: Error) => {
+        this.#failures.set(name, (this.#failures.get(name) ?? 0) + 1);
+        this.#log.warn({ module: name, err: error }, 'could not create and start an autostart module');
+      },
+    ).finally(() => {
+      this.#starting.delete(name);
+      this.#again(name);
+    });
+  }
+
+  /**
+   * Changes that came while a start was under way found it busy: a module still NOT_CREATED afterwards
+   * (its container removed as it started, or the start failed) is tried again, after a wait if it failed.
+   */
+  #again(name: string): void {
+    if (!this.#following) return;
+    const failures = this.#failures.get(name) ?? 0;
+    if (failures === 0) return this.#autostart(this.#store.get(name)!);
+    const timer = setTimeout(() => {
+      this.#retries.delete(name);
+      this.#autostart(this.#store.get(name)!);
+    }, backoffDelay(failures - 1, this.#retryMs, this.#maxRetryMs));
+    timer.unref();
+    this.#retries.set(name, timer);
   }
 }

@@ -54,7 +54,7 @@ export function createHarness(yaml: string, { env = {}, connection = { socketPat
   const text = `project: ${project}\n${yaml.replaceAll('{{run}}', run)}`;
   const config = parseConfig(text, { file: 'docker.yaml', env });
   const services = createServices({ config, logger, connection, watcher: { initialBackoffMs: 50, maxBackoffMs: 500, watchdogMs: 500 } });
-  const app = createBerthApp({ modules: services.modules, logger });
+  const app = createBerthApp({ modules: services.modules, engineReady: services.engineReady, logger });
   services.start();
   return {
     project,

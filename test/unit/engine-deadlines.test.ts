@@ -49,16 +49,26 @@ describe('an engine that takes requests and never answers', () => {
     ['a container list', 'GET /containers/json', () => docker.containers.list({ 'berth.managed': 'true' })],
     ['a container inspect', 'GET /containers/c0ffee/json', () => docker.containers.inspect('c0ffee')],
     ['an image inspect', 'GET /images/example/app:1/json', () => docker.images.inspect('example/app:1')],
+    ['an image list', 'GET /images/json', () => docker.images.list()],
     ['the event stream before its answer', 'GET /events', () => docker.events.stream(new AbortController().signal)],
   ])('aborts %s at the read deadline and leaves no request open', async (_, request, call) => {
     await expectAbortedAfter(call, readMs);
     expect(requests()).toEqual([request]);
   });
 
-  it('aborts a change at the write deadline, and a stop after its own timeout as well', async () => {
-    await expectAbortedAfter(() => docker.containers.start('c0ffee'), writeMs);
+  it.each([
+    ['a create', 'POST /containers/create', () => docker.containers.create({ name: 'web_http', Image: 'example/app:1' })],
+    ['a start', 'POST /containers/c0ffee/start', () => docker.containers.start('c0ffee')],
+    ['an unpause', 'POST /containers/c0ffee/unpause', () => docker.containers.unpause('c0ffee')],
+    ['a remove', 'DELETE /containers/c0ffee', () => docker.containers.remove('c0ffee')],
+  ])('aborts %s at the write deadline and leaves no request open', async (_, request, call) => {
+    await expectAbortedAfter(call, writeMs);
+    expect(requests()).toEqual([request]);
+  });
+
+  it('aborts a stop after the write deadline plus its own timeout', async () => {
     await expectAbortedAfter(() => docker.containers.stop('c0ffee', 1), writeMs + 1_000);
-    expect(requests()).toEqual(['POST /containers/c0ffee/start', 'POST /containers/c0ffee/stop']);
+    expect(requests()).toEqual(['POST /containers/c0ffee/stop']);
   });
 
   it('keeps an answered event stream open past the read deadline', async () => {

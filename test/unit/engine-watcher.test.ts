@@ -8,19 +8,12 @@ import { EngineWatcher, type EngineWatcherOptions } from '../../src/modules/engi
 import { ModuleReader } from '../../src/modules/module-reader.ts';
 import { ModuleStore, type ModuleStatusChange } from '../../src/modules/module-store.ts';
 import { backoffDelay } from '../../src/lib/timing.ts';
-import { berthConfig, containerEvent, FakeEngine, moduleSpec, project } from './fake-engine.ts';
+import { berthConfig, containerEvent, FakeEngine, moduleSpec, project, until } from './fake-engine.ts';
 
 const alpha = moduleSpec('alpha');
 const beta = moduleSpec('beta');
 const labels = { ...moduleLabels(project, alpha), [labelKeys.spec]: specDigest(alpha) };
 
-async function until(condition: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 describe('EngineWatcher against a fake engine', () => {
   let engine: FakeEngine;
@@ -86,6 +79,42 @@ describe('EngineWatcher against a fake engine', () => {
     expect(store.get('alpha')!.status).toBe('RUNNING');
   });
 
+  it('reads the module again when applying an event fails, whatever the failure', async () => {
+    const container = engine.addContainer(alpha, 'exited', labels);
+    watch();
+    await until(() => syncs === 1, 'the first sync');
+    const observe = store.observe.bind(store);
+    store.observe = () => {
+      store.observe = observe;
+      throw new Error('a bug in applying the event');
+    };
+    engine.setState(container.id, 'running');
+    engine.calls.length = 0;
+    engine.emit(containerEvent(container, 'start'));
+    await until(() => store.get('alpha')!.status === 'RUNNING', 'the read after the failed apply');
+    expect(engine.calls).toContain('containers.list');
+  });
+
+  it('inspects an image again at the watchdog tick when its recheck after an event failed', async () => {
+    watch();
+    await until(() => syncs === 1, 'the first sync');
+    engine.addImage(beta.image);
+    engine.fail('images.inspect', 500);
+    engine.emit({ type: 'image', action: 'tag', id: 'sha256:0123', attributes: { name: beta.image }, time: new Date() });
+    await until(() => store.get('beta')!.status === 'NOT_CREATED', 'the retried recheck');
+    expect(engine.calls.filter((call) => call === `images.inspect ${beta.image}`)).toHaveLength(2);
+  });
+
+  it('syncs although one container cannot be inspected, and reads that one at the watchdog tick', async () => {
+    const container = engine.addContainer(alpha, 'running', labels);
+    engine.fail('containers.inspect', 500);
+    watch();
+    await until(() => syncs === 1, 'the first sync');
+    expect(engine.calls.filter((call) => call === 'events.stream')).toEqual(['events.stream']);
+    await until(() => store.get('alpha')!.containerId === container.id, 'the module read at the watchdog tick');
+    expect(store.get('alpha')!.status).toBe('RUNNING');
+  });
+
   it('reconnects after a broken stream and publishes only what really changed meanwhile', async () => {
     const container = engine.addContainer(alpha, 'running', labels);
     watch();
@@ -108,8 +137,8 @@ describe('EngineWatcher against a fake engine', () => {
     expect(engine.calls.filter((call) => call === 'events.stream').length).toBeGreaterThanOrEqual(5);
   });
 
-  it('doubles the delay between attempts from the first, up to the cap, with jitter', () => {
-    for (const [failures, low, high] of [[0, 80, 120], [1, 160, 240], [3, 640, 960], [10, 800, 1200]] as const) {
+  it('doubles the delay between attempts from the first, with jitter, never past the cap', () => {
+    for (const [failures, low, high] of [[0, 80, 120], [1, 160, 240], [3, 640, 960], [4, 1000, 1000], [10, 1000, 1000]] as const) {
       const delay = backoffDelay(failures, 100, 1_000);
       expect(delay).toBeGreaterThanOrEqual(low);
       expect(delay).toBeLessThanOrEqual(high);

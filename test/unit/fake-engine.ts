@@ -2,7 +2,7 @@ import type { BerthConfig, ModuleSpec } from '../../src/config/module-spec.ts';
 import type { ContainerCreateOptions } from '../../src/engine/container-client.ts';
 import type { DockerClient } from '../../src/engine/docker-client.ts';
 import { toBerthError } from '../../src/engine/engine-error.ts';
-import type { ContainerDetails, EngineContainerState, EngineEvent, EngineVersion, ImageDetails } from '../../src/engine/engine-types.ts';
+import type { ContainerDetails, EngineContainerState, EngineEvent, EngineVersion, ImageDetails, ImageSummary } from '../../src/engine/engine-types.ts';
 import { labelKeys, moduleLabels } from '../../src/modules/container-spec.ts';
 import { PushQueue } from '../../src/lib/async-iteration.ts';
 import { ModuleReader } from '../../src/modules/module-reader.ts';
@@ -141,6 +141,12 @@ export class FakeEngine implements DockerClient {
   };
 
   readonly images = {
+    list: async (): Promise<ImageSummary[]> => {
+      await this.#call('images.list');
+      const byId = new Map<string, string[]>();
+      for (const [reference, id] of this.imageIds) byId.set(id, [...(byId.get(id) ?? []), reference]);
+      return [...byId].map(([id, references]) => ({ id, references }));
+    },
     inspect: async (reference: string): Promise<ImageDetails | undefined> => {
       await this.#call('images.inspect', reference);
       const id = this.imageIds.get(reference);
@@ -175,10 +181,20 @@ export function containerEvent(container: ContainerDetails, action = 'start'): E
 
 /** What the watcher does on connecting: reads everything and hands it to the store. */
 export async function sync(store: ModuleStore, engine: FakeEngine): Promise<void> {
-  for (const observation of await new ModuleReader({ docker: engine, store, project }).everything({ full: true })) store.observe(observation);
+  const { observations } = await new ModuleReader({ docker: engine, store, project }).everything({ full: true });
+  for (const observation of observations) store.observe(observation);
   store.observe({ type: 'reachable', version: await engine.system.version() });
 }
 
 export function handling(store: ModuleStore, module: string, handling: boolean): void {
   store.observe({ type: 'handling', module, handling });
+}
+
+/** Waits for a condition the code under test makes true, polling every 5 ms. */
+export async function until(condition: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
