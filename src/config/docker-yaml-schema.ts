@@ -1,3 +1,4 @@
+import { parse as parseShellWords } from 'shell-quote';
 import { z } from 'zod';
 import { portProtocols } from './module-spec.ts';
 
@@ -53,6 +54,45 @@ const envValue = z.union([z.string(), z.number(), z.boolean()], {
   error: (issue) => `expected a scalar value (string, number or boolean), got ${describe(issue.input)}`,
 });
 
+const restart = z
+  .string({ error: (issue) => `expected no, always, unless-stopped, on-failure or on-failure:N, got ${describe(issue.input)}` })
+  .regex(/^(no|always|unless-stopped|on-failure(:[1-9]\d{0,5})?)$/, 'expected no, always, unless-stopped, on-failure or on-failure:N');
+
+const memoryUnits: Record<string, number> = { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+/** The engine refuses a memory limit under 6 MiB. */
+const smallestMemory = 6 * 1024 ** 2;
+
+const memory = z
+  .union([z.number(), z.string()], { error: (issue) => `expected a memory size such as 256m (units b, k, m, g), got ${describe(issue.input)}` })
+  .transform((value, context) => {
+    const match = /^(\d+(?:\.\d+)?)\s*([bkmg]?)$/i.exec(String(value).trim());
+    const bytes = match ? Math.floor(Number(match[1]) * memoryUnits[(match[2] || 'b').toLowerCase()]!) : Number.NaN;
+    if (bytes >= smallestMemory) return bytes;
+    context.addIssue({ code: 'custom', message: match ? `expected at least 6m, the engine's smallest memory limit, got ${value}` : `expected a memory size such as 256m (units b, k, m, g), got ${JSON.stringify(value)}` });
+    return z.NEVER;
+  });
+
+const resourcesShape = {
+  cpus: z
+    .number({ error: (issue) => `expected a number of CPUs such as 0.5, got ${describe(issue.input)}` })
+    .positive({ error: 'expected a number of CPUs above 0, such as 0.5' })
+    .optional(),
+  memory: memory.optional(),
+};
+
+/** A list of words, or a string split as a POSIX shell splits it (quotes kept together; no pipes or redirections). */
+const commandLine = z
+  .union([z.array(z.string()).min(1, 'expected at least one word'), z.string().min(1, 'expected at least one word')], {
+    error: (issue) => `expected a list of words or a command string, got ${describe(issue.input)}`,
+  })
+  .transform((value, context) => {
+    if (Array.isArray(value)) return value;
+    const words = parseShellWords(value, (name) => `$${name}`);
+    if (words.every((word): word is string => typeof word === 'string')) return words;
+    context.addIssue({ code: 'custom', message: 'expected plain words: a pipe, redirection or other shell operator needs ["sh", "-c", "…"]' });
+    return z.NEVER;
+  });
+
 const module = z.strictObject(
   {
     kind,
@@ -60,6 +100,18 @@ const module = z.strictObject(
     autostart: z.boolean({ error: (issue) => `expected true or false, got ${describe(issue.input)}` }).default(true),
     envs: z.record(envName, envValue, { error: mappingError('a mapping of NAME: value') }).default({}),
     ports: z.record(portName, port, { error: mappingError('a mapping of port names to ports') }).default({}),
+    restart: restart.optional(),
+    resources: z.strictObject(resourcesShape, { error: (issue) => `expected a mapping { cpus, memory }, got ${describe(issue.input)}` }).optional(),
+    command: commandLine.optional(),
+    entrypoint: commandLine.optional(),
+    user: z
+      .string({ error: (issue) => `expected a user such as "999" or "999:999", got ${describe(issue.input)}` })
+      .regex(/^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$/, 'expected a user name or id, optionally with a group: "999:999"')
+      .optional(),
+    workdir: z
+      .string({ error: (issue) => `expected an absolute path, got ${describe(issue.input)}` })
+      .regex(/^\//, 'expected an absolute path inside the container, such as /app')
+      .optional(),
   },
   { error: (issue) => `expected a module mapping with kind and image, got ${describe(issue.input)}` },
 );
@@ -93,6 +145,7 @@ function describe(value: unknown): string {
 
 /** The keys a strict mapping at this path takes, for "unknown key" messages. */
 export function allowedKeys(path: readonly (string | number)[]): string[] | undefined {
+  if (path.length === 3 && path[2] === 'resources') return Object.keys(resourcesShape);
   const shapes = [dockerYamlSchema.shape, module.shape, portShape];
   const depth = path.length === 0 ? 0 : path.length === 2 ? 1 : path.length === 4 ? 2 : undefined;
   return depth === undefined ? undefined : Object.keys(shapes[depth]!);

@@ -3,7 +3,7 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Documen
 import { ConfigError, type ConfigIssue } from './config-error.ts';
 import { allowedKeys, dockerYamlSchema, type DockerYaml } from './docker-yaml-schema.ts';
 import { interpolate, type Environment } from './interpolate.ts';
-import type { BerthConfig, ModuleSpec, PortSpec } from './module-spec.ts';
+import type { BerthConfig, ModuleSpec, PortSpec, RestartPolicy } from './module-spec.ts';
 import { Locator, type Path } from '../lib/yaml-positions.ts';
 
 /** Reads and validates a docker.yaml; throws a ConfigError that lists every problem in it. */
@@ -96,8 +96,19 @@ function toBerthConfig(data: DockerYaml, secrets: string[]): BerthConfig {
       out: port.out ?? port.in,
       protocol: port.protocol,
     })),
+    restart: module.restart === undefined ? undefined : restartPolicy(module.restart),
+    resources: module.resources && { nanoCpus: module.resources.cpus && Math.round(module.resources.cpus * 1e9), memoryBytes: module.resources.memory },
+    command: module.command,
+    entrypoint: module.entrypoint,
+    user: module.user,
+    workdir: module.workdir,
   }));
   return { project: data.project, modules, secrets };
+}
+
+function restartPolicy(text: string): RestartPolicy {
+  const [name, count] = text.split(':');
+  return { name: name as RestartPolicy['name'], maximumRetryCount: count ? Number(count) : 0 };
 }
 
 function aliasIssue(doc: Document, located: Locator): ConfigIssue | undefined {

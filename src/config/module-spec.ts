@@ -10,6 +10,20 @@ export interface PortSpec {
   protocol: PortProtocol;
 }
 
+export const restartPolicies = ['no', 'always', 'unless-stopped', 'on-failure'] as const;
+
+/** What the engine does when the container exits; on-failure retries at most maximumRetryCount times (0: no limit). */
+export interface RestartPolicy {
+  name: (typeof restartPolicies)[number];
+  maximumRetryCount: number;
+}
+
+export interface ResourceLimits {
+  /** CPU time, in billionths of a CPU (cpus × 10⁹). */
+  nanoCpus?: number;
+  memoryBytes?: number;
+}
+
 export interface ModuleSpec {
   name: string;
   kind: string;
@@ -19,6 +33,15 @@ export interface ModuleSpec {
   autostart: boolean;
   envs: Record<string, string>;
   ports: PortSpec[];
+  /** Unset keys leave the image's own setting, and stay out of the spec digest. */
+  restart?: RestartPolicy;
+  resources?: ResourceLimits;
+  /** Replaces the image's CMD. */
+  command?: string[];
+  /** Replaces the image's ENTRYPOINT. */
+  entrypoint?: string[];
+  user?: string;
+  workdir?: string;
 }
 
 export interface BerthConfig {

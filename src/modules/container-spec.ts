@@ -25,13 +25,20 @@ export function isOwnedBy(labels: Record<string, string>, project: string, modul
 }
 
 export function specDigest(module: ModuleSpec): string {
-  const { containerName, image, envs, ports } = module;
-  // Sorted, so that reordering docker.yaml does not count as a change.
+  const { containerName, image, envs, ports, restart, resources, command, entrypoint, user, workdir } = module;
+  // Sorted, so that reordering docker.yaml does not count as a change. Keys left unset are left out (as
+  // JSON leaves out undefined), so that containers made before a key existed keep their digest.
   const canonical = {
     containerName,
     image,
     envs: Object.entries(envs).sort(([a], [b]) => a.localeCompare(b)),
     ports: [...ports].sort((a, b) => a.name.localeCompare(b.name)),
+    restart,
+    resources: resources && { nanoCpus: resources.nanoCpus, memoryBytes: resources.memoryBytes },
+    command,
+    entrypoint,
+    user,
+    workdir,
   };
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex').slice(0, 16);
 }
@@ -44,13 +51,23 @@ export function containerCreateOptions(project: string, module: ModuleSpec): Con
     exposedPorts[key] = {};
     (portBindings[key] ??= []).push({ HostPort: String(port.out) });
   }
+  const { restart, resources } = module;
   return {
     name: module.containerName,
     Image: module.image,
     Env: Object.entries(module.envs).map(([key, value]) => `${key}=${value}`),
     Labels: { ...moduleLabels(project, module), [labelKeys.spec]: specDigest(module) },
     ExposedPorts: exposedPorts,
-    HostConfig: { PortBindings: portBindings },
+    Cmd: module.command,
+    Entrypoint: module.entrypoint,
+    User: module.user,
+    WorkingDir: module.workdir,
+    HostConfig: {
+      PortBindings: portBindings,
+      RestartPolicy: restart && { Name: restart.name, MaximumRetryCount: restart.maximumRetryCount },
+      NanoCpus: resources?.nanoCpus,
+      Memory: resources?.memoryBytes,
+    },
   };
 }
 

@@ -60,6 +60,47 @@ describe('containerCreateOptions', () => {
   });
 });
 
+describe('workload keys in the container shape', () => {
+  const db: ModuleSpec = {
+    ...tts,
+    restart: { name: 'on-failure', maximumRetryCount: 3 },
+    resources: { nanoCpus: 500_000_000, memoryBytes: 268_435_456 },
+    command: ['postgres', '-c', 'fsync=off'],
+    entrypoint: ['/entry.sh'],
+    user: '999:999',
+    workdir: '/var/lib/postgresql',
+  };
+
+  it('passes command, entrypoint, user, workdir, the restart policy and the limits to the engine', () => {
+    const options = containerCreateOptions('demo', db);
+    expect(options).toMatchObject({ Cmd: ['postgres', '-c', 'fsync=off'], Entrypoint: ['/entry.sh'], User: '999:999', WorkingDir: '/var/lib/postgresql' });
+    expect(options.HostConfig).toMatchObject({ RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 3 }, NanoCpus: 500_000_000, Memory: 268_435_456 });
+  });
+
+  it('leaves the image its own settings where docker.yaml names none', () => {
+    const options = containerCreateOptions('demo', tts);
+    expect([options.Cmd, options.Entrypoint, options.User, options.WorkingDir, options.HostConfig?.RestartPolicy, options.HostConfig?.Memory]).toEqual([undefined, undefined, undefined, undefined, undefined, undefined]);
+  });
+
+  it.each<[string, Partial<ModuleSpec>]>([
+    ['restart', { restart: { name: 'always', maximumRetryCount: 0 } }],
+    ['resources', { resources: { memoryBytes: 7_000_000 } }],
+    ['command', { command: ['sleep', '1'] }],
+    ['entrypoint', { entrypoint: ['/bin/sh'] }],
+    ['user', { user: '1000' }],
+    ['workdir', { workdir: '/srv' }],
+  ])('counts a change of %s, so that the container is recreated', (_, change) => {
+    expect(specDigest({ ...db, ...change })).not.toBe(specDigest(db));
+    expect(specDigest({ ...tts, ...change })).not.toBe(specDigest(tts));
+  });
+
+  it('keeps the digest of a module that names none of them, as containers made before these keys have it', () => {
+    expect(specDigest(tts)).toBe(specDigest({ ...tts, restart: undefined, resources: undefined, command: undefined }));
+    // The digest the code before these keys computed for this spec.
+    expect(specDigest(tts)).toBe('8fb9d3f4819a0526');
+  });
+});
+
 describe('specDigest', () => {
   it('is stable for the same spec', () => {
     expect(specDigest({ ...tts, envs: { ...tts.envs } })).toBe(specDigest(tts));

@@ -24,11 +24,11 @@ const piper = ['  tts:', '    kind: piper', '    image: local/piper:1.2'];
 
 describe('parseConfig errors', () => {
   it('reports an unknown module key at the key, naming the keys it accepts', () => {
-    const [issue, ...rest] = issues(yaml('modules:', ...piper, '    restart: always'));
+    const [issue, ...rest] = issues(yaml('modules:', ...piper, '    restrat: always'));
     expect(rest).toEqual([]);
-    expect(issue).toMatchObject({ file: 'docker.yaml', line: 5, column: 5, path: 'modules.tts.restart' });
+    expect(issue).toMatchObject({ file: 'docker.yaml', line: 5, column: 5, path: 'modules.tts.restrat' });
     expect(issue?.message).toMatch(/unknown key/);
-    expect(issue?.message).toMatch(/kind.*image.*autostart.*envs.*ports/);
+    expect(issue?.message).toMatch(/kind.*image.*autostart.*envs.*ports.*restart.*resources.*command.*entrypoint.*user.*workdir/);
   });
 
   it('reports an unknown key in a port mapping, naming in, out and protocol', () => {
@@ -180,6 +180,51 @@ describe('parseConfig errors', () => {
 
   it.each(['local/piper:V1.2', 'Registry.Example:5000/team/app:Latest', 'localhost:5000/app', 'app@sha256:' + 'a'.repeat(64)])('accepts %s: capitals only in the host or tag', (image) => {
     expect(parse(yaml('modules:', '  tts:', '    kind: piper', `    image: ${image}`)).modules[0]?.image).toBe(image);
+  });
+
+  describe('workload keys', () => {
+    const spec = (...lines: string[]) => parse(yaml('modules:', ...piper, ...lines)).modules[0]!;
+
+    it('reads restart, resources, command, entrypoint, user and workdir', () => {
+      expect(
+        spec(
+          '    restart: on-failure:3',
+          '    resources: { cpus: 0.5, memory: 256m }',
+          `    command: serve --voice "en US" --port 5000`,
+          '    entrypoint: ["/entry.sh"]',
+          '    user: "999:999"',
+          '    workdir: /srv/piper',
+        ),
+      ).toMatchObject({
+        restart: { name: 'on-failure', maximumRetryCount: 3 },
+        resources: { nanoCpus: 500_000_000, memoryBytes: 256 * 1024 ** 2 },
+        command: ['serve', '--voice', 'en US', '--port', '5000'],
+        entrypoint: ['/entry.sh'],
+        user: '999:999',
+        workdir: '/srv/piper',
+      });
+    });
+
+    it('leaves every key unset when docker.yaml does not name it', () => {
+      expect(spec()).toMatchObject({ restart: undefined, resources: undefined, command: undefined, entrypoint: undefined, user: undefined, workdir: undefined });
+      expect(spec('    restart: always', '    resources: { memory: 1g }')).toMatchObject({ restart: { name: 'always', maximumRetryCount: 0 }, resources: { memoryBytes: 1024 ** 3 } });
+    });
+
+    it.each([
+      ['    restart: sometimes', 5, 14, 'modules.tts.restart', 'expected no, always, unless-stopped, on-failure or on-failure:N'],
+      ['    restart: on-failure:0', 5, 14, 'modules.tts.restart', 'on-failure:N'],
+      ['    resources: { cpus: 0 }', 5, 24, 'modules.tts.resources.cpus', 'expected a number of CPUs above 0'],
+      ['    resources: { memory: 4m }', 5, 26, 'modules.tts.resources.memory', "expected at least 6m, the engine's smallest memory limit"],
+      ['    resources: { memory: lots }', 5, 26, 'modules.tts.resources.memory', 'expected a memory size such as 256m'],
+      ['    resources: { disk: 1g }', 5, 18, 'modules.tts.resources.disk', 'unknown key "disk"; expected one of cpus, memory'],
+      ['    command: serve | tee log', 5, 14, 'modules.tts.command', 'needs ["sh", "-c", "…"]'],
+      ['    command: []', 5, 14, 'modules.tts.command', 'expected at least one word'],
+      ['    command: { run: serve }', 5, 14, 'modules.tts.command', 'expected a list of words or a command string'],
+      ['    user: "root; rm"', 5, 11, 'modules.tts.user', 'expected a user name or id'],
+      ['    workdir: srv', 5, 14, 'modules.tts.workdir', 'expected an absolute path'],
+    ])('refuses %s at its position', (line, row, column, path, message) => {
+      expect(issues(yaml('modules:', ...piper, line))).toEqual([{ file: 'docker.yaml', line: row, column, path, message: expect.stringContaining(message) }]);
+    });
   });
 
   it.each([
