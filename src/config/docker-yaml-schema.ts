@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { parse as parseShellWords } from 'shell-quote';
 import { z } from 'zod';
 import { portProtocols } from './module-spec.ts';
@@ -34,6 +35,10 @@ const portShape = {
   in: portNumber,
   out: portNumber.optional(),
   protocol: z.enum(portProtocols, { error: `expected one of ${portProtocols.join(', ')}` }).default('tcp'),
+  host: z
+    .string({ error: (issue) => `expected a host IP address such as 127.0.0.1, got ${describe(issue.input)}` })
+    .refine((address) => isIP(address) !== 0, 'expected a host IP address such as 127.0.0.1 or ::1')
+    .optional(),
 };
 
 const port = z.preprocess(

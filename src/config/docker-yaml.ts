@@ -95,6 +95,7 @@ function toBerthConfig(data: DockerYaml, secrets: string[]): BerthConfig {
       in: port.in,
       out: port.out ?? port.in,
       protocol: port.protocol,
+      host: port.host,
     })),
     restart: module.restart === undefined ? undefined : restartPolicy(module.restart),
     resources: module.resources && { nanoCpus: module.resources.cpus && Math.round(module.resources.cpus * 1e9), memoryBytes: module.resources.memory },
@@ -123,16 +124,18 @@ function aliasIssue(doc: Document, located: Locator): ConfigIssue | undefined {
   return found;
 }
 
+/** Two ports clash on one host port and protocol when they share an address, or either takes them all. */
 function hostPortClashes(config: BerthConfig, located: Locator): ConfigIssue[] {
-  const seen = new Map<string, string>();
   const issues: ConfigIssue[] = [];
+  const seen = new Map<string, { host: string | undefined; path: string }[]>();
   for (const module of config.modules) {
     for (const port of module.ports) {
       const key = `${port.out}/${port.protocol}`;
       const here = `modules.${module.name}.ports.${port.name}`;
-      const first = seen.get(key);
-      if (first) issues.push(located.path(here.split('.'), `host port ${key} is already published by ${first}`));
-      else seen.set(key, here);
+      const earlier = seen.get(key) ?? [];
+      const first = earlier.find(({ host }) => host === undefined || port.host === undefined || host === port.host);
+      if (first) issues.push(located.path(here.split('.'), `host port ${key} is already published by ${first.path}`));
+      else seen.set(key, [...earlier, { host: port.host, path: here }]);
     }
   }
   return issues;

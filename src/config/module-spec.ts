@@ -8,6 +8,8 @@ export interface PortSpec {
   /** Host port it is published on. */
   out: number;
   protocol: PortProtocol;
+  /** The host address it is published on; undefined: every address. */
+  host?: string;
 }
 
 export const restartPolicies = ['no', 'always', 'unless-stopped', 'on-failure'] as const;

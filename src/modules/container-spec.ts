@@ -45,11 +45,11 @@ export function specDigest(module: ModuleSpec): string {
 
 export function containerCreateOptions(project: string, module: ModuleSpec): ContainerCreateOptions {
   const exposedPorts: Record<string, object> = {};
-  const portBindings: Record<string, { HostPort: string }[]> = {};
+  const portBindings: Record<string, { HostIp?: string; HostPort: string }[]> = {};
   for (const port of module.ports) {
     const key = `${port.in}/${port.protocol}`;
     exposedPorts[key] = {};
-    (portBindings[key] ??= []).push({ HostPort: String(port.out) });
+    (portBindings[key] ??= []).push({ HostIp: port.host, HostPort: String(port.out) });
   }
   const { restart, resources } = module;
   return {

@@ -1,15 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModuleStatusChange } from '../../src/modules/module-store.ts';
 import { StartModuleDocument } from '../generated/operations.ts';
-import { createHarness, docker, testImage, waitFor, type Harness } from './harness.ts';
+import { createHarness, docker, freePort, servedEnv, testImage, waitFor, type Harness } from './harness.ts';
 
 // The workload keys of docker.yaml, each proven by what the engine does with the container.
 describe('workload keys on the engine', () => {
   let berth: Harness;
+  let loopbackPort: number;
   const changes: ModuleStatusChange[] = [];
 
   beforeAll(async () => {
+    loopbackPort = await freePort();
     berth = createHarness(`modules:
+  local:
+    kind: http{{run}}
+    image: ${testImage}
+    autostart: false
+    ports:
+      http: { in: 8080, out: ${loopbackPort}, host: 127.0.0.1 }
   whoami:
     kind: job{{run}}
     image: ${testImage}
@@ -70,6 +78,15 @@ describe('workload keys on the engine', () => {
     expect(started.data?.startModule.status).toBe('RUNNING');
     const { HostConfig } = await inspect('limited');
     expect([HostConfig.NanoCpus, HostConfig.Memory]).toEqual([500_000_000, 64 * 1024 ** 2]);
+  });
+
+  it('publishes a port on the host address it names only', async () => {
+    const started = await berth.gql('mutation { startModule(name: "local") { status ports { name out host } } }');
+    expect(started.data?.startModule).toEqual({ status: 'RUNNING', ports: [{ name: 'http', out: loopbackPort, host: '127.0.0.1' }] });
+    const { HostConfig, NetworkSettings } = await inspect('local');
+    expect(HostConfig.PortBindings['8080/tcp']).toEqual([{ HostIp: '127.0.0.1', HostPort: String(loopbackPort) }]);
+    expect(NetworkSettings.Ports['8080/tcp']?.map((binding) => binding.HostIp)).toEqual(['127.0.0.1']);
+    expect(await servedEnv(loopbackPort)).toContain('HOSTNAME=');
   });
 
   it('runs the entrypoint with the command in the working directory', async () => {

@@ -31,12 +31,12 @@ describe('parseConfig errors', () => {
     expect(issue?.message).toMatch(/kind.*image.*autostart.*envs.*ports.*restart.*resources.*command.*entrypoint.*user.*workdir/);
   });
 
-  it('reports an unknown key in a port mapping, naming in, out and protocol', () => {
-    const [issue, ...rest] = issues(yaml('modules:', ...piper, '    ports:', '      http: { in: 5000, host: 15000 }'));
+  it('reports an unknown key in a port mapping, naming in, out, protocol and host', () => {
+    const [issue, ...rest] = issues(yaml('modules:', ...piper, '    ports:', '      http: { in: 5000, hostPort: 15000 }'));
     expect(rest).toEqual([]);
-    expect(issue).toMatchObject({ line: 6, column: 25, path: 'modules.tts.ports.http.host' });
+    expect(issue).toMatchObject({ line: 6, column: 25, path: 'modules.tts.ports.http.hostPort' });
     expect(issue?.message).toMatch(/unknown key/);
-    expect(issue?.message).toMatch(/\bin\b.*\bout\b.*\bprotocol\b/);
+    expect(issue?.message).toMatch(/\bin\b.*\bout\b.*\bprotocol\b.*\bhost\b/);
   });
 
   it('reports a module declared twice at its second declaration', () => {
@@ -180,6 +180,31 @@ describe('parseConfig errors', () => {
 
   it.each(['local/piper:V1.2', 'Registry.Example:5000/team/app:Latest', 'localhost:5000/app', 'app@sha256:' + 'a'.repeat(64)])('accepts %s: capitals only in the host or tag', (image) => {
     expect(parse(yaml('modules:', '  tts:', '    kind: piper', `    image: ${image}`)).modules[0]?.image).toBe(image);
+  });
+
+  describe('ports.<p>.host', () => {
+    const ports = (...lines: string[]) => ['modules:', ...piper, '    ports:', ...lines, '  web:', '    kind: http', '    image: local/web:1', '    ports:'];
+
+    it('publishes on one address, and lets two addresses share a host port', () => {
+      const config = parse(yaml(...ports('      http: { in: 5000, out: 8080, host: 127.0.0.1 }'), '      http: { in: 80, out: 8080, host: "::1" }'));
+      expect(config.modules.map((module) => module.ports[0]!.host)).toEqual(['127.0.0.1', '::1']);
+    });
+
+    it.each([
+      ['the same address', '127.0.0.1', '127.0.0.1'],
+      ['every address and one', undefined, '127.0.0.1'],
+      ['one address and every one', '127.0.0.1', undefined],
+    ])('refuses a host port published twice on %s', (_, first, second) => {
+      const at = (host: string | undefined) => (host ? `, host: ${host}` : '');
+      const found = issues(yaml(...ports(`      http: { in: 5000, out: 8080${at(first)} }`), `      http: { in: 80, out: 8080${at(second)} }`));
+      expect(found).toEqual([expect.objectContaining({ path: 'modules.web.ports.http', message: 'host port 8080/tcp is already published by modules.tts.ports.http' })]);
+    });
+
+    it('refuses a host that is not an IP address, at its position', () => {
+      expect(issues(yaml('modules:', ...piper, '    ports:', '      http: { in: 5000, host: localhost }'))).toEqual([
+        { file: 'docker.yaml', line: 6, column: 31, path: 'modules.tts.ports.http.host', message: expect.stringContaining('expected a host IP address') },
+      ]);
+    });
   });
 
   describe('workload keys', () => {

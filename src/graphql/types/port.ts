@@ -15,6 +15,7 @@ export const PortRef = builder.objectRef<PortSpec>('Port').implement({
     name: t.exposeString('name'),
     in: t.exposeInt('in', { description: 'Port inside the container.' }),
     out: t.exposeInt('out', { description: 'Host port it is published on.' }),
+    host: t.string({ nullable: true, description: 'The host address it is published on; null: every address.', resolve: (port) => port.host }),
     protocol: t.field({ type: PortProtocolEnum, resolve: (port) => port.protocol }),
   }),
 });
