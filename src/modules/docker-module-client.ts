@@ -83,19 +83,29 @@ export class DockerModuleClient {
 
   async stop(name: string, timeoutSeconds: number): Promise<ModuleState> {
     const spec = this.#spec(name);
-    if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 0 || timeoutSeconds > maxStopTimeoutSeconds) {
-      throw new BerthError('BAD_USER_INPUT', `timeoutSeconds must be a whole number from 0 to ${maxStopTimeoutSeconds}, got ${timeoutSeconds}`);
-    }
+    checkTimeout(timeoutSeconds);
+    return this.#operate(spec, () => this.#stop(spec, timeoutSeconds));
+  }
+
+  /** Stop, then start, as one operation under the module's lock: nothing runs between the two. */
+  async restart(name: string, timeoutSeconds: number): Promise<ModuleState> {
+    const spec = this.#spec(name);
+    checkTimeout(timeoutSeconds);
     return this.#operate(spec, async () => {
-      const container = await this.#ownedContainer(spec);
-      if (!container) {
-        await this.#refuseForeignContainer(spec);
-        return undefined;
-      }
-      await this.#docker.containers.stop(container.id, timeoutSeconds);
-      this.#log.info({ module: spec.name, container: container.id }, 'module stopped');
-      return container.id;
+      await this.#stop(spec, timeoutSeconds);
+      return this.#startFromEngine(spec);
     });
+  }
+
+  async #stop(spec: ModuleSpec, timeoutSeconds: number): Promise<string | undefined> {
+    const container = await this.#ownedContainer(spec);
+    if (!container) {
+      await this.#refuseForeignContainer(spec);
+      return undefined;
+    }
+    await this.#docker.containers.stop(container.id, timeoutSeconds);
+    this.#log.info({ module: spec.name, container: container.id }, 'module stopped');
+    return container.id;
   }
 
   #spec(name: string): ModuleSpec {
@@ -233,6 +243,12 @@ export class DockerModuleClient {
         if (Date.now() > deadline) throw error;
       }
     }
+  }
+}
+
+function checkTimeout(timeoutSeconds: number): void {
+  if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 0 || timeoutSeconds > maxStopTimeoutSeconds) {
+    throw new BerthError('BAD_USER_INPUT', `timeoutSeconds must be a whole number from 0 to ${maxStopTimeoutSeconds}, got ${timeoutSeconds}`);
   }
 }
 

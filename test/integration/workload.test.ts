@@ -80,6 +80,19 @@ describe('workload keys on the engine', () => {
     expect([HostConfig.NanoCpus, HostConfig.Memory]).toEqual([500_000_000, 64 * 1024 ** 2]);
   });
 
+  it('restarts a running module as one operation: the same container, started again, HANDLING throughout', async () => {
+    const started = await berth.gql(StartModuleDocument, { name: 'limited' });
+    const before = await inspect('limited');
+    const from = changes.length;
+    const restarted = await berth.gql('mutation { restartModule(name: "limited", timeoutSeconds: 0) { status containerId } }');
+    expect(restarted.data?.restartModule).toEqual({ status: 'RUNNING', containerId: started.data?.startModule.containerId });
+    const after = await inspect('limited');
+    expect(new Date(after.State.StartedAt).getTime()).toBeGreaterThan(new Date(before.State.StartedAt).getTime());
+    // Subscribers see the operation begin and end; events of the stop that arrive late may add a pair between.
+    const seen = changes.slice(from).filter((change) => change.module.spec.name === 'limited').map((change) => change.status);
+    expect([seen[0], seen.at(-1)]).toEqual(['HANDLING', 'RUNNING']);
+  });
+
   it('publishes a port on the host address it names only', async () => {
     const started = await berth.gql('mutation { startModule(name: "local") { status ports { name out host } } }');
     expect(started.data?.startModule).toEqual({ status: 'RUNNING', ports: [{ name: 'http', out: loopbackPort, host: '127.0.0.1' }] });

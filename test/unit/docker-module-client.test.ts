@@ -135,6 +135,23 @@ describe('DockerModuleClient operations against a fake engine', () => {
     await expect(modules.stop('alpha', 1)).resolves.toMatchObject({ status: 'EXITED' });
   });
 
+  it('restarts as one operation: stop then start of the same container, HANDLING throughout', async () => {
+    const container = engine.addContainer(alpha, 'running', labelsOf());
+    await sync(store, engine);
+    const calls = await callsFrom(() => modules.restart('alpha', 1));
+    expect(calls.filter((call) => !call.startsWith('containers.inspect') && call !== 'containers.list')).toEqual([
+      `containers.stop ${container.id}`,
+      `containers.start ${container.id}`,
+    ]);
+    expect(statuses()).toEqual(['HANDLING', 'RUNNING']);
+  });
+
+  it('restarts a module with no container by creating and starting it, and refuses a bad timeout', async () => {
+    await sync(store, engine);
+    await expect(modules.restart('alpha', 1)).resolves.toMatchObject({ status: 'RUNNING' });
+    await expect(modules.restart('alpha', -1)).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
+  });
+
   describe('with the engine marked down', () => {
     beforeEach(async () => {
       engine.addContainer(alpha, 'exited', labelsOf());

@@ -57,4 +57,14 @@ builder.mutationFields((t) => ({
     },
     resolve: (_root, { name, timeoutSeconds }, { modules }) => modules.stop(name, timeoutSeconds),
   }),
+  restartModule: t.field({
+    type: ModuleRef,
+    description:
+      'Stops the container (killing it after timeoutSeconds) and starts it again, as one operation: HANDLING throughout, and nothing else runs on the module in between. Returns the module in its final status.',
+    args: {
+      name: t.arg.string({ required: true }),
+      timeoutSeconds: t.arg.int({ required: true, defaultValue: 10 }),
+    },
+    resolve: (_root, { name, timeoutSeconds }, { modules }) => modules.restart(name, timeoutSeconds),
+  }),
 }));
