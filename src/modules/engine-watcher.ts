@@ -173,27 +173,24 @@ export class EngineWatcher {
     return outcome.changes.length;
   }
 
-  async #reread(module: string): Promise<void> {
-    const { reader, store, logger } = this.#options;
-    try {
-      const observation = await reader.container(store.spec(module)!);
-      this.#unread.modules.delete(module);
-      this.#observe(observation);
-    } catch (error) {
-      this.#unread.modules.add(module);
-      logger.warn({ err: error, module }, 'could not read a module; retrying at the next watchdog tick');
-    }
+  #reread(module: string): Promise<void> {
+    const { reader, store } = this.#options;
+    return this.#readOrRetry(this.#unread.modules, module, () => reader.container(store.spec(module)!));
   }
 
-  async #recheck(reference: string): Promise<void> {
-    const { reader, logger } = this.#options;
+  #recheck(reference: string): Promise<void> {
+    return this.#readOrRetry(this.#unread.images, reference, () => this.#options.reader.image(reference));
+  }
+
+  /** A read the store asked for; one that fails stays in `unread`, to be tried again at the next watchdog tick. */
+  async #readOrRetry(unread: Set<string>, key: string, read: () => Promise<Observation>): Promise<void> {
     try {
-      const observation = await reader.image(reference);
-      this.#unread.images.delete(reference);
+      const observation = await read();
+      unread.delete(key);
       this.#observe(observation);
     } catch (error) {
-      this.#unread.images.add(reference);
-      logger.warn({ err: error, image: reference }, 'could not inspect an image; retrying at the next watchdog tick');
+      unread.add(key);
+      this.#options.logger.warn({ err: error, reading: key }, 'could not read from the engine; retrying at the next watchdog tick');
     }
   }
 
