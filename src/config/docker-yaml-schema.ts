@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { parse as parseShellWords } from 'shell-quote';
 import { z } from 'zod';
-import { portProtocols } from './module-spec.ts';
+import { dependencyConditions, portProtocols } from './module-spec.ts';
 
 const moduleName = z
   .string()
@@ -98,6 +98,74 @@ const commandLine = z
     return z.NEVER;
   });
 
+const resourceName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, 'expected a name of lowercase letters, digits, "_", "." and "-"');
+
+/** `name:/path[:ro|rw]` for a declared named volume, `./path:/path[:ro|rw]` or `/path:/path[:ro|rw]` for a bind mount. */
+const volumeEntry = z
+  .string({ error: (issue) => `expected a volume entry such as "models:/models:ro" or "./conf:/etc/app", got ${describe(issue.input)}` })
+  .transform((entry, context) => {
+    const [source = '', target = '', mode = 'rw', ...rest] = entry.split(':');
+    const bind = /^\.{0,2}\//.test(source) || source === '.' || source === '..';
+    const problem =
+      rest.length > 0 || source === '' || target === ''
+        ? 'expected source:target or source:target:mode, such as "models:/models:ro"'
+        : !bind && !/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(source)
+          ? `expected a volume name declared under volumes, or a path starting with "/" or "./", got "${source}"`
+          : !target.startsWith('/')
+            ? `expected an absolute path inside the container, got "${target}"`
+            : mode !== 'ro' && mode !== 'rw'
+              ? `expected the mode ro or rw, got "${mode}"`
+              : undefined;
+    if (!problem) return { entry, type: bind ? ('bind' as const) : ('volume' as const), source, target, readOnly: mode === 'ro' };
+    context.addIssue({ code: 'custom', message: problem });
+    return z.NEVER;
+  });
+
+const goDurationUnits: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+
+/** A duration as Docker and Compose write them, "1m30s", "500ms", "5s", in nanoseconds; at least 1 ms, as the engine wants. */
+const duration = z
+  .string({ error: (issue) => `expected a duration such as 5s, 500ms or 1m30s, got ${describe(issue.input)}` })
+  .transform((text, context) => {
+    const parts = /^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$/.test(text) ? [...text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)] : [];
+    const nanoseconds = Math.round(parts.reduce((sum, [, amount, unit]) => sum + Number(amount) * goDurationUnits[unit!]!, 0));
+    if (nanoseconds >= 1e6) return nanoseconds;
+    context.addIssue({ code: 'custom', message: parts.length > 0 ? `expected at least 1ms, got ${text}` : `expected a duration such as 5s, 500ms or 1m30s, got "${text}"` });
+    return z.NEVER;
+  });
+
+const healthTest = z
+  .union([z.array(z.string()).min(1, 'expected at least one word'), z.string().min(1, 'expected a command')], {
+    error: (issue) => `expected ["CMD", …], ["CMD-SHELL", "…"] or a command string run with /bin/sh -c, got ${describe(issue.input)}`,
+  })
+  .transform((test, context) => {
+    if (typeof test === 'string') return ['CMD-SHELL', test];
+    const [first] = test;
+    const fits = (first === 'CMD' && test.length > 1) || (first === 'CMD-SHELL' && test.length === 2) || (first === 'NONE' && test.length === 1);
+    if (fits) return test;
+    context.addIssue({ code: 'custom', message: 'expected ["CMD", "program", …], ["CMD-SHELL", "command"] or ["NONE"]' });
+    return z.NEVER;
+  });
+
+const healthcheckShape = {
+  test: healthTest,
+  interval: duration.optional(),
+  timeout: duration.optional(),
+  retries: z
+    .number({ error: (issue) => `expected a whole number of retries from 1, got ${describe(issue.input)}` })
+    .int({ error: (issue) => `expected a whole number of retries from 1, got ${describe(issue.input)}` })
+    .min(1, { error: (issue) => `expected a whole number of retries from 1, got ${describe(issue.input)}` })
+    .optional(),
+  startPeriod: duration.optional(),
+};
+
+const dependencyCondition = z.enum(dependencyConditions, { error: `expected one of ${dependencyConditions.join(', ')}` });
+
+/** A top-level volume or network: no options yet, so `{}` or nothing. */
+const declared = z.strictObject({}, { error: (issue) => `expected {} (no options), got ${describe(issue.input)}` }).nullable();
+
 const module = z.strictObject(
   {
     kind,
@@ -117,6 +185,10 @@ const module = z.strictObject(
       .string({ error: (issue) => `expected an absolute path, got ${describe(issue.input)}` })
       .regex(/^\//, 'expected an absolute path inside the container, such as /app')
       .optional(),
+    volumes: z.array(volumeEntry, { error: (issue) => `expected a list of volume entries, got ${describe(issue.input)}` }).default([]),
+    networks: z.array(resourceName, { error: (issue) => `expected a list of network names declared under networks, got ${describe(issue.input)}` }).default([]),
+    healthcheck: z.strictObject(healthcheckShape, { error: (issue) => `expected a mapping { test, interval, timeout, retries, startPeriod }, got ${describe(issue.input)}` }).optional(),
+    dependsOn: z.record(moduleName, dependencyCondition, { error: mappingError('a mapping of module names to started, healthy or completed') }).default({}),
   },
   { error: (issue) => `expected a module mapping with kind and image, got ${describe(issue.input)}` },
 );
@@ -127,9 +199,11 @@ export const dockerYamlSchema = z.strictObject(
       .string({ error: (issue) => `expected a project name, got ${describe(issue.input)}` })
       .regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, 'expected a project name of lowercase letters, digits, "_", "." and "-"')
       .default('berth'),
+    volumes: z.record(resourceName, declared, { error: mappingError('a mapping of volume names to {}') }).default({}),
+    networks: z.record(resourceName, declared, { error: mappingError('a mapping of network names to {}') }).default({}),
     modules: z.record(moduleName, module, { error: mappingError('a mapping of module names to modules') }),
   },
-  { error: (issue) => `expected a mapping with "modules" (and optionally "project"), got ${describe(issue.input)}` },
+  { error: (issue) => `expected a mapping with "modules" (and optionally "project", "volumes", "networks"), got ${describe(issue.input)}` },
 );
 
 export type DockerYaml = z.output<typeof dockerYamlSchema>;
@@ -150,8 +224,9 @@ function describe(value: unknown): string {
 
 /** The keys a strict mapping at this path takes, for "unknown key" messages. */
 export function allowedKeys(path: readonly (string | number)[]): string[] | undefined {
-  if (path.length === 3 && path[2] === 'resources') return Object.keys(resourcesShape);
-  const shapes = [dockerYamlSchema.shape, module.shape, portShape];
-  const depth = path.length === 0 ? 0 : path.length === 2 ? 1 : path.length === 4 ? 2 : undefined;
-  return depth === undefined ? undefined : Object.keys(shapes[depth]!);
+  const [top, , key] = path;
+  if (path.length === 0) return Object.keys(dockerYamlSchema.shape);
+  if (path.length === 2) return top === 'modules' ? Object.keys(module.shape) : [];
+  if (path.length === 3) return key === 'resources' ? Object.keys(resourcesShape) : key === 'healthcheck' ? Object.keys(healthcheckShape) : undefined;
+  return path.length === 4 && key === 'ports' ? Object.keys(portShape) : undefined;
 }

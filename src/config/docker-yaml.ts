@@ -1,9 +1,11 @@
 import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import { ConfigError, type ConfigIssue } from './config-error.ts';
 import { allowedKeys, dockerYamlSchema, type DockerYaml } from './docker-yaml-schema.ts';
 import { interpolate, type Environment } from './interpolate.ts';
-import type { BerthConfig, ModuleSpec, PortSpec, RestartPolicy } from './module-spec.ts';
+import type { BerthConfig, Dependency, HealthcheckSpec, ModuleSpec, PortSpec, RestartPolicy, VolumeMount } from './module-spec.ts';
+import { referenceIssues } from './module-references.ts';
 import { Locator, type Path } from '../lib/yaml-positions.ts';
 
 /** Reads and validates a docker.yaml; throws a ConfigError that lists every problem in it. */
@@ -54,8 +56,10 @@ export function parseConfig(text: string, { file, env }: { file: string; env: En
     issues.push(...schemaIssues.flatMap((issue) => located.zodIssue(issue)));
   }
   if (issues.length > 0 || !parsed.success) throw new ConfigError(issues);
+  issues.push(...referenceIssues(parsed.data, located));
+  if (issues.length > 0) throw new ConfigError(issues);
 
-  const config = toBerthConfig(parsed.data, [...secrets]);
+  const config = toBerthConfig(parsed.data, [...secrets], dirname(resolve(file)));
   issues.push(...hostPortClashes(config, located));
   if (issues.length > 0) throw new ConfigError(issues);
   return config;
@@ -82,7 +86,9 @@ function* interpolated(raw: unknown): Generator<[Path, string, (value: string) =
   }
 }
 
-function toBerthConfig(data: DockerYaml, secrets: string[]): BerthConfig {
+/** Engine names are the project's: two platforms on one engine keep their volumes and networks apart. */
+function toBerthConfig(data: DockerYaml, secrets: string[], folder: string): BerthConfig {
+  const scoped = (name: string) => `${data.project}_${name}`;
   const modules = Object.entries(data.modules).map(([name, module]): ModuleSpec => ({
     name,
     kind: module.kind,
@@ -103,8 +109,18 @@ function toBerthConfig(data: DockerYaml, secrets: string[]): BerthConfig {
     entrypoint: module.entrypoint,
     user: module.user,
     workdir: module.workdir,
+    volumes: module.volumes.map(({ source, ...volume }): VolumeMount => ({ ...volume, source: volume.type === 'bind' ? resolve(folder, source) : scoped(source) })),
+    networks: ['default', ...module.networks].map(scoped),
+    healthcheck: module.healthcheck && healthcheck(module.healthcheck),
+    dependsOn: Object.entries(module.dependsOn).map(([dependency, condition]): Dependency => ({ module: dependency, condition })),
   }));
-  return { project: data.project, modules, secrets };
+  const volumes = Object.keys(data.volumes).map(scoped);
+  const networks = ['default', ...Object.keys(data.networks)].map(scoped);
+  return { project: data.project, modules, volumes, networks, secrets };
+}
+
+function healthcheck({ test, interval, timeout, retries, startPeriod }: NonNullable<DockerYaml['modules'][string]['healthcheck']>): HealthcheckSpec {
+  return { test, intervalNs: interval, timeoutNs: timeout, retries, startPeriodNs: startPeriod };
 }
 
 function restartPolicy(text: string): RestartPolicy {

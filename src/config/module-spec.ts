@@ -26,6 +26,37 @@ export interface ResourceLimits {
   memoryBytes?: number;
 }
 
+/** A volume mounted into the module's container. */
+export interface VolumeMount {
+  /** As written in docker.yaml, for messages. */
+  entry: string;
+  type: 'volume' | 'bind';
+  /** The engine's volume name (`<project>_<name>`), or the bind source's absolute path. */
+  source: string;
+  /** The path inside the container. */
+  target: string;
+  readOnly: boolean;
+}
+
+/** As Docker's HEALTHCHECK; durations in nanoseconds, unset ones left to the engine's defaults. */
+export interface HealthcheckSpec {
+  /** ["CMD", …], ["CMD-SHELL", "…"], or ["NONE"] to turn off the image's own check. */
+  test: string[];
+  intervalNs?: number;
+  timeoutNs?: number;
+  retries?: number;
+  startPeriodNs?: number;
+}
+
+export const dependencyConditions = ['started', 'healthy', 'completed'] as const;
+/** started: running; healthy: its healthcheck passes; completed: it ran and exited with code 0. */
+export type DependencyCondition = (typeof dependencyConditions)[number];
+
+export interface Dependency {
+  module: string;
+  condition: DependencyCondition;
+}
+
 export interface ModuleSpec {
   name: string;
   kind: string;
@@ -44,12 +75,22 @@ export interface ModuleSpec {
   entrypoint?: string[];
   user?: string;
   workdir?: string;
+  volumes: VolumeMount[];
+  /** The engine networks it joins, `<project>_default` first, with the module's name as its alias on each. */
+  networks: string[];
+  healthcheck?: HealthcheckSpec;
+  /** Modules to bring to a condition before this one starts; not part of the container, nor of its digest. */
+  dependsOn: Dependency[];
 }
 
 export interface BerthConfig {
   /** Scopes berth's container labels, so that two platforms can share one engine. */
   project: string;
   modules: ModuleSpec[];
+  /** The engine names of the named volumes berth creates (`<project>_<name>`). */
+  volumes: string[];
+  /** The engine names of the networks berth creates, `<project>_default` first. */
+  networks: string[];
   /**
    * Env values that came from `${VAR}`: secrets. berth never serves or logs env values, and
    * scrubs these from engine messages it passes on.

@@ -5,7 +5,9 @@ import type { Redact } from './engine-error.ts';
 import { EngineRequests, type EngineDeadlines } from './engine-requests.ts';
 import { DockerEventClient, type EventClient } from './event-client.ts';
 import { DockerImageClient, type ImageClient } from './image-client.ts';
+import { DockerNetworkClient, type NetworkClient } from './network-client.ts';
 import { DockerSystemClient, type SystemClient } from './system-client.ts';
+import { DockerVolumeClient, type VolumeClient } from './volume-client.ts';
 
 /** What berth asks of a Docker engine, one client per resource; one Docker implementation, small fakes in unit tests. */
 export interface DockerClient {
@@ -13,6 +15,8 @@ export interface DockerClient {
   readonly images: ImageClient;
   readonly events: EventClient;
   readonly system: SystemClient;
+  readonly networks: NetworkClient;
+  readonly volumes: VolumeClient;
 }
 
 export interface DockerodeClientOptions {
@@ -30,6 +34,8 @@ export class DockerodeClient implements DockerClient {
   readonly images: ImageClient;
   readonly events: EventClient;
   readonly system: SystemClient;
+  readonly networks: NetworkClient;
+  readonly volumes: VolumeClient;
   /** The engine's unix socket, when it is reached through one. */
   readonly socketPath: string | undefined;
 
@@ -42,5 +48,7 @@ export class DockerodeClient implements DockerClient {
     this.images = new DockerImageClient(requests);
     this.events = new DockerEventClient(requests);
     this.system = new DockerSystemClient(requests);
+    this.networks = new DockerNetworkClient(requests);
+    this.volumes = new DockerVolumeClient(requests);
   }
 }

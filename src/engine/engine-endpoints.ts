@@ -35,6 +35,11 @@ export const engineEndpoints: readonly EngineEndpoint[] = [
   endpoint('POST', '/containers/{id}/stop', `/containers/${name}/stop`, 'stopModule'),
   endpoint('POST', '/containers/{id}/unpause', `/containers/${name}/unpause`, 'start a paused module'),
   endpoint('DELETE', '/containers/{id}', `/containers/${name}`, "recreate a module's stale or dead container (force)"),
+  endpoint('GET', '/networks/{id}', `/networks/${name}`, "whether a module's network is there before its container is made"),
+  endpoint('POST', '/networks/create', '/networks/create', 'create <project>_default and the networks docker.yaml declares (labelled as berth\'s)'),
+  endpoint('POST', '/networks/{id}/connect', `/networks/${name}/connect`, "join a new container to a module's extra networks, with its name as alias"),
+  endpoint('GET', '/volumes/{name}', `/volumes/${name}`, "whether a module's named volume is there before its container is made"),
+  endpoint('POST', '/volumes/create', '/volumes/create', 'create the named volumes docker.yaml declares (labelled as berth\'s)'),
 ];
 
 /** The allowlisted endpoint a request is, if any. */

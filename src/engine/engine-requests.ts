@@ -12,6 +12,10 @@ export interface EngineDeadlines {
   writeMs?: number;
 }
 
+interface Modem {
+  dial(options: object, callback: (error: unknown, data: unknown) => void): void;
+}
+
 /**
  * What every resource client shares: the connection, deadlines that abort the request (a frozen engine
  * is left with no request open), and the one conversion of engine failures into berth's errors.
@@ -43,6 +47,13 @@ export class EngineRequests {
       if (engineStatusCode(error) === 404) return undefined;
       throw error;
     }
+  }
+
+  /** A GET through dockerode's modem, for inspects whose dockerode method does not pass an abort signal on. */
+  get<T>(path: string, abortSignal: AbortSignal): Promise<T> {
+    const modem = this.docker.modem as Modem;
+    const options = { path, method: 'GET', abortSignal, statusCodes: { 200: true, 404: 'not found', 500: 'server error' } };
+    return new Promise((resolve, reject) => modem.dial(options, (error, data) => (error ? reject(error) : resolve(data as T))));
   }
 
   /** A change; `extraMs` adds the engine's own wait (a stop's grace period). */

@@ -42,3 +42,10 @@ export interface EngineEvent {
   /** When the engine saw it. */
   time: Date;
 }
+
+/** A network or volume, as berth looks at it: whose it is. */
+export interface EngineResource {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+}

@@ -8,10 +8,6 @@ export interface ImageClient {
   inspect(reference: string): Promise<ImageDetails | undefined>;
 }
 
-interface Modem {
-  dial(options: object, callback: (error: unknown, data: unknown) => void): void;
-}
-
 export class DockerImageClient implements ImageClient {
   readonly #requests: EngineRequests;
 
@@ -30,15 +26,8 @@ export class DockerImageClient implements ImageClient {
   }
 
   async inspect(reference: string): Promise<ImageDetails | undefined> {
-    const details = await this.#requests.lookup(`inspect image ${reference}`, (abortSignal) => this.#inspect(reference, abortSignal));
+    const details = await this.#requests.lookup(`inspect image ${reference}`, (abortSignal) => this.#requests.get<{ Id: string }>(`/images/${reference}/json`, abortSignal));
     this.#requests.log.debug({ image: reference, id: details?.Id }, details ? 'image present' : 'image absent');
     return details && { id: details.Id };
-  }
-
-  /** dockerode's Image.inspect does not pass an abort signal on: the same request through its modem, which does. */
-  #inspect(reference: string, abortSignal: AbortSignal): Promise<{ Id: string }> {
-    const modem = this.#requests.docker.modem as Modem;
-    const options = { path: `/images/${reference}/json`, method: 'GET', abortSignal, statusCodes: { 200: true, 404: 'no such image', 500: 'server error' } };
-    return new Promise((resolve, reject) => modem.dial(options, (error, data) => (error ? reject(error) : resolve(data as { Id: string }))));
   }
 }

@@ -55,7 +55,8 @@ export class Locator {
         const pair = isMap(parent) ? parent.items.find((item) => isScalar(item.key) && item.key.value === key) : undefined;
         const offset = (pair?.key as Node | undefined)?.range?.[0] ?? 0;
         const expected = this.#allowedKeys(issue.path as Path);
-        return this.at(offset, [...(issue.path as Path), key], `unknown key "${key}"${expected ? `; expected one of ${expected.join(', ')}` : ''}`);
+        const hint = !expected ? '' : expected.length === 0 ? '; this mapping takes no keys' : `; expected one of ${expected.join(', ')}`;
+        return this.at(offset, [...(issue.path as Path), key], `unknown key "${key}"${hint}`);
       });
     }
     if (issue.code === 'invalid_key') {

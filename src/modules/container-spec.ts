@@ -25,7 +25,7 @@ export function isOwnedBy(labels: Record<string, string>, project: string, modul
 }
 
 export function specDigest(module: ModuleSpec): string {
-  const { containerName, image, envs, ports, restart, resources, command, entrypoint, user, workdir } = module;
+  const { containerName, image, envs, ports, restart, resources, command, entrypoint, user, workdir, volumes, networks, healthcheck } = module;
   // Sorted, so that reordering docker.yaml does not count as a change. Keys left unset are left out (as
   // JSON leaves out undefined), so that containers made before a key existed keep their digest.
   const canonical = {
@@ -39,6 +39,9 @@ export function specDigest(module: ModuleSpec): string {
     entrypoint,
     user,
     workdir,
+    volumes: volumes.length > 0 ? volumes.map(({ type, source, target, readOnly }) => ({ type, source, target, readOnly })) : undefined,
+    networks,
+    healthcheck,
   };
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex').slice(0, 16);
 }
@@ -51,7 +54,7 @@ export function containerCreateOptions(project: string, module: ModuleSpec): Con
     exposedPorts[key] = {};
     (portBindings[key] ??= []).push({ HostIp: port.host, HostPort: String(port.out) });
   }
-  const { restart, resources } = module;
+  const { restart, resources, healthcheck, networks: [network] } = module;
   return {
     name: module.containerName,
     Image: module.image,
@@ -62,12 +65,24 @@ export function containerCreateOptions(project: string, module: ModuleSpec): Con
     Entrypoint: module.entrypoint,
     User: module.user,
     WorkingDir: module.workdir,
+    Healthcheck: healthcheck && {
+      Test: healthcheck.test,
+      Interval: healthcheck.intervalNs,
+      Timeout: healthcheck.timeoutNs,
+      Retries: healthcheck.retries,
+      StartPeriod: healthcheck.startPeriodNs,
+    },
     HostConfig: {
       PortBindings: portBindings,
       RestartPolicy: restart && { Name: restart.name, MaximumRetryCount: restart.maximumRetryCount },
       NanoCpus: resources?.nanoCpus,
       Memory: resources?.memoryBytes,
+      // Mounts rather than Binds: a bind source that is missing fails the create instead of becoming an empty folder.
+      Mounts: module.volumes.map(({ type, source, target, readOnly }) => ({ Type: type, Source: source, Target: target, ReadOnly: readOnly })),
+      NetworkMode: network,
     },
+    // Engines before API 1.44 take one network at create; the others are joined before the first start.
+    NetworkingConfig: network ? { EndpointsConfig: { [network]: { Aliases: [module.name] } } } : undefined,
   };
 }
 

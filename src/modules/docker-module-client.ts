@@ -8,6 +8,7 @@ import { BerthError } from '../errors.ts';
 import { pause } from '../lib/timing.ts';
 import { containerCreateOptions, isOwnedBy, labelKeys, specDigest } from './container-spec.ts';
 import type { ModuleReader } from './module-reader.ts';
+import { bindSourceMissing, ModuleResources } from './module-resources.ts';
 import type { ContainerStatus } from './module-status.ts';
 import type { ModuleState, ModuleStore } from './module-store.ts';
 
@@ -40,6 +41,7 @@ export class DockerModuleClient {
   readonly #locks = new Map<string, Mutex>();
   readonly #log: Logger;
   readonly #reconnect: () => Promise<boolean>;
+  readonly #resources: ModuleResources;
 
   constructor({ docker, store, reader, project, logger, reconnect = async () => false }: DockerModuleClientOptions) {
     this.#docker = docker;
@@ -48,6 +50,7 @@ export class DockerModuleClient {
     this.#project = project;
     this.#log = logger;
     this.#reconnect = reconnect;
+    this.#resources = new ModuleResources({ docker, project, logger });
   }
 
   get engine() {
@@ -226,11 +229,15 @@ export class DockerModuleClient {
     const image = await this.#reader.image(spec.image);
     this.#store.observe(image);
     if (!image.image) throw imageNotLoaded(spec);
+    await this.#resources.prepare(spec);
     for (const deadline = Date.now() + nameTakenWaitMs; ; await pause(50)) {
       try {
-        return await this.#docker.containers.create(containerCreateOptions(this.#project, spec));
+        return await this.#createJoined(spec);
       } catch (error) {
-        if (engineStatusCode(error) === 404) throw imageNotLoaded(spec);
+        // 404: the image went since the check, or a network was removed since it was made.
+        if (engineStatusCode(error) === 404) throw (await this.#imageGone(spec)) ? imageNotLoaded(spec) : error;
+        const missing = bindSourceMissing(spec, error);
+        if (missing) throw missing;
         if (engineStatusCode(error) !== 409) throw error;
         // The name is taken since the check: by another berth of this project (two replicas on one engine),
         // whose container this start uses once the engine shows it (it reserves a name before the container
@@ -243,6 +250,24 @@ export class DockerModuleClient {
         if (Date.now() > deadline) throw error;
       }
     }
+  }
+
+  /** A container that cannot join all its networks is removed again: started, it would miss a name its peers use. */
+  async #createJoined(spec: ModuleSpec): Promise<string> {
+    const id = await this.#docker.containers.create(containerCreateOptions(this.#project, spec));
+    try {
+      await this.#resources.join(spec, id);
+    } catch (error) {
+      await this.#removeIfThere(id).catch((removal: Error) => this.#log.warn({ err: removal, container: id }, 'could not remove a container that failed to join its networks'));
+      throw error;
+    }
+    return id;
+  }
+
+  async #imageGone(spec: ModuleSpec): Promise<boolean> {
+    const observation = await this.#reader.image(spec.image);
+    this.#store.observe(observation);
+    return !observation.image;
   }
 }
 

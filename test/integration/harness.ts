@@ -46,13 +46,15 @@ export interface HarnessOptions {
   run?: string;
   /** berth's logger; default silent. */
   logger?: Logger;
+  /** Where the docker.yaml is taken to be, for relative bind sources; default docker.yaml in the working folder. */
+  file?: string;
 }
 
 /** berth on the test engine, for a docker.yaml written by the test; `{{run}}` in it becomes a unique suffix. */
-export function createHarness(yaml: string, { env = {}, connection = { socketPath: inject('engineProxySocket') }, run = Math.random().toString(36).slice(2, 8), logger = pino({ level: 'silent' }) }: HarnessOptions = {}): Harness {
+export function createHarness(yaml: string, { env = {}, connection = { socketPath: inject('engineProxySocket') }, run = Math.random().toString(36).slice(2, 8), logger = pino({ level: 'silent' }), file = 'docker.yaml' }: HarnessOptions = {}): Harness {
   const project = `it-${run}`;
   const text = `project: ${project}\n${yaml.replaceAll('{{run}}', run)}`;
-  const config = parseConfig(text, { file: 'docker.yaml', env });
+  const config = parseConfig(text, { file, env });
   const services = createServices({ config, logger, connection, watcher: { initialBackoffMs: 50, maxBackoffMs: 500, watchdogMs: 500 } });
   const app = createBerthApp({ modules: services.modules, engineReady: services.engineReady, logger });
   services.start();
@@ -75,6 +77,7 @@ export function createHarness(yaml: string, { env = {}, connection = { socketPat
     async cleanup() {
       await services.stop();
       await removeProjectContainers(project);
+      await removeProjectResources(project);
     },
   };
 }
@@ -82,6 +85,22 @@ export function createHarness(yaml: string, { env = {}, connection = { socketPat
 export async function removeProjectContainers(project: string): Promise<void> {
   const containers = await docker.listContainers({ all: true, filters: { label: [`berth.project=${project}`] } });
   await Promise.all(containers.map((container) => docker.getContainer(container.Id).remove({ force: true })));
+}
+
+/**
+ * berth never removes the networks and volumes it makes; a test does, once its containers are gone. Two
+ * harnesses of one run (replicas) share them: the one that cleans up first may find them gone or in use.
+ */
+export async function removeProjectResources(project: string): Promise<void> {
+  const filters = { label: [`berth.project=${project}`] };
+  const [networks, { Volumes: volumes }] = await Promise.all([docker.listNetworks({ filters }), docker.listVolumes({ filters })]);
+  const unlessShared = (error: { statusCode?: number }) => {
+    if (![403, 404, 409].includes(error.statusCode ?? 0)) throw error;
+  };
+  await Promise.all([
+    ...networks.map((network) => docker.getNetwork(network.Id).remove().catch(unlessShared)),
+    ...(volumes ?? []).map((volume) => docker.getVolume(volume.Name).remove().catch(unlessShared)),
+  ]);
 }
 
 export async function freePort(): Promise<number> {

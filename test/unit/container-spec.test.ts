@@ -14,6 +14,9 @@ const tts: ModuleSpec = {
     { name: 'rtp', in: 5004, out: 5004, protocol: 'udp' },
     { name: 'ctl', in: 7000, out: 17000, protocol: 'sctp' },
   ],
+  volumes: [],
+  networks: ['demo_default'],
+  dependsOn: [],
 };
 
 describe('containerCreateOptions', () => {
@@ -89,15 +92,21 @@ describe('workload keys in the container shape', () => {
     ['entrypoint', { entrypoint: ['/bin/sh'] }],
     ['user', { user: '1000' }],
     ['workdir', { workdir: '/srv' }],
+    ['volumes', { volumes: [{ entry: 'data:/data', type: 'volume', source: 'demo_data', target: '/data', readOnly: false }] }],
+    ['networks', { networks: ['demo_default', 'demo_backend'] }],
+    ['healthcheck', { healthcheck: { test: ['CMD', 'true'] } }],
   ])('counts a change of %s, so that the container is recreated', (_, change) => {
     expect(specDigest({ ...db, ...change })).not.toBe(specDigest(db));
     expect(specDigest({ ...tts, ...change })).not.toBe(specDigest(tts));
   });
 
-  it('keeps the digest of a module that names none of them, as containers made before these keys have it', () => {
-    expect(specDigest(tts)).toBe(specDigest({ ...tts, restart: undefined, resources: undefined, command: undefined }));
-    // The digest the code before these keys computed for this spec.
-    expect(specDigest(tts)).toBe('8fb9d3f4819a0526');
+  it('leaves unset keys out of the digest, so that adding a key to berth does not recreate every container', () => {
+    expect(specDigest(tts)).toBe(specDigest({ ...tts, restart: undefined, resources: undefined, command: undefined, healthcheck: undefined }));
+  });
+
+  // Containers made before every module joined <project>_default are recreated on their next start, to join it.
+  it('differs from the digest of containers made before the project network', () => {
+    expect(specDigest(tts)).not.toBe('8fb9d3f4819a0526');
   });
 });
 

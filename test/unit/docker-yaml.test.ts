@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, type ConfigIssue } from '../../src/config/config-error.ts';
 import { parseConfig } from '../../src/config/docker-yaml.ts';
@@ -250,6 +251,112 @@ describe('parseConfig errors', () => {
     ])('refuses %s at its position', (line, row, column, path, message) => {
       expect(issues(yaml('modules:', ...piper, line))).toEqual([{ file: 'docker.yaml', line: row, column, path, message: expect.stringContaining(message) }]);
     });
+
+    it('reads volumes, networks and a healthcheck, in the engine names of the project', () => {
+      const config = parse(
+        yaml(
+          'project: shop',
+          'volumes: { models: {} }',
+          'networks:',
+          '  backend:',
+          'modules:',
+          ...piper,
+          '    volumes: ["models:/models:ro", "./conf/tts:/etc/tts", "/srv/cache:/cache:rw"]',
+          '    networks: [backend]',
+          '    healthcheck: { test: "nc -z localhost 5000", interval: 1m30s, timeout: 500ms, retries: 3, startPeriod: 2s }',
+        ),
+      );
+      expect(config).toMatchObject({ volumes: ['shop_models'], networks: ['shop_default', 'shop_backend'] });
+      expect(config.modules[0]).toMatchObject({
+        volumes: [
+          { entry: 'models:/models:ro', type: 'volume', source: 'shop_models', target: '/models', readOnly: true },
+          { entry: './conf/tts:/etc/tts', type: 'bind', source: resolve('conf/tts'), target: '/etc/tts', readOnly: false },
+          { entry: '/srv/cache:/cache:rw', type: 'bind', source: '/srv/cache', target: '/cache', readOnly: false },
+        ],
+        networks: ['shop_default', 'shop_backend'],
+        healthcheck: { test: ['CMD-SHELL', 'nc -z localhost 5000'], intervalNs: 90e9, timeoutNs: 500e6, retries: 3, startPeriodNs: 2e9 },
+      });
+    });
+
+    it('resolves a relative bind source against the folder of docker.yaml, not the working folder', () => {
+      const config = parseConfig(yaml('modules:', ...piper, '    volumes: ["../models:/models"]'), { file: '/etc/berth/docker.yaml', env: {} });
+      expect(config.modules[0]!.volumes[0]!.source).toBe('/etc/models');
+    });
+
+    it('reads dependsOn, which names modules and their condition', () => {
+      const config = parse(
+        yaml(
+          'modules:',
+          '  db: { kind: postgres, image: local/pg:16, healthcheck: { test: [CMD, pg_isready] } }',
+          '  migrate: { kind: job, image: local/app:1, dependsOn: { db: healthy } }',
+          '  web: { kind: http, image: local/app:1, dependsOn: { db: started, migrate: completed } }',
+        ),
+      );
+      expect(config.modules.map((module) => module.dependsOn)).toEqual([
+        [],
+        [{ module: 'db', condition: 'healthy' }],
+        [
+          { module: 'db', condition: 'started' },
+          { module: 'migrate', condition: 'completed' },
+        ],
+      ]);
+    });
+
+    it.each([
+      ['    volumes: ["models"]', 5, 15, 'modules.tts.volumes.0', 'expected source:target or source:target:mode'],
+      ['    volumes: ["data:relative"]', 5, 15, 'modules.tts.volumes.0', 'expected an absolute path inside the container, got "relative"'],
+      ['    volumes: ["./x:/x:rx"]', 5, 15, 'modules.tts.volumes.0', 'expected the mode ro or rw, got "rx"'],
+      ['    volumes: ["~/x:/x"]', 5, 15, 'modules.tts.volumes.0', 'expected a volume name declared under volumes, or a path'],
+      ['    volumes: ["models:/models"]', 5, 15, 'modules.tts.volumes.0', 'volume "models" is not declared under the top-level volumes'],
+      ['    volumes: /data', 5, 14, 'modules.tts.volumes', 'expected a list of volume entries'],
+      ['    networks: [backend]', 5, 16, 'modules.tts.networks.0', 'network "backend" is not declared under the top-level networks'],
+      ['    healthcheck: { test: [pg_isready] }', 5, 26, 'modules.tts.healthcheck.test', 'expected ["CMD", "program", …], ["CMD-SHELL", "command"] or ["NONE"]'],
+      ['    healthcheck: { test: true, interval: 5s }', 5, 26, 'modules.tts.healthcheck.test', 'expected ["CMD", …], ["CMD-SHELL", "…"] or a command string'],
+      ['    healthcheck: { test: "true", interval: 5 }', 5, 44, 'modules.tts.healthcheck.interval', 'expected a duration such as 5s, 500ms or 1m30s, got 5'],
+      ['    healthcheck: { test: "true", timeout: 5sec }', 5, 43, 'modules.tts.healthcheck.timeout', 'expected a duration such as 5s, 500ms or 1m30s, got "5sec"'],
+      ['    healthcheck: { test: "true", interval: 10us }', 5, 44, 'modules.tts.healthcheck.interval', 'expected at least 1ms, got 10us'],
+      ['    healthcheck: { test: "true", retries: 0 }', 5, 43, 'modules.tts.healthcheck.retries', 'expected a whole number of retries from 1'],
+      ['    healthcheck: { test: "true", every: 5s }', 5, 34, 'modules.tts.healthcheck.every', 'unknown key "every"; expected one of test, interval, timeout, retries, startPeriod'],
+      ['    dependsOn: { db: ready }', 5, 22, 'modules.tts.dependsOn.db', 'expected one of started, healthy, completed'],
+      ['    dependsOn: { db: started }', 5, 22, 'modules.tts.dependsOn.db', 'unknown module "db"'],
+      ['    dependsOn: [db]', 5, 16, 'modules.tts.dependsOn', 'expected a mapping of module names to started, healthy or completed'],
+    ])('refuses %s at its position', (line, row, column, path, message) => {
+      expect(issues(yaml('modules:', ...piper, line))).toEqual([{ file: 'docker.yaml', line: row, column, path, message: expect.stringContaining(message) }]);
+    });
+
+    it('refuses a dependsOn cycle, naming it', () => {
+      const text = yaml(
+        'modules:',
+        '  a: { kind: x, image: local/x:1, dependsOn: { b: started } }',
+        '  b: { kind: x, image: local/x:1, dependsOn: { c: completed } }',
+        '  c: { kind: x, image: local/x:1, dependsOn: { a: started } }',
+        '  d: { kind: x, image: local/x:1, dependsOn: { d: started } }',
+      );
+      expect(issues(text)).toEqual([
+        { file: 'docker.yaml', line: 2, column: 51, path: 'modules.a.dependsOn.b', message: 'dependsOn cycle: a → b → c → a' },
+        { file: 'docker.yaml', line: 5, column: 51, path: 'modules.d.dependsOn.d', message: 'dependsOn cycle: d → d' },
+      ]);
+    });
+
+    it('refuses healthy on a module without a healthcheck, and a top-level network named default', () => {
+      const text = yaml(
+        'networks: { default: {} }',
+        'modules:',
+        '  db: { kind: x, image: local/x:1, healthcheck: { test: [NONE] } }',
+        '  web: { kind: x, image: local/x:1, dependsOn: { db: healthy } }',
+        '  volumes: { kind: x, image: local/x:1 }',
+      );
+      expect(issues(text)).toEqual([
+        { file: 'docker.yaml', line: 1, column: 22, path: 'networks.default', message: expect.stringContaining('the network "default" is berth\'s own') },
+        { file: 'docker.yaml', line: 4, column: 54, path: 'modules.web.dependsOn.db', message: expect.stringContaining('"db" has no healthcheck, so it can never be healthy') },
+      ]);
+    });
+
+    it('refuses options on a top-level volume, which takes none yet', () => {
+      expect(issues(yaml('volumes: { data: { driver: nfs } }', 'modules:', ...piper))).toEqual([
+        { file: 'docker.yaml', line: 1, column: 20, path: 'volumes.data.driver', message: 'unknown key "driver"; this mapping takes no keys' },
+      ]);
+    });
   });
 
   it.each([
@@ -334,8 +441,13 @@ describe('parseConfig', () => {
             { name: 'metrics', in: 9100, out: 19100, protocol: 'tcp' },
             { name: 'rtp', in: 5004, out: 5004, protocol: 'udp' },
           ],
+          volumes: [],
+          networks: ['berth_default'],
+          dependsOn: [],
         },
       ],
+      volumes: [],
+      networks: ['berth_default'],
       // Interpolated env values are secrets, defaults included; literal values and images are not.
       secrets: ['secret', '/models'],
     });

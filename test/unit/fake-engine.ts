@@ -11,11 +11,11 @@ import type { ModuleStore } from '../../src/modules/module-store.ts';
 export const project = 'testproj';
 
 export function moduleSpec(name: string, overrides: Partial<ModuleSpec> = {}): ModuleSpec {
-  return { name, kind: 'svc', containerName: `${name}_svc`, image: `example/${name}:1`, autostart: false, envs: {}, ports: [], ...overrides };
+  return { name, kind: 'svc', containerName: `${name}_svc`, image: `example/${name}:1`, autostart: false, envs: {}, ports: [], volumes: [], networks: [`${project}_default`], dependsOn: [], ...overrides };
 }
 
 export function berthConfig(...modules: ModuleSpec[]): BerthConfig {
-  return { project, modules, secrets: [] };
+  return { project, modules, volumes: [], networks: [`${project}_default`], secrets: [] };
 }
 
 /** How a faked call fails: an engine status, unreachable, or no answer until the caller gives up. */
@@ -171,6 +171,39 @@ export class FakeEngine implements DockerClient {
     version: async () => {
       await this.#call('system.version');
       return { ...this.engineVersion };
+    },
+  };
+
+  /** Networks and volumes by name, with their labels; and which networks each container joined. */
+  readonly networksHeld = new Map<string, Record<string, string>>();
+  readonly volumesHeld = new Map<string, Record<string, string>>();
+  readonly joined = new Map<string, string[]>();
+
+  readonly networks = {
+    inspect: async (name: string) => {
+      await this.#call('networks.inspect', name);
+      const labels = this.networksHeld.get(name);
+      return labels && { id: name, name, labels: { ...labels } };
+    },
+    create: async (name: string, labels: Record<string, string>) => {
+      await this.#call('networks.create', name);
+      if (!this.networksHeld.has(name)) this.networksHeld.set(name, labels);
+    },
+    connect: async (network: string, container: string) => {
+      await this.#call('networks.connect', `${network} ${container}`);
+      this.joined.set(container, [...(this.joined.get(container) ?? []), network]);
+    },
+  };
+
+  readonly volumes = {
+    inspect: async (name: string) => {
+      await this.#call('volumes.inspect', name);
+      const labels = this.volumesHeld.get(name);
+      return labels && { id: name, name, labels: { ...labels } };
+    },
+    create: async (name: string, labels: Record<string, string>) => {
+      await this.#call('volumes.create', name);
+      if (!this.volumesHeld.has(name)) this.volumesHeld.set(name, labels);
     },
   };
 }
