@@ -18,7 +18,12 @@ async function main(): Promise<void> {
   logger.info({ config: settings.configFile, project: config.project, modules: config.modules.length }, 'configuration loaded');
 
   // dockerode reads DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH itself, as the docker CLI does.
-  const services = createServices({ config, logger, watcher: { resyncMs: settings.resyncSeconds * 1000 } });
+  const services = createServices({
+    config,
+    logger,
+    watcher: { resyncMs: settings.resyncSeconds * 1000 },
+    dependencyTimeoutMs: settings.dependencyTimeoutSeconds * 1000,
+  });
   const auth = settings.auth.mode === 'tokens' ? await TokenFileAuthenticator.open(settings.auth.file, logger) : noAuthentication;
   if (settings.auth.mode === 'tokens') logger.info({ file: settings.auth.file }, 'authentication on: bearer tokens from the tokens file');
   else if (settings.auth.why === 'loopback') logger.info({ host: settings.host }, 'authentication off: berth listens on loopback only');

@@ -17,6 +17,8 @@ export interface BerthServicesOptions {
   connection?: Dockerode.DockerOptions;
   deadlines?: EngineDeadlines;
   watcher?: Pick<EngineWatcherOptions, 'initialBackoffMs' | 'maxBackoffMs' | 'watchdogMs' | 'resyncMs'>;
+  /** How long a start waits for each dependency's condition; default 300 s. */
+  dependencyTimeoutMs?: number;
 }
 
 export type BerthServices = ReturnType<typeof createServices>;
@@ -29,7 +31,7 @@ const readyProbeMs = 800;
  * Data flows one way: the watcher and the operations read the engine and hand the store what they saw;
  * the store's changes go to subscribers and to the reconciler, which starts autostart modules.
  */
-export function createServices({ config, logger, connection, deadlines, watcher: watcherOptions }: BerthServicesOptions) {
+export function createServices({ config, logger, connection, deadlines, watcher: watcherOptions, dependencyTimeoutMs }: BerthServicesOptions) {
   const docker = new DockerodeClient({ connection, deadlines, redact: redactor(config.secrets), logger: logger.child({ component: 'engine' }) });
   const store = new ModuleStore({ config, logger: logger.child({ component: 'store' }) });
   const reader = new ModuleReader({ docker, store, project: config.project });
@@ -41,6 +43,7 @@ export function createServices({ config, logger, connection, deadlines, watcher:
     logger: logger.child({ component: 'modules' }),
     // The watcher below is built before anything can call this.
     reconnect: () => watcher.reachableNow(),
+    dependencyTimeoutMs,
   });
   const reconciler = new Reconciler({ modules, store, logger: logger.child({ component: 'reconciler' }) });
   const watcher = new EngineWatcher({

@@ -25,6 +25,7 @@ const settingsSchema = z.object({
   BERTH_MAX_BODY_BYTES: count.default(100_000),
   // A day at most: Node's timers take at most 2^31-1 ms, and run a longer interval every millisecond.
   BERTH_RESYNC_SECONDS: count.pipe(z.number().max(86_400, 'expected at most 86400 seconds (a day)')).default(60),
+  BERTH_DEPENDENCY_TIMEOUT_SECONDS: count.pipe(z.number().max(86_400, 'expected at most 86400 seconds (a day)')).default(300),
 });
 
 export interface Settings {
@@ -44,6 +45,8 @@ export interface Settings {
   graphiql: boolean;
   /** How often everything on the engine is listed again, to catch what events missed; default 60 s. */
   resyncSeconds: number;
+  /** How long a start waits for each dependency to be started, healthy or completed; default 300 s. */
+  dependencyTimeoutSeconds: number;
   /** Introspection queries; default on. */
   introspection: boolean;
   limits: {
@@ -102,6 +105,7 @@ export function readSettings(env: Environment): Settings {
     auth: authSetting(data.HOST, data.BERTH_TOKENS_FILE, data.BERTH_AUTH),
     graphiql: data.BERTH_GRAPHIQL === 'on',
     resyncSeconds: data.BERTH_RESYNC_SECONDS,
+    dependencyTimeoutSeconds: data.BERTH_DEPENDENCY_TIMEOUT_SECONDS,
     introspection: data.BERTH_INTROSPECTION === 'on',
     limits: { connections: data.BERTH_MAX_CONNECTIONS, subscriptionsPerConnection: data.BERTH_MAX_SUBSCRIPTIONS, bodyBytes: data.BERTH_MAX_BODY_BYTES },
   };

@@ -1,6 +1,6 @@
 import type Dockerode from 'dockerode';
 import type { EngineRequests } from './engine-requests.ts';
-import type { ContainerDetails, ContainerSummary, EngineContainerState } from './engine-types.ts';
+import { containerHealth, type ContainerDetails, type ContainerSummary, type EngineContainerState } from './engine-types.ts';
 
 export type ContainerCreateOptions = Dockerode.ContainerCreateOptions & { name: string };
 
@@ -95,5 +95,12 @@ function fromInspect(details: Dockerode.ContainerInspectInfo): ContainerDetails 
     image: details.Config.Image,
     startedAt: ran ? new Date(state.StartedAt) : undefined,
     exitCode: ran && !state.Running ? state.ExitCode : undefined,
+    health: containerHealth(state.Health?.Status),
+    healthcheck: runsHealthcheck(details.Config.Healthcheck?.Test),
   };
+}
+
+/** An empty test inherits nothing here (the engine merged the image's in already), and ["NONE"] turns it off. */
+function runsHealthcheck(test: string[] | undefined): boolean {
+  return test !== undefined && test.length > 0 && test[0] !== 'NONE';
 }

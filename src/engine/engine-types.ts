@@ -14,11 +14,32 @@ export interface ContainerSummary {
   labels: Record<string, string>;
 }
 
+/** The engine's `State.Health.Status`, for a container with a healthcheck. */
+export type ContainerHealth = 'starting' | 'healthy' | 'unhealthy';
+
+const containerHealths = new Set<string>(['starting', 'healthy', 'unhealthy'] satisfies ContainerHealth[]);
+
+/** The engine's word for a container's health (inspect's, or a health_status event's): "none" and anything else is undefined. */
+export function containerHealth(word: string | undefined): ContainerHealth | undefined {
+  return word !== undefined && containerHealths.has(word) ? (word as ContainerHealth) : undefined;
+}
+
 export interface ContainerDetails extends ContainerSummary {
   /** The image reference the container was created from. */
   image: string;
   startedAt: Date | undefined;
   exitCode: number | undefined;
+  /**
+   * As the engine reports it: undefined without a healthcheck, and also for one that has never
+   * started (the engine keeps no health before the first start). Once stopped, paused or dead the
+   * engine says `unhealthy`, since it no longer runs the check.
+   */
+  health?: ContainerHealth;
+  /**
+   * Whether the container runs a healthcheck, its own or its image's, when it starts; undefined when not
+   * known (a container seen only in events), which a start of it cannot tell from `health` alone.
+   */
+  healthcheck?: boolean;
 }
 
 export interface ImageDetails {
@@ -35,6 +56,8 @@ export interface EngineEvent {
   type: 'container' | 'image';
   /** The action without its detail: "health_status: healthy" is "health_status". */
   action: string;
+  /** What followed the action's colon, if anything: "healthy" for "health_status: healthy". */
+  detail?: string;
   /** Container id, or image id or reference. */
   id: string;
   /** Container events carry the container's labels and name here; tag events the new reference. */
@@ -48,4 +71,8 @@ export interface EngineResource {
   id: string;
   name: string;
   labels: Record<string, string>;
+}
+
+export interface EngineNetwork extends EngineResource {
+  created: Date;
 }

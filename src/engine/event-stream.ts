@@ -43,5 +43,12 @@ function toEngineEvent(line: string): EngineEvent | 'malformed' | undefined {
   const id = raw.Actor?.ID ?? raw.id;
   if (!id || typeof raw.Action !== 'string') return 'malformed';
   const time = raw.timeNano ? new Date(raw.timeNano / 1e6) : raw.time ? new Date(raw.time * 1000) : new Date();
-  return { type: raw.Type, action: raw.Action.split(':')[0]!.trim(), id, attributes: raw.Actor?.Attributes ?? {}, time };
+  return { type: raw.Type, ...actionOf(raw.Action), id, attributes: raw.Actor?.Attributes ?? {}, time };
+}
+
+/** "health_status: healthy" is the action health_status with its detail; a detail may hold colons of its own (exec commands). */
+function actionOf(text: string): Pick<EngineEvent, 'action' | 'detail'> {
+  const colon = text.indexOf(':');
+  if (colon === -1) return { action: text.trim() };
+  return { action: text.slice(0, colon).trim(), detail: text.slice(colon + 1).trim() };
 }

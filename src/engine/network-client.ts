@@ -1,13 +1,20 @@
 import type Dockerode from 'dockerode';
 import { engineStatusCode } from './engine-error.ts';
 import type { EngineRequests } from './engine-requests.ts';
-import type { EngineResource } from './engine-types.ts';
+import type { EngineNetwork } from './engine-types.ts';
 
 export interface NetworkClient {
-  /** undefined when the engine has no network of that name. */
-  inspect(name: string): Promise<EngineResource | undefined>;
-  /** A bridge network; one of that name made meanwhile (by another berth) counts as made. */
-  create(name: string, labels: Record<string, string>): Promise<void>;
+  /**
+   * The networks of exactly this name. An engine before API 1.44 can hold several: two creates at the
+   * same moment (two berths on one engine) both succeed, and the name alone is then ambiguous.
+   */
+  named(name: string): Promise<EngineNetwork[]>;
+  /** The network with the number of containers on it; undefined when it is gone. */
+  inspect(id: string): Promise<(EngineNetwork & { containers: number }) | undefined>;
+  /** A bridge network; answers its id. */
+  create(name: string, labels: Record<string, string>): Promise<string | undefined>;
+  /** Removes it; false when it is gone or in use meanwhile. */
+  remove(id: string): Promise<boolean>;
   /** Joins the container to the network, reachable there by its aliases too. */
   connect(network: string, container: string, aliases: string[]): Promise<void>;
 }
@@ -19,21 +26,45 @@ export class DockerNetworkClient implements NetworkClient {
     this.#requests = requests;
   }
 
-  async inspect(name: string): Promise<EngineResource | undefined> {
-    const network = await this.#requests.lookup(`inspect network ${name}`, (abortSignal) =>
-      this.#requests.get<{ Id: string; Name: string; Labels: Record<string, string> | null }>(`/networks/${encodeURIComponent(name)}`, abortSignal),
-    );
-    return network && { id: network.Id, name: network.Name, labels: network.Labels ?? {} };
+  async named(name: string): Promise<EngineNetwork[]> {
+    const { docker } = this.#requests;
+    const networks = await this.#requests.read(`list networks named ${name}`, (abortSignal) => docker.listNetworks({ filters: { name: [name] }, abortSignal }));
+    // The engine's name filter matches parts of names too.
+    return networks
+      .filter((network) => network.Name === name)
+      .map((network) => ({ id: network.Id, name: network.Name, labels: network.Labels ?? {}, created: new Date(network.Created) }));
   }
 
-  async create(name: string, labels: Record<string, string>): Promise<void> {
+  async inspect(id: string): Promise<(EngineNetwork & { containers: number }) | undefined> {
+    type Inspected = { Id: string; Name: string; Labels: Record<string, string> | null; Created: string; Containers: Record<string, unknown> | null };
+    const network = await this.#requests.lookup(`inspect network ${id}`, (abortSignal) => this.#requests.get<Inspected>(`/networks/${id}`, abortSignal));
+    return network && { id: network.Id, name: network.Name, labels: network.Labels ?? {}, created: new Date(network.Created), containers: Object.keys(network.Containers ?? {}).length };
+  }
+
+  async remove(id: string): Promise<boolean> {
     const { docker, log } = this.#requests;
     try {
-      // CheckDuplicate: engines before API 1.44 otherwise make a second network of the same name.
-      await this.#requests.write(`create network ${name}`, (abortSignal) => docker.createNetwork({ Name: name, Driver: 'bridge', Labels: labels, CheckDuplicate: true, abortSignal }));
-      log.debug({ network: name }, 'created network');
+      await this.#requests.write(`remove network ${id}`, (abortSignal) => docker.getNetwork(id).remove({ abortSignal }));
+      log.debug({ network: id }, 'removed network');
+      return true;
     } catch (error) {
+      // 404: gone; 403 or 409: a container joined it meanwhile.
+      if ([403, 404, 409].includes(engineStatusCode(error) ?? 0)) return false;
+      throw error;
+    }
+  }
+
+  async create(name: string, labels: Record<string, string>): Promise<string | undefined> {
+    const { docker, log } = this.#requests;
+    try {
+      // CheckDuplicate: engines before API 1.44 otherwise make a second network of a name even without a race.
+      const network = await this.#requests.write(`create network ${name}`, (abortSignal) => docker.createNetwork({ Name: name, Driver: 'bridge', Labels: labels, CheckDuplicate: true, abortSignal }));
+      log.debug({ network: name, id: network.id }, 'created network');
+      return network.id;
+    } catch (error) {
+      // Made meanwhile by someone else: named() finds it.
       if (engineStatusCode(error) !== 409) throw error;
+      return undefined;
     }
   }
 

@@ -2,8 +2,9 @@ import type { Principal } from '../auth/tokens.ts';
 import type { DockerModuleClient } from '../modules/docker-module-client.ts';
 
 /**
- * What resolvers reach. Fields under Subscription must not read it: one execution of an event is
- * shared by every subscriber of the same operation, whoever they are (src/graphql/plugins/shared-subscriptions.ts).
+ * What resolvers reach. Fields under Subscription may read `modules` (the same for everyone) but not
+ * who asked: one execution of an event is shared by every subscriber of the same operation, whoever
+ * they are (src/graphql/plugins/shared-subscriptions.ts).
  */
 export interface BerthContext {
   modules: DockerModuleClient;

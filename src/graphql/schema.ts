@@ -2,8 +2,10 @@ import { builder } from './builder.ts';
 import './types/root.ts';
 import './types/scalars.ts';
 import './types/container-status.ts';
+import './types/health-status.ts';
 import './types/port.ts';
 import './types/module.ts';
+import './types/module-dependency.ts';
 import './types/module-status-change.ts';
 import './types/engine.ts';
 

@@ -46,7 +46,8 @@ export function specDigest(module: ModuleSpec): string {
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex').slice(0, 16);
 }
 
-export function containerCreateOptions(project: string, module: ModuleSpec): ContainerCreateOptions {
+/** `networks`: the engine's ids of spec.networks, in order, where names could be ambiguous; default the names. */
+export function containerCreateOptions(project: string, module: ModuleSpec, networks: readonly string[] = module.networks): ContainerCreateOptions {
   const exposedPorts: Record<string, object> = {};
   const portBindings: Record<string, { HostIp?: string; HostPort: string }[]> = {};
   for (const port of module.ports) {
@@ -54,7 +55,8 @@ export function containerCreateOptions(project: string, module: ModuleSpec): Con
     exposedPorts[key] = {};
     (portBindings[key] ??= []).push({ HostIp: port.host, HostPort: String(port.out) });
   }
-  const { restart, resources, healthcheck, networks: [network] } = module;
+  const { restart, resources, healthcheck } = module;
+  const [network] = networks;
   return {
     name: module.containerName,
     Image: module.image,

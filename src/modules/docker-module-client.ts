@@ -1,14 +1,15 @@
 import { Mutex } from 'async-mutex';
 import type { Logger } from 'pino';
-import type { ModuleSpec } from '../config/module-spec.ts';
+import type { Dependency, ModuleSpec } from '../config/module-spec.ts';
 import type { DockerClient } from '../engine/docker-client.ts';
 import { engineStatusCode } from '../engine/engine-error.ts';
 import type { ContainerDetails } from '../engine/engine-types.ts';
 import { BerthError } from '../errors.ts';
 import { pause } from '../lib/timing.ts';
 import { containerCreateOptions, isOwnedBy, labelKeys, specDigest } from './container-spec.ts';
+import { stopFirst, underWay, verdict } from './dependencies.ts';
 import type { ModuleReader } from './module-reader.ts';
-import { bindSourceMissing, ModuleResources } from './module-resources.ts';
+import { bindSourceMissing, isAmbiguousNetwork, ModuleResources } from './module-resources.ts';
 import type { ContainerStatus } from './module-status.ts';
 import type { ModuleState, ModuleStore } from './module-store.ts';
 
@@ -25,6 +26,8 @@ export interface DockerModuleClientOptions {
    * again and berth has listed it. Default: the engine stays down until the watcher sees it back.
    */
   reconnect?: () => Promise<boolean>;
+  /** How long a start waits for each dependency to reach its condition (started, healthy, completed). Default 300 s. */
+  dependencyTimeoutMs?: number;
 }
 
 export const maxStopTimeoutSeconds = 3600;
@@ -42,8 +45,9 @@ export class DockerModuleClient {
   readonly #log: Logger;
   readonly #reconnect: () => Promise<boolean>;
   readonly #resources: ModuleResources;
+  readonly #dependencyTimeoutMs: number;
 
-  constructor({ docker, store, reader, project, logger, reconnect = async () => false }: DockerModuleClientOptions) {
+  constructor({ docker, store, reader, project, logger, reconnect = async () => false, dependencyTimeoutMs = 300_000 }: DockerModuleClientOptions) {
     this.#docker = docker;
     this.#store = store;
     this.#reader = reader;
@@ -51,6 +55,7 @@ export class DockerModuleClient {
     this.#log = logger;
     this.#reconnect = reconnect;
     this.#resources = new ModuleResources({ docker, project, logger });
+    this.#dependencyTimeoutMs = dependencyTimeoutMs;
   }
 
   get engine() {
@@ -79,9 +84,40 @@ export class DockerModuleClient {
     return this.#store.subscribe(...args);
   }
 
+  onModuleChanged(...args: Parameters<ModuleStore['onModuleChanged']>): ReturnType<ModuleStore['onModuleChanged']> {
+    return this.#store.onModuleChanged(...args);
+  }
+
+  /** Brings its dependencies to their conditions first, in order; one that cannot is DEPENDENCY_FAILED, the module untouched. */
   async start(name: string): Promise<ModuleState> {
     const spec = this.#spec(name);
-    return this.#operate(spec, async () => (await this.#startKnownContainer(spec)) ?? (await this.#startFromEngine(spec)));
+    await this.#satisfy(spec);
+    return this.#operate(spec, () => this.#startWork(spec));
+  }
+
+  /** Each named module started as start() does, at once: dependency order comes from each start's own. One promise per name. */
+  startMany(names: readonly string[]): Promise<ModuleState>[] {
+    return names.map((name) => this.start(name));
+  }
+
+  /** Each named module stopped after those of the batch that depend on it. One promise per name. */
+  stopMany(names: readonly string[], timeoutSeconds: number): Promise<ModuleState>[] {
+    checkTimeout(timeoutSeconds);
+    const first = stopFirst(names, (name) => this.#store.spec(name));
+    const stops = new Map<string, Promise<ModuleState>>();
+    const stopAfterDependents = (name: string): Promise<ModuleState> => {
+      let stop = stops.get(name);
+      if (!stop) {
+        const dependents = (first.get(name) ?? []).map(stopAfterDependents);
+        stops.set(name, (stop = Promise.allSettled(dependents).then(() => this.stop(name, timeoutSeconds))));
+      }
+      return stop;
+    };
+    return names.map(stopAfterDependents);
+  }
+
+  #startWork(spec: ModuleSpec): Promise<string | undefined> {
+    return this.#startKnownContainer(spec).then((id) => id ?? this.#startFromEngine(spec));
   }
 
   async stop(name: string, timeoutSeconds: number): Promise<ModuleState> {
@@ -94,6 +130,7 @@ export class DockerModuleClient {
   async restart(name: string, timeoutSeconds: number): Promise<ModuleState> {
     const spec = this.#spec(name);
     checkTimeout(timeoutSeconds);
+    await this.#satisfy(spec);
     return this.#operate(spec, async () => {
       await this.#stop(spec, timeoutSeconds);
       return this.#startFromEngine(spec);
@@ -109,6 +146,53 @@ export class DockerModuleClient {
     await this.#docker.containers.stop(container.id, timeoutSeconds);
     this.#log.info({ module: spec.name, container: container.id }, 'module stopped');
     return container.id;
+  }
+
+  /**
+   * Every dependency of the module at its condition, each brought there at once (their own dependencies
+   * first). The first that fails answers: the others go on, as starts of their own.
+   */
+  async #satisfy(spec: ModuleSpec): Promise<void> {
+    await Promise.all(spec.dependsOn.map((dependency) => this.#bring(spec, dependency)));
+  }
+
+  async #bring(dependent: ModuleSpec, { module, condition }: Dependency): Promise<void> {
+    const spec = this.#spec(module);
+    const deadline = Date.now() + this.#dependencyTimeoutMs;
+    try {
+      await this.#satisfy(spec);
+      const current = () => this.#store.container(module)?.labels[labelKeys.spec] === specDigest(spec);
+      await this.#operate(spec, () => this.#startWork(spec), (state) => underWay(condition, state, current()));
+      await this.#until(module, condition, deadline);
+    } catch (error) {
+      if (error instanceof BerthError && error.code === 'ENGINE_UNAVAILABLE') throw error;
+      const reason = error instanceof BerthError ? error.message : 'it could not be started';
+      if (!(error instanceof BerthError)) this.#log.error({ err: error, module }, 'a dependency failed to start');
+      throw new BerthError('DEPENDENCY_FAILED', `module "${dependent.name}" needs "${module}" ${condition}, and it is not: ${reason}`);
+    }
+  }
+
+  /** Resolves once the module meets the condition; fails when it never will, or at the deadline. */
+  #until(module: string, condition: Dependency['condition'], deadline: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const settle = (error?: Error) => {
+        stop();
+        clearTimeout(timer);
+        if (error) reject(error);
+        else resolve();
+      };
+      const check = (state: ModuleState) => {
+        const result = verdict(condition, state);
+        if (result.met) settle();
+        else if (result.never) settle(new BerthError('DEPENDENCY_FAILED', result.never));
+      };
+      const stop = this.#store.onModuleChanged((state) => {
+        if (state.spec.name === module) check(state);
+      });
+      const seconds = Math.round(this.#dependencyTimeoutMs / 1000);
+      const timer = setTimeout(() => settle(new BerthError('DEPENDENCY_FAILED', `it was not ${condition} within ${seconds} s (BERTH_DEPENDENCY_TIMEOUT_SECONDS)`)), Math.max(0, deadline - Date.now()));
+      check(this.#store.get(module)!);
+    });
   }
 
   #spec(name: string): ModuleSpec {
@@ -127,10 +211,14 @@ export class DockerModuleClient {
     return lock;
   }
 
-  /** Runs work under the module's lock; work returns the id of the container it acted on, if any. */
-  async #operate(spec: ModuleSpec, work: () => Promise<string | undefined>): Promise<ModuleState> {
+  /**
+   * Runs work under the module's lock; work returns the id of the container it acted on, if any. `done`,
+   * asked once the lock is held, can say there is nothing to do.
+   */
+  async #operate(spec: ModuleSpec, work: () => Promise<string | undefined>, done?: (state: ModuleState) => boolean): Promise<ModuleState> {
     if (!this.#store.engine.reachable && !(await this.#reconnect())) throw engineUnavailable('the Docker engine cannot be reached');
     return this.#lock(spec.name).runExclusive(async () => {
+      if (done?.(this.#store.get(spec.name)!)) return this.#store.get(spec.name)!;
       this.#store.observe({ type: 'handling', module: spec.name, handling: true });
       try {
         await this.#readAfter(spec, await work());
@@ -165,7 +253,7 @@ export class DockerModuleClient {
     const known = this.#store.container(spec.name);
     if (!known || known.state === 'paused' || !startsAsIs(known, spec)) return undefined;
     try {
-      await this.#docker.containers.start(known.id);
+      await this.#startContainer(spec, known.id);
     } catch (error) {
       const status = engineStatusCode(error);
       if (status === 404 || status === 409) return undefined;
@@ -188,9 +276,20 @@ export class DockerModuleClient {
       container = undefined;
     }
     const id = container?.id ?? (await this.#create(spec));
-    await this.#docker.containers.start(id);
+    await this.#startContainer(spec, id);
     this.#log.info({ module: spec.name, container: id }, 'module started');
     return id;
+  }
+
+  /** A start that finds a network name made twice (by two berths at once) settles the name and starts again. */
+  async #startContainer(spec: ModuleSpec, id: string): Promise<void> {
+    try {
+      await this.#docker.containers.start(id);
+    } catch (error) {
+      if (!isAmbiguousNetwork(error)) throw error;
+      await this.#resources.prepare(spec);
+      await this.#docker.containers.start(id);
+    }
   }
 
   async #ownedContainer(spec: ModuleSpec): Promise<ContainerDetails | undefined> {
@@ -229,10 +328,10 @@ export class DockerModuleClient {
     const image = await this.#reader.image(spec.image);
     this.#store.observe(image);
     if (!image.image) throw imageNotLoaded(spec);
-    await this.#resources.prepare(spec);
+    const networks = await this.#resources.prepare(spec);
     for (const deadline = Date.now() + nameTakenWaitMs; ; await pause(50)) {
       try {
-        return await this.#createJoined(spec);
+        return await this.#createJoined(spec, networks);
       } catch (error) {
         // 404: the image went since the check, or a network was removed since it was made.
         if (engineStatusCode(error) === 404) throw (await this.#imageGone(spec)) ? imageNotLoaded(spec) : error;
@@ -253,10 +352,10 @@ export class DockerModuleClient {
   }
 
   /** A container that cannot join all its networks is removed again: started, it would miss a name its peers use. */
-  async #createJoined(spec: ModuleSpec): Promise<string> {
-    const id = await this.#docker.containers.create(containerCreateOptions(this.#project, spec));
+  async #createJoined(spec: ModuleSpec, networks: readonly string[]): Promise<string> {
+    const id = await this.#docker.containers.create(containerCreateOptions(this.#project, spec, networks));
     try {
-      await this.#resources.join(spec, id);
+      await this.#resources.join(spec, id, networks);
     } catch (error) {
       await this.#removeIfThere(id).catch((removal: Error) => this.#log.warn({ err: removal, container: id }, 'could not remove a container that failed to join its networks'));
       throw error;

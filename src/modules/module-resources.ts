@@ -2,8 +2,9 @@ import type { Logger } from 'pino';
 import type { ModuleSpec } from '../config/module-spec.ts';
 import type { DockerClient } from '../engine/docker-client.ts';
 import { engineMessage, engineStatusCode } from '../engine/engine-error.ts';
-import type { EngineResource } from '../engine/engine-types.ts';
+import type { EngineNetwork, EngineResource } from '../engine/engine-types.ts';
 import { BerthError } from '../errors.ts';
+import { pause } from '../lib/timing.ts';
 import { labelKeys, ownershipLabels } from './container-spec.ts';
 
 /**
@@ -16,6 +17,8 @@ export class ModuleResources {
   readonly #docker: DockerClient;
   readonly #project: string;
   readonly #log: Logger;
+  /** Networks being looked up or made, by name: modules started at once share one creation. */
+  readonly #pending = new Map<string, Promise<string>>();
 
   constructor({ docker, project, logger }: { docker: DockerClient; project: string; logger: Logger }) {
     this.#docker = docker;
@@ -23,29 +26,86 @@ export class ModuleResources {
     this.#log = logger;
   }
 
-  /** Before the container is created: every network it joins and every named volume it mounts is there. */
-  async prepare(spec: ModuleSpec): Promise<void> {
-    const volumes = spec.volumes.filter((volume) => volume.type === 'volume').map((volume) => volume.source);
-    await Promise.all([
-      ...spec.networks.map((name) => this.#ensure('network', name, this.#docker.networks)),
-      ...[...new Set(volumes)].map((name) => this.#ensure('volume', name, this.#docker.volumes)),
-    ]);
+  /**
+   * Before the container is created: every network it joins and every named volume it mounts is there.
+   * Answers the ids of its networks, in the order of spec.networks.
+   */
+  async prepare(spec: ModuleSpec): Promise<string[]> {
+    const volumes = [...new Set(spec.volumes.filter((volume) => volume.type === 'volume').map((volume) => volume.source))];
+    const [networks] = await Promise.all([Promise.all(spec.networks.map((name) => this.#network(name))), Promise.all(volumes.map((name) => this.#volume(name)))]);
+    return networks;
   }
 
   /** After the container is created, before it starts: the networks past the first, which the create could not join. */
-  async join(spec: ModuleSpec, container: string): Promise<void> {
-    for (const network of spec.networks.slice(1)) await this.#docker.networks.connect(network, container, [spec.name]);
+  async join(spec: ModuleSpec, container: string, networks: readonly string[]): Promise<void> {
+    for (const network of networks.slice(1)) await this.#docker.networks.connect(network, container, [spec.name]);
   }
 
-  async #ensure(kind: string, name: string, resources: { inspect(name: string): Promise<EngineResource | undefined>; create(name: string, labels: Record<string, string>): Promise<void> }): Promise<void> {
-    const found = await resources.inspect(name);
-    if (!found) {
-      await resources.create(name, ownershipLabels(this.#project));
-      this.#log.info({ [kind]: name }, `created ${kind}`);
-    } else if (found.labels[labelKeys.project] !== this.#project) {
-      this.#log.warn({ [kind]: name }, `using the ${kind} ${name}, which berth did not make for project ${this.#project}`);
+  #network(name: string): Promise<string> {
+    let pending = this.#pending.get(name);
+    if (!pending) {
+      pending = this.#ensureNetwork(name).finally(() => this.#pending.delete(name));
+      this.#pending.set(name, pending);
+    }
+    return pending;
+  }
+
+  /**
+   * Two berths on one engine may both make the network at the same moment, and an engine before API 1.44
+   * keeps both, after which the name is ambiguous and containers on it cannot start. Both berths then
+   * settle on one: the one a container already uses, else the oldest; the empty others of the project
+   * are removed (berth's only removal of a network: one it made twice, that nothing uses).
+   */
+  async #ensureNetwork(name: string): Promise<string> {
+    for (let attempt = 1; ; attempt++) {
+      const found = await this.#docker.networks.named(name);
+      if (found.length === 1) {
+        this.#warnIfForeign('network', found[0]!);
+        return found[0]!.id;
+      }
+      if (found.length === 0) {
+        await this.#docker.networks.create(name, ownershipLabels(this.#project));
+        this.#log.info({ network: name }, 'created network');
+        continue;
+      }
+      if (attempt > duplicateSettleAttempts) {
+        throw new BerthError('ENGINE_ERROR', `${found.length} networks are named ${name} and containers use more than one, or berth did not make them: remove all but one`);
+      }
+      await this.#removeDuplicates(found);
+      await pause(50 * attempt);
     }
   }
+
+  async #removeDuplicates(networks: readonly EngineNetwork[]): Promise<void> {
+    const inspected = (await Promise.all(networks.map((network) => this.#docker.networks.inspect(network.id)))).filter((network) => network !== undefined);
+    const used = inspected.filter((network) => network.containers > 0);
+    if (used.length > 1) return;
+    const [keep] = used.length === 1 ? used : [...inspected].sort((a, b) => a.created.getTime() - b.created.getTime() || a.id.localeCompare(b.id));
+    const removable = inspected.filter((network) => network !== keep && network.containers === 0 && network.labels[labelKeys.project] === this.#project);
+    for (const network of removable) {
+      if (await this.#docker.networks.remove(network.id)) this.#log.info({ network: network.name, id: network.id }, 'removed a second network of the same name, made at the same moment by another berth');
+    }
+  }
+
+  async #volume(name: string): Promise<void> {
+    const found = await this.#docker.volumes.inspect(name);
+    if (found) return this.#warnIfForeign('volume', found);
+    // The engine answers success when the volume is there already: no race to settle.
+    await this.#docker.volumes.create(name, ownershipLabels(this.#project));
+    this.#log.info({ volume: name }, 'created volume');
+  }
+
+  #warnIfForeign(kind: string, { name, labels }: EngineResource): void {
+    if (labels[labelKeys.project] !== this.#project) this.#log.warn({ [kind]: name }, `using the ${kind} ${name}, which berth did not make for project ${this.#project}`);
+  }
+}
+
+/** How many times a network name held by several networks is settled before giving up. */
+const duplicateSettleAttempts = 5;
+
+/** A network name held by several networks: the engine cannot start a container that names it. */
+export function isAmbiguousNetwork(error: unknown): boolean {
+  return /network .* is ambiguous/.test(engineMessage(error instanceof BerthError ? error.cause : error));
 }
 
 /**

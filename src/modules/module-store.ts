@@ -1,17 +1,40 @@
 import type { Logger } from 'pino';
 import type { BerthConfig, ModuleSpec } from '../config/module-spec.ts';
 import { familiarReference } from '../engine/image-reference.ts';
-import type { ContainerDetails, EngineContainerState, EngineEvent, EngineVersion, ImageDetails } from '../engine/engine-types.ts';
+import type { ContainerDetails, EngineEvent, EngineVersion, ImageDetails } from '../engine/engine-types.ts';
+import { containerAfter } from './container-events.ts';
 import { labelKeys } from './container-spec.ts';
-import { moduleStatus, type ContainerStatus } from './module-status.ts';
+import { moduleHealth, moduleStatus, type ContainerStatus, type HealthStatus } from './module-status.ts';
 
 export interface ModuleState {
   spec: ModuleSpec;
   status: ContainerStatus;
+  /**
+   * The container's health as the engine reports it, whether the check is docker.yaml's or the image's.
+   * NONE without a container, without a healthcheck, or before the container's first start. A stopped,
+   * dead or paused container that had a healthcheck is UNHEALTHY: the engine marks a check it no
+   * longer runs so, and berth shows what the engine says.
+   */
+  health: HealthStatus;
   containerId: string | undefined;
   startedAt: Date | undefined;
   exitCode: number | undefined;
 }
+
+/**
+ * How to read each field of a module that a query can see and the engine changes, to tell whether a new
+ * snapshot differs from the last one published. Every field but the spec must be here (the type says so):
+ * docker.yaml is read once, so the spec never changes under a module.
+ */
+const visible: { [K in Exclude<keyof ModuleState, 'spec'>]-?: (module: ModuleState) => unknown } = {
+  status: (module) => module.status,
+  health: (module) => module.health,
+  containerId: (module) => module.containerId,
+  startedAt: (module) => module.startedAt?.getTime(),
+  exitCode: (module) => module.exitCode,
+};
+
+const differsVisibly = (before: ModuleState, after: ModuleState) => Object.values(visible).some((field) => field(before) !== field(after));
 
 export interface ModuleStatusChange {
   module: ModuleState;
@@ -49,17 +72,6 @@ export interface Outcome {
   recheck: string[];
 }
 
-/** The container state an event leaves behind; events absent here change no state. */
-const stateAfter: Partial<Record<string, EngineContainerState>> = {
-  create: 'created',
-  start: 'running',
-  restart: 'running',
-  unpause: 'running',
-  pause: 'paused',
-  die: 'exited',
-  stop: 'exited',
-};
-
 /** Image events that name only the image id and may have added, or moved to this image, any reference. */
 const idOnlyArrivals = new Set(['load', 'import']);
 
@@ -67,7 +79,8 @@ const nothing = (): Outcome => ({ changes: [], reread: [], recheck: [] });
 
 /**
  * What the engine holds of each module: a pure structure that takes observations and returns the
- * status changes they make, with no engine client inside. Changes also go to subscribers, once each.
+ * status changes they make, with no engine client inside. Changes also go to listeners, once each:
+ * status changes to `subscribe`rs, and any change a query could see to `onModuleChanged` listeners.
  */
 export class ModuleStore {
   readonly #project: string;
@@ -85,8 +98,10 @@ export class ModuleStore {
   /** What get() and list() answer, built once per change rather than on every query. */
   readonly #states = new Map<string, ModuleState>();
   #list: readonly ModuleState[] | undefined;
-  readonly #published = new Map<string, ContainerStatus>();
+  /** The snapshot of each module that listeners last heard of (or the first look, which they are not told). */
+  readonly #published = new Map<string, ModuleState>();
   readonly #listeners = new Set<(change: ModuleStatusChange) => void>();
+  readonly #moduleListeners = new Set<(module: ModuleState) => void>();
   readonly #nameListeners = new Set<(module: string) => void>();
   #engine: EngineState = { reachable: false, version: undefined, apiVersion: undefined };
   #synced = false;
@@ -133,7 +148,8 @@ export class ModuleStore {
     if (!spec) return undefined;
     const container = this.#containers.get(name);
     const status = this.#handling.has(name) ? 'HANDLING' : moduleStatus(this.#images.get(spec.image) !== undefined, container?.state);
-    const state: ModuleState = { spec, status, containerId: container?.id, startedAt: container?.startedAt, exitCode: container?.exitCode };
+    const health = moduleHealth(container?.health);
+    const state: ModuleState = { spec, status, health, containerId: container?.id, startedAt: container?.startedAt, exitCode: container?.exitCode };
     this.#states.set(name, state);
     return state;
   }
@@ -153,9 +169,20 @@ export class ModuleStore {
     return ++this.#mark;
   }
 
+  /** Status changes only: a change of health or container alone is not one. */
   subscribe(listener: (change: ModuleStatusChange) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Called with the new snapshot once per observation that replaced a module's snapshot with one a query
+   * would answer differently (status, health, container, start, exit code); after the status changes of
+   * the same observation have gone to `subscribe`rs.
+   */
+  onModuleChanged(listener: (module: ModuleState) => void): () => void {
+    this.#moduleListeners.add(listener);
+    return () => this.#moduleListeners.delete(listener);
   }
 
   /**
@@ -216,8 +243,9 @@ export class ModuleStore {
   }
 
   /**
-   * The event's own facts (state, exit code, time) are enough for the module's container: no engine
-   * round-trip between the event and its subscribers. Any other container of the module is read again.
+   * The event's own facts (state, exit code, time, health) are enough for the module's container: no
+   * engine round-trip between the event and its subscribers. Any other container of the module is read
+   * again, and so is one whose healthcheck berth never read, which no event tells.
    */
   #containerEvent(event: EngineEvent): Outcome {
     const { attributes } = event;
@@ -231,8 +259,11 @@ export class ModuleStore {
     if (known && known.id !== event.id) return { ...nothing(), reread: [name] };
     // Gone: the module has no container, unless another of its own is left, which a read will tell.
     if (event.action === 'destroy') return known ? { ...this.#afterEvent(name, undefined), reread: [name] } : nothing();
-    const state = stateAfter[event.action];
-    return state ? this.#afterEvent(name, containerAfter(known, event, state)) : nothing();
+    const container = containerAfter(known, event);
+    if (!container) return nothing();
+    const outcome = this.#afterEvent(name, container);
+    if (container.healthcheck === undefined) outcome.reread.push(name);
+    return outcome;
   }
 
   #afterEvent(name: string, container: ContainerDetails | undefined): Outcome {
@@ -267,50 +298,38 @@ export class ModuleStore {
 
   #publish(names: readonly string[]): Outcome {
     const outcome = nothing();
+    const changed: ModuleState[] = [];
     for (const name of names) {
       this.#states.delete(name);
       this.#list = undefined;
       if (!this.#synced) continue;
       const module = this.get(name)!;
       const previous = this.#published.get(name);
-      this.#published.set(name, module.status);
-      if (previous === undefined || previous === module.status) continue;
-      outcome.changes.push({ module, previous, status: module.status, at: new Date() });
+      this.#published.set(name, module);
+      if (previous === undefined || !differsVisibly(previous, module)) continue;
+      changed.push(module);
+      if (previous.health !== module.health) this.#log?.info({ module: name, previous: previous.health, health: module.health }, 'module health changed');
+      if (previous.status !== module.status) outcome.changes.push({ module, previous: previous.status, status: module.status, at: new Date() });
     }
     for (const change of outcome.changes) this.#notify(change);
+    for (const module of changed) this.#tell(this.#moduleListeners, module);
     return outcome;
   }
 
   #notify(change: ModuleStatusChange): void {
     const { module, previous, status } = change;
     this.#log?.info({ module: module.spec.name, previous, status, container: module.containerId }, 'module status changed');
-    for (const listener of this.#listeners) {
+    this.#tell(this.#listeners, change);
+  }
+
+  /** Every listener hears of it, whichever of them throws. */
+  #tell<T>(listeners: ReadonlySet<(value: T) => void>, value: T): void {
+    for (const listener of listeners) {
       try {
-        listener(change);
+        listener(value);
       } catch (error) {
-        this.#log?.error({ err: error }, 'a status listener failed');
+        this.#log?.error({ err: error }, 'a module listener failed');
       }
     }
   }
-}
-
-function containerAfter(known: ContainerDetails | undefined, event: EngineEvent, state: EngineContainerState): ContainerDetails {
-  const { attributes } = event;
-  const base: ContainerDetails = known ?? {
-    id: event.id,
-    name: attributes.name ?? '',
-    labels: attributes,
-    image: attributes.image ?? '',
-    state,
-    startedAt: undefined,
-    exitCode: undefined,
-  };
-  const exitCode = attributes.exitCode === undefined ? base.exitCode : Number(attributes.exitCode);
-  return {
-    ...base,
-    state,
-    name: attributes.name ?? base.name,
-    startedAt: state === 'running' && event.action !== 'unpause' ? event.time : base.startedAt,
-    exitCode: state === 'running' ? undefined : exitCode,
-  };
 }

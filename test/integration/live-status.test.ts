@@ -6,6 +6,7 @@ import WebSocket from 'ws';
 import { listen, type RunningServer } from '../../src/http/listen.ts';
 import { StartModuleDocument, StopModuleDocument } from '../generated/operations.ts';
 import { createHarness, docker, testImage, waitFor, type Harness } from './harness.ts';
+import { subscribe as subscribeTo } from './subscription.ts';
 
 const run = promisify(execFile);
 const dockerCli = (...args: string[]) => run('docker', args);
@@ -17,27 +18,14 @@ interface Change {
   at: string;
 }
 
-/** One graphql-ws subscription, collecting what it is sent. */
+/** A moduleStatusChanged subscription, waited on by module and status. */
 function subscribe(client: Client, query: string) {
-  const received: Change[] = [];
-  const errors: unknown[] = [];
-  let completed = false;
-  const dispose = client.subscribe<{ moduleStatusChanged: Change }>(
-    { query },
-    {
-      next: (result) => (result.data ? received.push(result.data.moduleStatusChanged) : errors.push(result.errors)),
-      error: (error) => errors.push(error),
-      complete: () => (completed = true),
-    },
-  );
+  const feed = subscribeTo<Change>(client, query, 'moduleStatusChanged');
   return {
-    received,
-    errors,
-    isCompleted: () => completed,
-    dispose,
-    statuses: (name: string) => received.filter((change) => change.module.name === name).map((change) => `${change.previous}>${change.status}`),
+    ...feed,
+    statuses: (name: string) => feed.received.filter((change) => change.module.name === name).map((change) => `${change.previous}>${change.status}`),
     async until(name: string, status: string, from = 0) {
-      await waitFor(() => received.slice(from).some((change) => change.module.name === name && change.status === status), `${name} ${status}`);
+      await feed.until((change) => change.module.name === name && change.status === status, `${name} ${status}`, from);
     },
   };
 }

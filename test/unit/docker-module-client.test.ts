@@ -58,6 +58,17 @@ describe('DockerModuleClient operations against a fake engine', () => {
     expect(engine.calls).toContain(`containers.create ${alpha.containerName}`);
   });
 
+  it("answers a start with the health the engine reads after it: STARTING for docker.yaml's healthcheck, NONE without", async () => {
+    const checked = moduleSpec('checked', { healthcheck: { test: ['CMD', 'true'] } });
+    engine.addImage(checked.image);
+    const both = new ModuleStore({ config: berthConfig(alpha, checked) });
+    const operations = new DockerModuleClient({ docker: engine, store: both, reader: new ModuleReader({ docker: engine, store: both, project }), project, logger });
+    await sync(both, engine);
+    await expect(operations.start('checked')).resolves.toMatchObject({ status: 'RUNNING', health: 'STARTING' });
+    await expect(operations.start('alpha')).resolves.toMatchObject({ status: 'RUNNING', health: 'NONE' });
+    await expect(operations.stop('checked', 1)).resolves.toMatchObject({ status: 'EXITED', health: 'UNHEALTHY' });
+  });
+
   it('unpauses a container the engine refuses to start (409) because it was paused from outside', async () => {
     const container = engine.addContainer(alpha, 'exited', labelsOf());
     await sync(store, engine);

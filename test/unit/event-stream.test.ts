@@ -79,9 +79,16 @@ describe('engineEvents', () => {
     expect(events[0]?.time.getTime()).toBe(1_795_440_000_123);
   });
 
-  it('strips the detail from "health_status: healthy"', async () => {
-    const events = await collect(engineEvents(Readable.from([line({ ...start, Action: 'health_status: healthy' })])));
-    expect(events.map((event) => event.action)).toEqual(['health_status']);
+  it('splits the detail from the action at the first colon, and gives none to an action without one', async () => {
+    const actions = ['health_status: healthy', 'health_status: unhealthy', 'exec_create: /bin/sh -c echo a:b', 'start'];
+    const events = await collect(engineEvents(Readable.from(actions.map((Action) => line({ ...start, Action })))));
+    expect(events.map(({ action, detail }) => [action, detail])).toEqual([
+      ['health_status', 'healthy'],
+      ['health_status', 'unhealthy'],
+      ['exec_create', '/bin/sh -c echo a:b'],
+      ['start', undefined],
+    ]);
+    expect(events[3]).not.toHaveProperty('detail');
   });
 
   it('falls back to the top-level id and empty attributes', async () => {

@@ -2,7 +2,7 @@ import type { BerthConfig, ModuleSpec } from '../../src/config/module-spec.ts';
 import type { ContainerCreateOptions } from '../../src/engine/container-client.ts';
 import type { DockerClient } from '../../src/engine/docker-client.ts';
 import { toBerthError } from '../../src/engine/engine-error.ts';
-import type { ContainerDetails, EngineContainerState, EngineEvent, EngineVersion, ImageDetails, ImageSummary } from '../../src/engine/engine-types.ts';
+import type { ContainerDetails, ContainerHealth, EngineContainerState, EngineEvent, EngineVersion, ImageDetails, ImageSummary } from '../../src/engine/engine-types.ts';
 import { labelKeys, moduleLabels } from '../../src/modules/container-spec.ts';
 import { PushQueue } from '../../src/lib/async-iteration.ts';
 import { ModuleReader } from '../../src/modules/module-reader.ts';
@@ -43,19 +43,33 @@ export class FakeEngine implements DockerClient {
     return id;
   }
 
-  addContainer(spec: ModuleSpec, state: EngineContainerState, labels: Record<string, string> = moduleLabels(project, spec)): ContainerDetails {
+  /** A container with a healthcheck starts `starting`, as the engine's do; one never started has no health. */
+  addContainer(spec: ModuleSpec, state: EngineContainerState, labels: Record<string, string> = moduleLabels(project, spec), { healthcheck = false } = {}): ContainerDetails {
     const id = `c${this.#nextId++}`.padEnd(64, '0');
-    const container: ContainerDetails = { id, name: spec.containerName, state, labels, image: spec.image, startedAt: undefined, exitCode: undefined };
+    const container: ContainerDetails = { id, name: spec.containerName, state, labels, image: spec.image, startedAt: undefined, exitCode: undefined, healthcheck };
+    if (healthcheck && state === 'running') container.health = 'starting';
     this.held.set(id, container);
     return container;
   }
 
+  /** As the engine: a start opens the healthcheck as `starting`, anything else closes it as `unhealthy`. */
   setState(id: string, state: EngineContainerState): void {
-    const container = this.held.get(id);
-    if (!container) throw new Error(`no container ${id}`);
+    const container = this.#held(id);
     container.state = state;
     if (state === 'running') container.startedAt = new Date('2025-01-01T00:00:00Z');
     if (state === 'exited') container.exitCode = 0;
+    if (container.healthcheck) container.health = state === 'running' ? 'starting' : 'unhealthy';
+  }
+
+  /** A verdict of the container's healthcheck. */
+  setHealth(id: string, health: ContainerHealth): void {
+    this.#held(id).health = health;
+  }
+
+  #held(id: string): ContainerDetails {
+    const container = this.held.get(id);
+    if (!container) throw new Error(`no container ${id}`);
+    return container;
   }
 
   /** The next `times` calls of `call` ("containers.start", "system.version", …) fail so. */
@@ -120,7 +134,8 @@ export class FakeEngine implements DockerClient {
       if (!this.imageIds.has(options.Image ?? '')) throw toBerthError(Object.assign(new Error('no such image'), { statusCode: 404 }), 'create');
       const labels = options.Labels ?? {};
       const spec = moduleSpec(labels[labelKeys.module] ?? options.name, { containerName: options.name, image: options.Image ?? '' });
-      return this.addContainer(spec, 'created', labels).id;
+      const test = options.Healthcheck?.Test ?? [];
+      return this.addContainer(spec, 'created', labels, { healthcheck: test.length > 0 && test[0] !== 'NONE' }).id;
     },
     start: async (id: string) => {
       await this.#call('containers.start', id);
@@ -180,14 +195,24 @@ export class FakeEngine implements DockerClient {
   readonly joined = new Map<string, string[]>();
 
   readonly networks = {
-    inspect: async (name: string) => {
-      await this.#call('networks.inspect', name);
+    named: async (name: string) => {
+      await this.#call('networks.named', name);
       const labels = this.networksHeld.get(name);
-      return labels && { id: name, name, labels: { ...labels } };
+      return labels ? [{ id: name, name, labels: { ...labels }, created: new Date(0) }] : [];
+    },
+    inspect: async (id: string) => {
+      await this.#call('networks.inspect', id);
+      const labels = this.networksHeld.get(id);
+      return labels && { id, name: id, labels: { ...labels }, created: new Date(0), containers: 0 };
     },
     create: async (name: string, labels: Record<string, string>) => {
       await this.#call('networks.create', name);
       if (!this.networksHeld.has(name)) this.networksHeld.set(name, labels);
+      return name;
+    },
+    remove: async (id: string) => {
+      await this.#call('networks.remove', id);
+      return this.networksHeld.delete(id);
     },
     connect: async (network: string, container: string) => {
       await this.#call('networks.connect', `${network} ${container}`);
@@ -210,6 +235,11 @@ export class FakeEngine implements DockerClient {
 
 export function containerEvent(container: ContainerDetails, action = 'start'): EngineEvent {
   return { type: 'container', action, id: container.id, attributes: { ...container.labels, name: container.name, ...(action === 'die' ? { exitCode: String(container.exitCode ?? 0) } : {}) }, time: new Date() };
+}
+
+/** The engine's event for a new verdict of the container's healthcheck: "health_status: healthy". */
+export function healthEvent(container: ContainerDetails, health: ContainerHealth): EngineEvent {
+  return { ...containerEvent(container, 'health_status'), detail: health };
 }
 
 /** What the watcher does on connecting: reads everything and hands it to the store. */

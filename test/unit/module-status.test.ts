@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { EngineContainerState } from '../../src/engine/engine-types.ts';
-import { containerStatuses, isStopped, moduleStatus, type ContainerStatus } from '../../src/modules/module-status.ts';
+import { containerStatuses, isStopped, moduleHealth, moduleStatus, type ContainerStatus } from '../../src/modules/module-status.ts';
 
 describe('moduleStatus', () => {
   it.each<[EngineContainerState, ContainerStatus]>([
@@ -38,5 +38,11 @@ describe('isStopped', () => {
 describe('containerStatuses', () => {
   it('keeps the seed numbering', () => {
     expect(containerStatuses).toEqual(['NOT_LOADED', 'NOT_CREATED', 'RUNNING', 'EXITED', 'HANDLING']);
+  });
+});
+
+describe('moduleHealth', () => {
+  it("is the engine's verdict, and NONE without one", () => {
+    expect([moduleHealth('starting'), moduleHealth('healthy'), moduleHealth('unhealthy'), moduleHealth(undefined)]).toEqual(['STARTING', 'HEALTHY', 'UNHEALTHY', 'NONE']);
   });
 });

@@ -2,8 +2,8 @@ import { pino } from 'pino';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { EngineEvent } from '../../src/engine/engine-types.ts';
 import { labelKeys, moduleLabels } from '../../src/modules/container-spec.ts';
-import { ModuleStore, type ModuleStatusChange } from '../../src/modules/module-store.ts';
-import { berthConfig, containerEvent, FakeEngine, handling, moduleSpec, project, sync } from './fake-engine.ts';
+import { ModuleStore, type ModuleState, type ModuleStatusChange } from '../../src/modules/module-store.ts';
+import { berthConfig, containerEvent, FakeEngine, handling, healthEvent, moduleSpec, project, sync } from './fake-engine.ts';
 
 const alpha = moduleSpec('alpha');
 const beta = moduleSpec('beta');
@@ -233,5 +233,170 @@ describe('ModuleStore', () => {
     handling(store, 'alpha', true);
     expect(store.get('alpha')!.status).toBe('HANDLING');
     expect(after.status).toBe('EXITED');
+  });
+
+  describe('health', () => {
+    const read = (id: string) => store.observe({ type: 'container', module: 'alpha', container: docker.held.get(id) && { ...docker.held.get(id)! }, since: store.mark() });
+    const health = () => store.get('alpha')!.health;
+
+    it('comes from reads: NONE without a healthcheck and before the first start, else the verdict the engine reports', async () => {
+      const container = docker.addContainer(alpha, 'created', undefined, { healthcheck: true });
+      docker.addContainer(beta, 'running');
+      await sync(store, docker);
+      expect([health(), store.get('beta')!.health]).toEqual(['NONE', 'NONE']);
+      docker.setState(container.id, 'running');
+      read(container.id);
+      expect(health()).toBe('STARTING');
+      docker.setHealth(container.id, 'healthy');
+      read(container.id);
+      expect(health()).toBe('HEALTHY');
+      docker.setState(container.id, 'exited');
+      read(container.id);
+      expect(store.get('alpha')).toMatchObject({ status: 'EXITED', health: 'UNHEALTHY' });
+    });
+
+    // Each step as the engine does it (seen on 20.10): the store, from events alone, says what an inspect would.
+    it('follows events as a later inspect would see them, without reading the engine', async () => {
+      const container = docker.addContainer(alpha, 'created', undefined, { healthcheck: true });
+      await sync(store, docker);
+      const steps: [string, () => void][] = [
+        ['start', () => docker.setState(container.id, 'running')],
+        ['health_status: healthy', () => docker.setHealth(container.id, 'healthy')],
+        ['health_status: unhealthy', () => docker.setHealth(container.id, 'unhealthy')],
+        ['health_status: healthy', () => docker.setHealth(container.id, 'healthy')],
+        ['die', () => docker.setState(container.id, 'exited')],
+        ['stop', () => {}],
+        ['start', () => docker.setState(container.id, 'running')],
+        ['health_status: healthy', () => docker.setHealth(container.id, 'healthy')],
+        ['pause', () => docker.setState(container.id, 'paused')],
+        ['unpause', () => (docker.held.get(container.id)!.state = 'running')],
+        ['health_status: healthy', () => docker.setHealth(container.id, 'healthy')],
+        ['restart', () => docker.setState(container.id, 'running')],
+      ];
+      const seenHealth = steps.map(([action, onEngine]) => {
+        onEngine();
+        const [name, detail] = action.split(': ');
+        const outcome = event(detail ? healthEvent(container, detail as 'healthy') : containerEvent(docker.held.get(container.id)!, name));
+        expect(outcome.reread).toEqual([]);
+        const inspected = docker.held.get(container.id)!.health;
+        expect(health(), `after ${action}`).toBe(inspected?.toUpperCase() ?? 'NONE');
+        return health();
+      });
+      expect(seenHealth).toEqual(['STARTING', 'HEALTHY', 'UNHEALTHY', 'HEALTHY', 'UNHEALTHY', 'UNHEALTHY', 'STARTING', 'HEALTHY', 'UNHEALTHY', 'UNHEALTHY', 'HEALTHY', 'STARTING']);
+    });
+
+    it('stays NONE through start, death and health-less events for a container without a healthcheck', async () => {
+      const container = docker.addContainer(alpha, 'exited');
+      await sync(store, docker);
+      for (const action of ['start', 'die', 'start', 'pause', 'unpause']) expect(event(containerEvent(container, action)).reread).toEqual([]);
+      expect(store.get('alpha')).toMatchObject({ status: 'RUNNING', health: 'NONE' });
+    });
+
+    it('reads again a container it knows only from events, whose healthcheck no event tells', async () => {
+      await sync(store, docker);
+      const container = docker.addContainer(alpha, 'created', undefined, { healthcheck: true });
+      expect(event(containerEvent(container, 'create')).reread).toEqual(['alpha']);
+      expect(event(containerEvent(container, 'start')).reread).toEqual(['alpha']);
+      docker.setState(container.id, 'running');
+      read(container.id);
+      expect(health()).toBe('STARTING');
+      expect(event(containerEvent(container, 'die')).reread).toEqual([]);
+      expect(health()).toBe('UNHEALTHY');
+    });
+
+    it('takes a health_status event as proof of a healthcheck, and changes neither status nor start time with it', async () => {
+      await sync(store, docker);
+      const container = docker.addContainer(alpha, 'running', undefined, { healthcheck: true });
+      event(containerEvent(container, 'start'));
+      const { startedAt } = store.get('alpha')!;
+      expect(event(healthEvent(container, 'healthy'))).toEqual({ changes: [], reread: [], recheck: [] });
+      expect(store.get('alpha')).toMatchObject({ status: 'RUNNING', health: 'HEALTHY', startedAt });
+      expect(event(containerEvent(container, 'die')).reread).toEqual([]);
+      expect(health()).toBe('UNHEALTHY');
+      expect(seen()).toEqual([['alpha', 'NOT_CREATED', 'RUNNING'], ['alpha', 'RUNNING', 'EXITED']]);
+    });
+  });
+
+  describe('onModuleChanged', () => {
+    let modulesSeen: ModuleState[];
+    const heard = () => modulesSeen.map((module) => [module.spec.name, module.status, module.health]);
+
+    beforeEach(() => {
+      modulesSeen = [];
+      store.onModuleChanged((module) => modulesSeen.push(module));
+    });
+
+    it('tells of a health change, which is no status change, with the new snapshot', async () => {
+      const container = docker.addContainer(alpha, 'running', undefined, { healthcheck: true });
+      await sync(store, docker);
+      event(healthEvent(container, 'healthy'));
+      expect(heard()).toEqual([['alpha', 'RUNNING', 'HEALTHY']]);
+      expect(modulesSeen[0]).toBe(store.get('alpha'));
+      expect(changes).toEqual([]);
+    });
+
+    it('tells nothing of the first look, nor of observations that leave what a query sees as it was', async () => {
+      const container = docker.addContainer(alpha, 'running', undefined, { healthcheck: true });
+      await sync(store, docker);
+      event(healthEvent(container, 'starting'));
+      store.observe({ type: 'container', module: 'alpha', container: { ...container }, since: store.mark() });
+      store.observe({ type: 'image', reference: alpha.image, image: store.image(alpha.image), since: store.mark() });
+      store.observe({ type: 'unreachable' });
+      await sync(store, docker);
+      expect(store.get('alpha')!.health).toBe('STARTING');
+      expect(modulesSeen).toEqual([]);
+    });
+
+    it('tells once per observation, after the status subscribers, of every visible change', async () => {
+      const order: string[] = [];
+      store.subscribe(() => order.push('status'));
+      store.onModuleChanged(() => order.push('module'));
+      const container = docker.addContainer(alpha, 'running');
+      await sync(store, docker);
+      event(containerEvent({ ...container, exitCode: 3 }, 'die'));
+      const replaced = docker.addContainer(alpha, 'exited');
+      store.observe({ type: 'container', module: 'alpha', container: { ...replaced, exitCode: 3 }, since: store.mark() });
+      expect(order).toEqual(['status', 'module', 'module']);
+      expect(modulesSeen.map((module) => [module.status, module.containerId, module.exitCode])).toEqual([
+        ['EXITED', container.id, 3],
+        ['EXITED', replaced.id, 3],
+      ]);
+      expect(seen()).toEqual([['alpha', 'RUNNING', 'EXITED']]);
+    });
+
+    it('tells of a new start time or exit code alone', async () => {
+      const container = docker.addContainer(alpha, 'exited');
+      await sync(store, docker);
+      store.observe({ type: 'container', module: 'alpha', container: { ...container, exitCode: 1 }, since: store.mark() });
+      store.observe({ type: 'container', module: 'alpha', container: { ...container, exitCode: 1, startedAt: new Date(1) }, since: store.mark() });
+      store.observe({ type: 'container', module: 'alpha', container: { ...container, exitCode: 1, startedAt: new Date(1) }, since: store.mark() });
+      expect(modulesSeen.map((module) => [module.exitCode, module.startedAt?.getTime()])).toEqual([
+        [1, undefined],
+        [1, 1],
+      ]);
+    });
+
+    it('tells nothing of a read that an event overtook', async () => {
+      const container = docker.addContainer(alpha, 'running', undefined, { healthcheck: true });
+      await sync(store, docker);
+      const before = store.mark();
+      event(healthEvent(container, 'healthy'));
+      store.observe({ type: 'container', module: 'alpha', container: { ...container, health: 'starting' }, since: before });
+      expect(heard()).toEqual([['alpha', 'RUNNING', 'HEALTHY']]);
+      expect(store.get('alpha')!.health).toBe('HEALTHY');
+    });
+
+    it('tells the other listeners when one throws, and no longer one that left', async () => {
+      const container = docker.addContainer(alpha, 'running', undefined, { healthcheck: true });
+      const left = vi.fn();
+      store.onModuleChanged(() => {
+        throw new Error('listener bug');
+      });
+      store.onModuleChanged(left)();
+      await sync(store, docker);
+      event(healthEvent(container, 'unhealthy'));
+      expect(heard()).toEqual([['alpha', 'RUNNING', 'UNHEALTHY']]);
+      expect(left).not.toHaveBeenCalled();
+    });
   });
 });

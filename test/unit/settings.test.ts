@@ -12,6 +12,7 @@ describe('readSettings', () => {
       auth: { mode: 'off', why: 'loopback' },
       graphiql: true,
       resyncSeconds: 60,
+      dependencyTimeoutSeconds: 300,
       introspection: true,
       limits: { connections: 4096, subscriptionsPerConnection: 100, bodyBytes: 100_000 },
     });
@@ -32,6 +33,7 @@ describe('readSettings', () => {
         BERTH_MAX_SUBSCRIPTIONS: '5',
         BERTH_MAX_BODY_BYTES: '2048',
         BERTH_RESYNC_SECONDS: '15',
+        BERTH_DEPENDENCY_TIMEOUT_SECONDS: '45',
       }),
     ).toEqual({
       port: 8080,
@@ -42,6 +44,7 @@ describe('readSettings', () => {
       auth: { mode: 'tokens', file: '/run/secrets/tokens.yaml' },
       graphiql: false,
       resyncSeconds: 15,
+      dependencyTimeoutSeconds: 45,
       introspection: false,
       limits: { connections: 100, subscriptionsPerConnection: 5, bodyBytes: 2048 },
     });

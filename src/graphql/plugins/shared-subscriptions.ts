@@ -15,8 +15,8 @@ type Execution = ReturnType<typeof execute>;
  * subscriber still has its own source stream, limits and plugins. Events that are one subscriber's
  * own, such as the opening snapshot of `initial: true`, are other objects and execute apart.
  *
- * Sharing is sound because subscription fields resolve from the event alone: no field below
- * Subscription reads the context, so who asks does not change the answer.
+ * Sharing is sound because subscription fields resolve from the event and berth's own state alone:
+ * no field below Subscription reads who asked, so who asks does not change the answer.
  */
 export const useSharedSubscriptionExecution = (): Plugin => {
   // Per event, per operation: the event is the key, so a result lives as long as its event.

@@ -1,5 +1,6 @@
 import type { ContainerStatus } from '../../modules/module-status.ts';
 import { builder } from '../builder.ts';
+import { describedValues } from './enum-values.ts';
 
 const descriptions: Record<ContainerStatus, string> = {
   NOT_LOADED: "The module's image is not on the engine.",
@@ -10,8 +11,5 @@ const descriptions: Record<ContainerStatus, string> = {
 };
 
 export const ContainerStatusEnum = builder.enumType('ContainerStatus', {
-  values: Object.fromEntries(Object.entries(descriptions).map(([name, description]) => [name, { description }])) as Record<
-    ContainerStatus,
-    { description: string }
-  >,
+  values: describedValues(descriptions),
 });

@@ -1,7 +1,7 @@
 import { statusFeed, type StatusFeedItem } from '../status-feed.ts';
 import { builder } from '../builder.ts';
 import { ContainerStatusEnum } from './container-status.ts';
-import { ModuleRef } from './module.ts';
+import { moduleFeedArgs, ModuleRef } from './module.ts';
 
 const ModuleStatusChangeRef = builder.objectRef<StatusFeedItem>('ModuleStatusChange').implement({
   description: "A module's status as it changed on the engine, whoever changed it.",
@@ -22,10 +22,7 @@ builder.subscriptionField('moduleStatusChanged', (t) =>
   t.field({
     type: ModuleStatusChangeRef,
     description: 'Every status change of the named modules (all when names is omitted).',
-    args: {
-      names: t.arg.stringList({ required: false }),
-      initial: t.arg.boolean({ required: true, defaultValue: false, description: "First deliver each selected module's current status." }),
-    },
+    args: moduleFeedArgs,
     subscribe: (_root, { names, initial }, { modules }) => statusFeed(modules, { names: names ?? undefined, initial }),
     resolve: (change) => change,
   }),

@@ -1,7 +1,9 @@
 import type { ModuleState } from '../../modules/module-store.ts';
 import { isStopped } from '../../modules/module-status.ts';
 import { builder } from '../builder.ts';
+import { moduleChangedFeed } from '../module-feed.ts';
 import { ContainerStatusEnum } from './container-status.ts';
+import { HealthStatusEnum } from './health-status.ts';
 import { PortRef } from './port.ts';
 
 export const ModuleRef = builder.objectRef<ModuleState>('Module').implement({
@@ -14,6 +16,11 @@ export const ModuleRef = builder.objectRef<ModuleState>('Module').implement({
     autostart: t.boolean({ resolve: (module) => module.spec.autostart }),
     status: t.field({ type: ContainerStatusEnum, resolve: (module) => module.status }),
     stopped: t.boolean({ description: 'NOT_CREATED or EXITED.', resolve: (module) => isStopped(module.status) }),
+    health: t.field({
+      type: HealthStatusEnum,
+      description: "The container's healthcheck as the engine reports it, docker.yaml's or the image's.",
+      resolve: (module) => module.health,
+    }),
     ports: t.field({ type: [PortRef], resolve: (module) => module.spec.ports }),
     containerId: t.string({ nullable: true, resolve: (module) => module.containerId }),
     startedAt: t.field({ type: 'DateTime', nullable: true, resolve: (module) => module.startedAt }),
@@ -57,6 +64,25 @@ builder.mutationFields((t) => ({
     },
     resolve: (_root, { name, timeoutSeconds }, { modules }) => modules.stop(name, timeoutSeconds),
   }),
+  startModules: t.field({
+    type: [ModuleRef],
+    nullable: { list: false, items: true },
+    description:
+      'Starts each named module as startModule does, independent ones at once and each after its dependencies. Answers the modules in the order named; a module that failed is null, with its error at its index.',
+    args: { names: t.arg.stringList({ required: true }) },
+    resolve: (_root, { names }, { modules }) => eachSettled(modules.startMany(names)),
+  }),
+  stopModules: t.field({
+    type: [ModuleRef],
+    nullable: { list: false, items: true },
+    description:
+      'Stops each named module, those that depend on others of the batch first. Answers the modules in the order named; a module that failed is null, with its error at its index.',
+    args: {
+      names: t.arg.stringList({ required: true }),
+      timeoutSeconds: t.arg.int({ required: true, defaultValue: 10 }),
+    },
+    resolve: (_root, { names, timeoutSeconds }, { modules }) => eachSettled(modules.stopMany(names, timeoutSeconds)),
+  }),
   restartModule: t.field({
     type: ModuleRef,
     description:
@@ -68,3 +94,24 @@ builder.mutationFields((t) => ({
     resolve: (_root, { name, timeoutSeconds }, { modules }) => modules.restart(name, timeoutSeconds),
   }),
 }));
+
+/** The arguments of every subscription that follows modules (moduleFeed). */
+export const moduleFeedArgs = builder.args((t) => ({
+  names: t.stringList({ required: false, description: 'Only these modules; all when omitted. An unknown name is MODULE_NOT_FOUND.' }),
+  initial: t.boolean({ required: true, defaultValue: false, description: 'First deliver each selected module as it is now.' }),
+}));
+
+builder.subscriptionField('moduleChanged', (t) =>
+  t.field({
+    type: ModuleRef,
+    description: 'The whole module each time anything a query could see of it changes: status, health, container, start time or exit code.',
+    args: moduleFeedArgs,
+    subscribe: (_root, { names, initial }, { modules }) => moduleChangedFeed(modules, { names: names ?? undefined, initial }),
+    resolve: (module) => module,
+  }),
+);
+
+/** Every operation of a batch settled: a failure stays in its place as an Error, which GraphQL reports at that index. */
+async function eachSettled(operations: Promise<ModuleState>[]): Promise<ModuleState[]> {
+  return Promise.all(operations.map((operation) => operation.catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))) as never)));
+}

@@ -1,0 +1,55 @@
+import { PushQueue } from '../lib/async-iteration.ts';
+import type { DockerModuleClient } from '../modules/docker-module-client.ts';
+import type { ModuleState } from '../modules/module-store.ts';
+
+export interface ModuleFeedOptions {
+  /** Only these modules; all when undefined. Unknown names fail at once with MODULE_NOT_FOUND. */
+  names?: readonly string[] | undefined;
+  /** First deliver each selected module as it is now, so that a monitor starts without a race. */
+  initial?: boolean;
+  /** Items held for a subscriber that does not keep up; past that its feed ends. Default 1000. */
+  capacity?: number;
+  onOverflow?: () => void;
+}
+
+/** What a feed delivers, and from which of the store's listeners. */
+export interface FeedSource<T> {
+  /** The item that `initial` opens with for each selected module, all at the same `at`. */
+  opening(module: ModuleState, at: Date): T;
+  /** Listens to the store through the module client; answers how to stop. */
+  listen(modules: DockerModuleClient, listener: (item: T) => void): () => void;
+  moduleOf(item: T): ModuleState;
+}
+
+/**
+ * One subscriber's items about the selected modules. It holds at most `capacity` undelivered items, so
+ * that a slow subscriber neither slows the others nor grows memory without bound: past that its feed
+ * ends, after what it holds, and it resubscribes with `initial` to start again from the current state.
+ */
+export function moduleFeed<T>(modules: DockerModuleClient, options: ModuleFeedOptions, source: FeedSource<T>): PushQueue<T> {
+  const { names, initial = false, capacity = 1000, onOverflow } = options;
+  const selected = modules.select(names);
+  const wanted = new Set(selected.map((module) => module.spec.name));
+  let unsubscribe = () => {};
+  const feed = new PushQueue<T>({ capacity: Math.max(capacity, selected.length), onOverflow, onEnd: () => unsubscribe() });
+  // The snapshot and the subscription are taken in one synchronous step: no change falls between them.
+  if (initial) {
+    const at = new Date();
+    for (const module of selected) feed.push(source.opening(module, at));
+  }
+  unsubscribe = source.listen(modules, (item) => {
+    if (wanted.has(source.moduleOf(item).spec.name)) feed.push(item);
+  });
+  return feed;
+}
+
+const moduleChanges: FeedSource<ModuleState> = {
+  opening: (module) => module,
+  listen: (modules, listener) => modules.onModuleChanged(listener),
+  moduleOf: (module) => module,
+};
+
+/** The whole module each time anything a query could see of it changes. */
+export function moduleChangedFeed(modules: DockerModuleClient, options: ModuleFeedOptions): PushQueue<ModuleState> {
+  return moduleFeed(modules, options, moduleChanges);
+}

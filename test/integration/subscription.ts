@@ -1,0 +1,38 @@
+import type { Client } from 'graphql-ws';
+import { waitFor } from './harness.ts';
+
+export interface Subscription<T> {
+  /** What the subscription's field delivered, in order. */
+  received: T[];
+  errors: unknown[];
+  isCompleted(): boolean;
+  dispose(): void;
+  /** Waits for a delivery, from index `from` on, that satisfies `condition`; answers it. */
+  until(condition: (item: T) => boolean, what: string, from?: number): Promise<T>;
+}
+
+/** One graphql-ws subscription, collecting what its field is sent. */
+export function subscribe<T>(client: Client, query: string, field: string, variables?: Record<string, unknown>): Subscription<T> {
+  const received: T[] = [];
+  const errors: unknown[] = [];
+  let completed = false;
+  const dispose = client.subscribe<Record<string, T>>(
+    { query, variables },
+    {
+      next: (result) => (result.data ? received.push(result.data[field]!) : errors.push(result.errors)),
+      error: (error) => errors.push(error),
+      complete: () => (completed = true),
+    },
+  );
+  const found = (condition: (item: T) => boolean, from: number) => received.slice(from).find(condition);
+  return {
+    received,
+    errors,
+    isCompleted: () => completed,
+    dispose,
+    async until(condition, what, from = 0) {
+      await waitFor(() => found(condition, from) !== undefined, what);
+      return found(condition, from)!;
+    },
+  };
+}

@@ -1,0 +1,62 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { ModuleResources } from '../../src/modules/module-resources.ts';
+import { FakeEngine, moduleSpec, project } from './fake-engine.ts';
+
+const logger = pino({ level: 'silent' });
+
+describe('ModuleResources', () => {
+  const withVolume = (name: string) => moduleSpec(name, { volumes: [{ entry: 'data:/data', type: 'volume', source: `${project}_data`, target: '/data', readOnly: false }], networks: [`${project}_default`, `${project}_backend`] });
+
+  it('makes each network and volume once, labelled as the project\'s, for modules prepared at once', async () => {
+    const engine = new FakeEngine();
+    const resources = new ModuleResources({ docker: engine, project, logger });
+    const ids = await Promise.all([resources.prepare(withVolume('a')), resources.prepare(withVolume('b'))]);
+    expect(ids).toEqual([
+      [`${project}_default`, `${project}_backend`],
+      [`${project}_default`, `${project}_backend`],
+    ]);
+    expect(engine.calls.filter((call) => call.startsWith('networks.create')).sort()).toEqual([`networks.create ${project}_backend`, `networks.create ${project}_default`]);
+    expect(engine.networksHeld.get(`${project}_default`)).toEqual({ 'berth.managed': 'true', 'berth.project': project });
+    expect(engine.volumesHeld.get(`${project}_data`)).toEqual({ 'berth.managed': 'true', 'berth.project': project });
+  });
+
+  describe('a network name made twice at once by two berths', () => {
+    const labels = { 'berth.managed': 'true', 'berth.project': project };
+    const twoNetworks = (containers: Record<string, number>, ownLabels = labels) => {
+      const engine = new FakeEngine();
+      let held = [
+        { id: 'younger', name: `${project}_default`, labels: ownLabels, created: new Date('2026-01-01T00:00:01Z') },
+        { id: 'older', name: `${project}_default`, labels: ownLabels, created: new Date('2026-01-01T00:00:00Z') },
+      ];
+      engine.networks.named = async () => held;
+      engine.networks.inspect = async (id: string) => {
+        const network = held.find((candidate) => candidate.id === id);
+        return network && { ...network, containers: containers[id] ?? 0 };
+      };
+      engine.networks.remove = async (id: string) => {
+        held = held.filter((network) => network.id !== id);
+        return true;
+      };
+      return { engine, held: () => held.map((network) => network.id) };
+    };
+
+    it('keeps the oldest when neither is used, and removes the other', async () => {
+      const { engine, held } = twoNetworks({});
+      expect(await new ModuleResources({ docker: engine, project, logger }).prepare(moduleSpec('a'))).toEqual(['older']);
+      expect(held()).toEqual(['older']);
+    });
+
+    it('keeps the one a container uses, though younger', async () => {
+      const { engine, held } = twoNetworks({ younger: 1 });
+      expect(await new ModuleResources({ docker: engine, project, logger }).prepare(moduleSpec('a'))).toEqual(['younger']);
+      expect(held()).toEqual(['younger']);
+    });
+
+    it('removes nothing it did not make, and says what to do', async () => {
+      const { engine, held } = twoNetworks({}, { 'berth.managed': 'true', 'berth.project': 'someone-else' });
+      await expect(new ModuleResources({ docker: engine, project, logger }).prepare(moduleSpec('a'))).rejects.toThrow(`2 networks are named ${project}_default`);
+      expect(held()).toEqual(['younger', 'older']);
+    });
+  });
+});
