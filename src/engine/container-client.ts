@@ -79,6 +79,8 @@ function fromSummary(summary: Dockerode.ContainerInfo): ContainerSummary {
     name: (summary.Names[0] ?? '').replace(/^\//, ''),
     state: summary.State as EngineContainerState,
     labels: summary.Labels ?? {},
+    // The list has no health field; its Status text ends so: "Up 5 seconds (healthy)", "(health: starting)".
+    health: containerHealth(/\((?:health: )?(starting|healthy|unhealthy)\)$/.exec(summary.Status ?? '')?.[1]),
   };
 }
 

@@ -12,6 +12,8 @@ export interface ContainerSummary {
   name: string;
   state: EngineContainerState;
   labels: Record<string, string>;
+  /** A running container's healthcheck verdict, where the list tells it. */
+  health?: ContainerHealth;
 }
 
 /** The engine's `State.Health.Status`, for a container with a healthcheck. */

@@ -4,8 +4,11 @@ import type { EngineEvent } from './engine-types.ts';
 import { engineEvents } from './event-stream.ts';
 
 export interface EventClient {
-  /** Container and image events from now on, until the signal aborts or the connection breaks. */
-  stream(signal: AbortSignal): Promise<AsyncIterable<EngineEvent>>;
+  /**
+   * Container and image events from now on, until the signal aborts or the connection breaks; only
+   * these actions when given (the engine matches "health_status" to "health_status: healthy").
+   */
+  stream(signal: AbortSignal, actions?: readonly string[]): Promise<AsyncIterable<EngineEvent>>;
 }
 
 export class DockerEventClient implements EventClient {
@@ -15,11 +18,10 @@ export class DockerEventClient implements EventClient {
     this.#requests = requests;
   }
 
-  async stream(signal: AbortSignal): Promise<AsyncIterable<EngineEvent>> {
+  async stream(signal: AbortSignal, actions?: readonly string[]): Promise<AsyncIterable<EngineEvent>> {
     const { docker, log } = this.#requests;
-    const stream = (await this.#requests.stream('subscribe to engine events', signal, (abortSignal) =>
-      docker.getEvents({ filters: { type: ['container', 'image'] }, abortSignal }),
-    )) as Readable;
+    const filters = { type: ['container' as const, 'image' as const], ...(actions && { event: [...actions] }) };
+    const stream = (await this.#requests.stream('subscribe to engine events', signal, (abortSignal) => docker.getEvents({ filters, abortSignal }))) as Readable;
     const close = () => stream.destroy();
     if (signal.aborted) close();
     else signal.addEventListener('abort', close, { once: true });

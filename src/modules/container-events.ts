@@ -11,6 +11,9 @@ const stateAfter: Partial<Record<string, EngineContainerState>> = {
   stop: 'exited',
 };
 
+/** The container events berth acts on; the engine filters out the rest (a healthcheck's exec events, each second). */
+export const containerActions: readonly string[] = [...Object.keys(stateAfter), 'destroy', 'rename', 'health_status'];
+
 /**
  * The module's container as the engine holds it after the event, from the event's own facts (state,
  * exit code, time, health verdict) and what was known before; undefined when the event changes nothing

@@ -5,7 +5,7 @@ import type { DockerClient } from '../engine/docker-client.ts';
 import type { EngineEvent } from '../engine/engine-types.ts';
 import { backoffDelay, pause, within } from '../lib/timing.ts';
 import type { ModuleReader } from './module-reader.ts';
-import type { ModuleStore, Observation } from './module-store.ts';
+import { followedActions, type ModuleStore, type Observation } from './module-store.ts';
 
 export interface EngineWatcherOptions {
   docker: DockerClient;
@@ -102,7 +102,7 @@ export class EngineWatcher {
     const timers: NodeJS.Timeout[] = [];
     let synced = false;
     try {
-      const events = await docker.events.stream(connection.signal);
+      const events = await docker.events.stream(connection.signal, followedActions);
       const version = await docker.system.version();
       await this.#resync(connection.signal, { full: true });
       this.#options.store.observe({ type: 'reachable', version });

@@ -73,6 +73,8 @@ export class ModuleReader {
   }
 }
 
+/** The list tells a running container's health only: a stopped one's is the engine's last word, which inspect gives. */
 function agrees(known: ContainerDetails | undefined, listed: ContainerSummary): known is ContainerDetails {
-  return known !== undefined && known.id === listed.id && known.state === listed.state && known.name === listed.name;
+  const sameHealth = listed.state !== 'running' || known?.health === listed.health;
+  return known !== undefined && known.id === listed.id && known.state === listed.state && known.name === listed.name && sameHealth;
 }

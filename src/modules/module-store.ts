@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { BerthConfig, ModuleSpec } from '../config/module-spec.ts';
 import { familiarReference } from '../engine/image-reference.ts';
 import type { ContainerDetails, EngineEvent, EngineVersion, ImageDetails } from '../engine/engine-types.ts';
-import { containerAfter } from './container-events.ts';
+import { containerActions, containerAfter } from './container-events.ts';
 import { labelKeys } from './container-spec.ts';
 import { moduleHealth, moduleStatus, type ContainerStatus, type HealthStatus } from './module-status.ts';
 
@@ -74,6 +74,12 @@ export interface Outcome {
 
 /** Image events that name only the image id and may have added, or moved to this image, any reference. */
 const idOnlyArrivals = new Set(['load', 'import']);
+
+/** Image events that may change which image a reference names: the others (push, save, prune…) cannot. */
+const imageActions = ['pull', 'tag', 'untag', 'delete', ...idOnlyArrivals];
+
+/** The engine events the store acts on: the watcher asks the engine for these only. */
+export const followedActions: readonly string[] = [...containerActions, ...imageActions];
 
 const nothing = (): Outcome => ({ changes: [], reread: [], recheck: [] });
 

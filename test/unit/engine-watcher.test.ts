@@ -200,4 +200,26 @@ describe('EngineWatcher against a fake engine', () => {
     await until(() => engine.calls.filter((call) => call === 'containers.list').length >= 2, 'two more resyncs');
     expect(engine.calls.filter((call) => call.startsWith('containers.inspect'))).toEqual([]);
   });
+
+  it('finds a health verdict that events missed at the periodic resync', async () => {
+    const running = engine.addContainer(alpha, 'running', labels, { healthcheck: true });
+    watch({ resyncMs: 100 });
+    await until(() => syncs === 1, 'the first sync');
+    expect(store.get('alpha')!.health).toBe('STARTING');
+    engine.setHealth(running.id, 'healthy');
+    await until(() => store.get('alpha')!.health === 'HEALTHY', 'the periodic resync');
+  });
+
+  it('asks the engine for the events berth acts on only', async () => {
+    const asked: (readonly string[] | undefined)[] = [];
+    const stream = engine.events.stream;
+    engine.events.stream = (signal: AbortSignal, actions?: readonly string[]) => {
+      asked.push(actions);
+      return stream(signal);
+    };
+    watch();
+    await until(() => store.synced, 'the first sync');
+    expect(asked[0]).toEqual(expect.arrayContaining(['start', 'die', 'destroy', 'rename', 'health_status', 'tag', 'untag', 'load']));
+    expect(asked[0]).not.toContain('exec_start');
+  });
 });

@@ -121,7 +121,7 @@ export class FakeEngine implements DockerClient {
       await this.#call('containers.list');
       return [...this.held.values()]
         .filter((container) => Object.entries(labels).every(([key, value]) => container.labels[key] === value))
-        .map(({ id, name, state, labels }) => ({ id, name, state, labels: { ...labels } }));
+        .map(({ id, name, state, labels, health }) => ({ id, name, state, labels: { ...labels }, health: state === 'running' ? health : undefined }));
     },
     inspect: async (idOrName: string) => {
       await this.#call('containers.inspect', idOrName);
