@@ -70,5 +70,7 @@ export function createServices({ config, logger, connection, deadlines, watcher:
       stopReconciling?.();
       await watcher.stop();
     },
+    /** Resolves once the autostarts under way when stop() was called have ended. */
+    settled: () => reconciler.idle(),
   };
 }

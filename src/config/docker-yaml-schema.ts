@@ -80,7 +80,7 @@ const memory = z
 const resourcesShape = {
   cpus: z
     .number({ error: (issue) => `expected a number of CPUs such as 0.5, got ${describe(issue.input)}` })
-    .positive({ error: 'expected a number of CPUs above 0, such as 0.5' })
+    .min(0.01, { error: 'expected at least 0.01 CPUs, such as 0.5' })
     .optional(),
   memory: memory.optional(),
 };
@@ -178,8 +178,9 @@ const module = z.strictObject(
     command: commandLine.optional(),
     entrypoint: commandLine.optional(),
     user: z
-      .string({ error: (issue) => `expected a user such as "999" or "999:999", got ${describe(issue.input)}` })
-      .regex(/^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$/, 'expected a user name or id, optionally with a group: "999:999"')
+      .union([z.string(), z.number().int().nonnegative()], { error: (issue) => `expected a user such as "999" or "999:999", got ${describe(issue.input)}` })
+      .transform(String)
+      .pipe(z.string().regex(/^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$/, 'expected a user name or id, optionally with a group: "999:999"'))
       .optional(),
     workdir: z
       .string({ error: (issue) => `expected an absolute path, got ${describe(issue.input)}` })

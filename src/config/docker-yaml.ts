@@ -140,6 +140,9 @@ function aliasIssue(doc: Document, located: Locator): ConfigIssue | undefined {
   return found;
 }
 
+/** Addresses that mean every address of the host: a port published there takes the port on all of them. */
+const everyAddress = new Set([undefined, '0.0.0.0', '::']);
+
 /** Two ports clash on one host port and protocol when they share an address, or either takes them all. */
 function hostPortClashes(config: BerthConfig, located: Locator): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
@@ -149,7 +152,7 @@ function hostPortClashes(config: BerthConfig, located: Locator): ConfigIssue[] {
       const key = `${port.out}/${port.protocol}`;
       const here = `modules.${module.name}.ports.${port.name}`;
       const earlier = seen.get(key) ?? [];
-      const first = earlier.find(({ host }) => host === undefined || port.host === undefined || host === port.host);
+      const first = earlier.find(({ host }) => everyAddress.has(host) || everyAddress.has(port.host) || host === port.host);
       if (first) issues.push(located.path(here.split('.'), `host port ${key} is already published by ${first.path}`));
       else seen.set(key, [...earlier, { host: port.host, path: here }]);
     }

@@ -7,28 +7,47 @@ import type { Locator } from '../lib/yaml-positions.ts';
  * top, its dependencies must be modules, `healthy` needs a healthcheck, and dependsOn must not loop.
  */
 export function referenceIssues(data: DockerYaml, located: Locator): ConfigIssue[] {
-  const issues: ConfigIssue[] = [];
-  for (const [name, module] of Object.entries(data.modules)) {
-    module.volumes.forEach((volume, index) => {
-      if (volume.type === 'volume' && !(volume.source in data.volumes)) {
-        issues.push(located.path(['modules', name, 'volumes', index], `volume "${volume.source}" is not declared under the top-level volumes`));
-      }
-    });
-    module.networks.forEach((network, index) => {
-      if (!(network in data.networks)) issues.push(located.path(['modules', name, 'networks', index], `network "${network}" is not declared under the top-level networks`));
-    });
-    for (const [dependency, condition] of Object.entries(module.dependsOn)) {
-      const target = data.modules[dependency];
-      const here = ['modules', name, 'dependsOn', dependency];
-      if (!target) issues.push(located.path(here, `unknown module "${dependency}"; dependsOn names modules of this docker.yaml`));
-      else if (condition === 'healthy' && !hasHealthcheck(target)) issues.push(located.path(here, `"${dependency}" has no healthcheck, so it can never be healthy; give it one, or depend on it being started`));
-    }
-  }
-  if ('default' in data.networks) issues.push(located.path(['networks', 'default'], 'the network "default" is berth\'s own (<project>_default, which every module joins); choose another name'));
+  const issues = Object.entries(data.modules).flatMap(([name, module]) => [
+    ...volumeIssues(data, name, module, located),
+    ...networkIssues(data, name, module, located),
+    ...dependencyIssues(data, name, module, located),
+  ]);
+  if (Object.hasOwn(data.networks, 'default')) issues.push(located.path(['networks', 'default'], 'the network "default" is berth\'s own (<project>_default, which every module joins); choose another name'));
   return [...issues, ...cycles(data).map((cycle) => located.path(['modules', cycle[0]!, 'dependsOn', cycle[1]!], `dependsOn cycle: ${cycle.join(' → ')}`))];
 }
 
-function hasHealthcheck(module: DockerYaml['modules'][string]): boolean {
+type Module = DockerYaml['modules'][string];
+
+function volumeIssues(data: DockerYaml, name: string, module: Module, located: Locator): ConfigIssue[] {
+  return module.volumes.flatMap((volume, index) => {
+    const here = ['modules', name, 'volumes', index];
+    const first = module.volumes.findIndex((other) => other.target === volume.target);
+    if (first < index) return [located.path(here, `${volume.target} is already mounted by volumes.${first} ("${module.volumes[first]!.entry}")`)];
+    if (volume.type === 'volume' && !Object.hasOwn(data.volumes, volume.source)) return [located.path(here, `volume "${volume.source}" is not declared under the top-level volumes`)];
+    return [];
+  });
+}
+
+function networkIssues(data: DockerYaml, name: string, module: Module, located: Locator): ConfigIssue[] {
+  return module.networks.flatMap((network, index) => {
+    const here = ['modules', name, 'networks', index];
+    if (module.networks.indexOf(network) < index) return [located.path(here, `network "${network}" is listed twice`)];
+    if (!Object.hasOwn(data.networks, network)) return [located.path(here, `network "${network}" is not declared under the top-level networks`)];
+    return [];
+  });
+}
+
+function dependencyIssues(data: DockerYaml, name: string, module: Module, located: Locator): ConfigIssue[] {
+  return Object.entries(module.dependsOn).flatMap(([dependency, condition]) => {
+    const here = ['modules', name, 'dependsOn', dependency];
+    const target = Object.hasOwn(data.modules, dependency) ? data.modules[dependency] : undefined;
+    if (!target) return [located.path(here, `unknown module "${dependency}"; dependsOn names modules of this docker.yaml`)];
+    if (condition === 'healthy' && !hasHealthcheck(target)) return [located.path(here, `"${dependency}" has no healthcheck, so it can never be healthy; give it one, or depend on it being started`)];
+    return [];
+  });
+}
+
+function hasHealthcheck(module: Module): boolean {
   return module.healthcheck !== undefined && module.healthcheck.test[0] !== 'NONE';
 }
 
@@ -39,8 +58,8 @@ function cycles(data: DockerYaml): string[][] {
   const visit = (name: string, trail: string[]): void => {
     const at = trail.indexOf(name);
     if (at >= 0) return void found.push([...trail.slice(at), name]);
-    if (done.has(name) || !data.modules[name]) return;
-    for (const dependency of Object.keys(data.modules[name].dependsOn)) visit(dependency, [...trail, name]);
+    if (done.has(name) || !Object.hasOwn(data.modules, name)) return;
+    for (const dependency of Object.keys(data.modules[name]!.dependsOn)) visit(dependency, [...trail, name]);
     done.add(name);
   };
   for (const name of Object.keys(data.modules)) visit(name, []);

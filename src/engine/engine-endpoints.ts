@@ -36,7 +36,6 @@ export const engineEndpoints: readonly EngineEndpoint[] = [
   endpoint('POST', '/containers/{id}/unpause', `/containers/${name}/unpause`, 'start a paused module'),
   endpoint('DELETE', '/containers/{id}', `/containers/${name}`, "recreate a module's stale or dead container (force)"),
   endpoint('GET', '/networks', '/networks', "whether a module's network is there (by name) before its container is made"),
-  endpoint('GET', '/networks/{id}', `/networks/${name}`, 'which of two networks of one name (made at once by two berths) has containers'),
   endpoint('DELETE', '/networks/{id}', `/networks/${name}`, "remove the empty one of two networks of one name made at once by two berths (only the project's own)"),
   endpoint('POST', '/networks/create', '/networks/create', 'create <project>_default and the networks docker.yaml declares (labelled as berth\'s)'),
   endpoint('POST', '/networks/{id}/connect', `/networks/${name}/connect`, "join a new container to a module's extra networks, with its name as alias"),

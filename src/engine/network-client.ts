@@ -9,8 +9,8 @@ export interface NetworkClient {
    * same moment (two berths on one engine) both succeed, and the name alone is then ambiguous.
    */
   named(name: string): Promise<EngineNetwork[]>;
-  /** The network with the number of containers on it; undefined when it is gone. */
-  inspect(id: string): Promise<(EngineNetwork & { containers: number }) | undefined>;
+  /** How many containers, running or stopped, have joined the network (one created but never started has not yet). */
+  users(id: string): Promise<number>;
   /** A bridge network; answers its id. */
   create(name: string, labels: Record<string, string>): Promise<string | undefined>;
   /** Removes it; false when it is gone or in use meanwhile. */
@@ -35,10 +35,10 @@ export class DockerNetworkClient implements NetworkClient {
       .map((network) => ({ id: network.Id, name: network.Name, labels: network.Labels ?? {}, created: new Date(network.Created) }));
   }
 
-  async inspect(id: string): Promise<(EngineNetwork & { containers: number }) | undefined> {
-    type Inspected = { Id: string; Name: string; Labels: Record<string, string> | null; Created: string; Containers: Record<string, unknown> | null };
-    const network = await this.#requests.lookup(`inspect network ${id}`, (abortSignal) => this.#requests.get<Inspected>(`/networks/${id}`, abortSignal));
-    return network && { id: network.Id, name: network.Name, labels: network.Labels ?? {}, created: new Date(network.Created), containers: Object.keys(network.Containers ?? {}).length };
+  async users(id: string): Promise<number> {
+    const { docker } = this.#requests;
+    const containers = await this.#requests.read(`list the containers of network ${id}`, (abortSignal) => docker.listContainers({ all: true, filters: { network: [id] }, abortSignal }));
+    return containers.length;
   }
 
   async remove(id: string): Promise<boolean> {

@@ -44,7 +44,9 @@ export function moduleFeed<T>(modules: DockerModuleClient, options: ModuleFeedOp
 }
 
 const moduleChanges: FeedSource<ModuleState> = {
-  opening: (module) => module,
+  // A copy: shared execution keys results by the event object, and the store's snapshot may be an event
+  // already executed, whose fields that read other modules (dependsOn) have changed since.
+  opening: (module) => ({ ...module }),
   listen: (modules, listener) => modules.onModuleChanged(listener),
   moduleOf: (module) => module,
 };

@@ -7,8 +7,11 @@ export type Verdict = { met: true } | { met: false; never?: string };
 const waiting: Verdict = { met: false };
 const met: Verdict = { met: true };
 
-/** What a dependency's state says of its condition, once berth has asked for it to start. */
-export function verdict(condition: DependencyCondition, state: ModuleState): Verdict {
+/**
+ * What a dependency's state says of its condition, once berth has asked for it to start. `healthcheck`:
+ * whether its container has one, undefined until berth has read the container.
+ */
+export function verdict(condition: DependencyCondition, state: ModuleState, healthcheck?: boolean): Verdict {
   if (state.status === 'HANDLING') return waiting;
   if (state.status === 'NOT_LOADED') return { met: false, never: 'its image is not on the engine' };
   if (state.status === 'NOT_CREATED') return { met: false, never: 'its container was removed' };
@@ -19,6 +22,8 @@ export function verdict(condition: DependencyCondition, state: ModuleState): Ver
     case 'healthy':
       if (state.status === 'EXITED') return { met: false, never: `${exited} before it was healthy` };
       if (state.health === 'UNHEALTHY') return { met: false, never: 'its healthcheck failed: it is unhealthy' };
+      // Running with no healthcheck: its container was made before docker.yaml gave it one.
+      if (state.status === 'RUNNING' && healthcheck === false) return { met: false, never: 'it runs without a healthcheck (its container was made before docker.yaml gave it one: restart it to make it again)' };
       return state.health === 'HEALTHY' ? met : waiting;
     case 'completed':
       if (state.status === 'RUNNING') return waiting;

@@ -9,7 +9,7 @@ import { pause } from '../lib/timing.ts';
 import { containerCreateOptions, isOwnedBy, labelKeys, specDigest } from './container-spec.ts';
 import { stopFirst, underWay, verdict } from './dependencies.ts';
 import type { ModuleReader } from './module-reader.ts';
-import { bindSourceMissing, isAmbiguousNetwork, ModuleResources } from './module-resources.ts';
+import { bindSourceMissing, isAmbiguousNetwork, isMissingNetwork, ModuleResources } from './module-resources.ts';
 import type { ContainerStatus } from './module-status.ts';
 import type { ModuleState, ModuleStore } from './module-store.ts';
 
@@ -88,11 +88,26 @@ export class DockerModuleClient {
     return this.#store.onModuleChanged(...args);
   }
 
-  /** Brings its dependencies to their conditions first, in order; one that cannot is DEPENDENCY_FAILED, the module untouched. */
+  /**
+   * Brings its dependencies to their conditions first, in order; one that cannot is DEPENDENCY_FAILED, the
+   * module untouched. A running module is left as it is, and its dependencies too.
+   */
   async start(name: string): Promise<ModuleState> {
     const spec = this.#spec(name);
-    await this.#satisfy(spec);
+    if (this.#store.get(name)?.status !== 'RUNNING') await this.#satisfy(spec);
     return this.#operate(spec, () => this.#startWork(spec));
+  }
+
+  /**
+   * A start for what has no container: when its turn comes under the module's lock, a module that got one
+   * meanwhile (a dependent's start ran it: a job, say) is left as it is, so that nothing runs twice.
+   */
+  async autostart(name: string): Promise<ModuleState> {
+    const spec = this.#spec(name);
+    const created = (state: ModuleState | undefined) => state?.status !== 'NOT_CREATED';
+    if (created(this.#store.get(name))) return this.#store.get(name)!;
+    await this.#satisfy(spec);
+    return this.#operate(spec, () => this.#startWork(spec), created);
   }
 
   /** Each named module started as start() does, at once: dependency order comes from each start's own. One promise per name. */
@@ -158,12 +173,15 @@ export class DockerModuleClient {
 
   async #bring(dependent: ModuleSpec, { module, condition }: Dependency): Promise<void> {
     const spec = this.#spec(module);
-    const deadline = Date.now() + this.#dependencyTimeoutMs;
+    const current = () => this.#store.container(module)?.labels[labelKeys.spec] === specDigest(spec);
+    const nothingToDo = (state: ModuleState) => underWay(condition, state, current());
     try {
-      await this.#satisfy(spec);
-      const current = () => this.#store.container(module)?.labels[labelKeys.spec] === specDigest(spec);
-      await this.#operate(spec, () => this.#startWork(spec), (state) => underWay(condition, state, current()));
-      await this.#until(module, condition, deadline);
+      // One that runs (or completed) is left as it is, and its own dependencies too, as start() leaves them.
+      if (!nothingToDo(this.#store.get(module)!)) {
+        await this.#satisfy(spec);
+        await this.#operate(spec, () => this.#startWork(spec), nothingToDo);
+      }
+      await this.#until(module, condition);
     } catch (error) {
       if (error instanceof BerthError && error.code === 'ENGINE_UNAVAILABLE') throw error;
       const reason = error instanceof BerthError ? error.message : 'it could not be started';
@@ -172,8 +190,13 @@ export class DockerModuleClient {
     }
   }
 
-  /** Resolves once the module meets the condition; fails when it never will, or at the deadline. */
-  #until(module: string, condition: Dependency['condition'], deadline: number): Promise<void> {
+  /**
+   * Resolves once the module meets the condition; fails when it never will, or after the dependency timeout.
+   * A dependency fails when it turns unhealthy: one unhealthy from the start may be a container just
+   * unpaused, which shows the engine's last verdict until its next check, and gets until the timeout.
+   */
+  #until(module: string, condition: Dependency['condition']): Promise<void> {
+    let staleHealth = this.#store.get(module)!.health === 'UNHEALTHY';
     return new Promise((resolve, reject) => {
       const settle = (error?: Error) => {
         stop();
@@ -182,7 +205,8 @@ export class DockerModuleClient {
         else resolve();
       };
       const check = (state: ModuleState) => {
-        const result = verdict(condition, state);
+        staleHealth &&= state.health === 'UNHEALTHY';
+        const result = verdict(condition, staleHealth ? { ...state, health: 'STARTING' } : state, this.#store.container(module)?.healthcheck);
         if (result.met) settle();
         else if (result.never) settle(new BerthError('DEPENDENCY_FAILED', result.never));
       };
@@ -190,7 +214,11 @@ export class DockerModuleClient {
         if (state.spec.name === module) check(state);
       });
       const seconds = Math.round(this.#dependencyTimeoutMs / 1000);
-      const timer = setTimeout(() => settle(new BerthError('DEPENDENCY_FAILED', `it was not ${condition} within ${seconds} s (BERTH_DEPENDENCY_TIMEOUT_SECONDS)`)), Math.max(0, deadline - Date.now()));
+      const late = () => {
+        const { status, health } = this.#store.get(module)!;
+        return new BerthError('DEPENDENCY_FAILED', `it was not ${condition} within ${seconds} s (BERTH_DEPENDENCY_TIMEOUT_SECONDS); it is ${status}, health ${health}`);
+      };
+      const timer = setTimeout(() => settle(late()), this.#dependencyTimeoutMs);
       check(this.#store.get(module)!);
     });
   }
@@ -252,15 +280,16 @@ export class DockerModuleClient {
   async #startKnownContainer(spec: ModuleSpec): Promise<string | undefined> {
     const known = this.#store.container(spec.name);
     if (!known || known.state === 'paused' || !startsAsIs(known, spec)) return undefined;
+    let id: string;
     try {
-      await this.#startContainer(spec, known.id);
+      id = await this.#startContainer(spec, known.id);
     } catch (error) {
       const status = engineStatusCode(error);
       if (status === 404 || status === 409) return undefined;
       throw error;
     }
-    this.#log.info({ module: spec.name, container: known.id }, 'module started');
-    return known.id;
+    this.#log.info({ module: spec.name, container: id }, 'module started');
+    return id;
   }
 
   async #startFromEngine(spec: ModuleSpec): Promise<string> {
@@ -275,20 +304,34 @@ export class DockerModuleClient {
       await this.#removeIfThere(container.id);
       container = undefined;
     }
-    const id = container?.id ?? (await this.#create(spec));
-    await this.#startContainer(spec, id);
+    const id = await this.#startContainer(spec, container?.id ?? (await this.#create(spec)));
     this.#log.info({ module: spec.name, container: id }, 'module started');
     return id;
   }
 
-  /** A start that finds a network name made twice (by two berths at once) settles the name and starts again. */
-  async #startContainer(spec: ModuleSpec, id: string): Promise<void> {
+  /**
+   * Starts the container, and answers the id of the one it started. A network name made twice (by two
+   * berths at once) is settled and the start tried again; a network removed since the container was made
+   * (a prune while the project was stopped) is made again, with a new container.
+   */
+  async #startContainer(spec: ModuleSpec, id: string): Promise<string> {
     try {
       await this.#docker.containers.start(id);
+      return id;
     } catch (error) {
-      if (!isAmbiguousNetwork(error)) throw error;
-      await this.#resources.prepare(spec);
-      await this.#docker.containers.start(id);
+      const missing = bindSourceMissing(spec, error);
+      if (missing) throw missing;
+      if (isAmbiguousNetwork(error)) {
+        await this.#resources.prepare(spec);
+        await this.#docker.containers.start(id);
+        return id;
+      }
+      if (!isMissingNetwork(error)) throw error;
+      this.#log.info({ module: spec.name, container: id }, "recreating the container: one of its networks was removed");
+      await this.#removeIfThere(id);
+      const fresh = await this.#create(spec);
+      await this.#docker.containers.start(fresh);
+      return fresh;
     }
   }
 

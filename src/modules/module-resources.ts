@@ -77,11 +77,11 @@ export class ModuleResources {
   }
 
   async #removeDuplicates(networks: readonly EngineNetwork[]): Promise<void> {
-    const inspected = (await Promise.all(networks.map((network) => this.#docker.networks.inspect(network.id)))).filter((network) => network !== undefined);
-    const used = inspected.filter((network) => network.containers > 0);
+    const counted = await Promise.all(networks.map(async (network) => ({ ...network, users: await this.#docker.networks.users(network.id) })));
+    const used = counted.filter((network) => network.users > 0);
     if (used.length > 1) return;
-    const [keep] = used.length === 1 ? used : [...inspected].sort((a, b) => a.created.getTime() - b.created.getTime() || a.id.localeCompare(b.id));
-    const removable = inspected.filter((network) => network !== keep && network.containers === 0 && network.labels[labelKeys.project] === this.#project);
+    const [keep] = used.length === 1 ? used : [...counted].sort((a, b) => a.created.getTime() - b.created.getTime() || a.id.localeCompare(b.id));
+    const removable = counted.filter((network) => network !== keep && network.users === 0 && network.labels[labelKeys.project] === this.#project);
     for (const network of removable) {
       if (await this.#docker.networks.remove(network.id)) this.#log.info({ network: network.name, id: network.id }, 'removed a second network of the same name, made at the same moment by another berth');
     }
@@ -105,7 +105,16 @@ const duplicateSettleAttempts = 5;
 
 /** A network name held by several networks: the engine cannot start a container that names it. */
 export function isAmbiguousNetwork(error: unknown): boolean {
-  return /network .* is ambiguous/.test(engineMessage(error instanceof BerthError ? error.cause : error));
+  return /network .* is ambiguous/.test(messageOf(error));
+}
+
+/** The container's network was removed (a `docker network prune` while the project was stopped). */
+export function isMissingNetwork(error: unknown): boolean {
+  return engineStatusCode(error) === 404 && /network \S+ not found/.test(messageOf(error));
+}
+
+function messageOf(error: unknown): string {
+  return engineMessage(error instanceof BerthError ? error.cause : error);
 }
 
 /**
@@ -113,8 +122,8 @@ export function isAmbiguousNetwork(error: unknown): boolean {
  * empty folder is made in its place): the error names the module, the entry and the path.
  */
 export function bindSourceMissing(spec: ModuleSpec, error: unknown): BerthError | undefined {
-  if (engineStatusCode(error) !== 400) return undefined;
-  const message = engineMessage(error instanceof BerthError ? error.cause : error);
+  if (![400, 500].includes(engineStatusCode(error) ?? 0)) return undefined;
+  const message = messageOf(error);
   const volume = spec.volumes.find((candidate) => candidate.type === 'bind' && message.includes(`bind source path does not exist: ${candidate.source}`));
   if (!volume) return undefined;
   return new BerthError(

@@ -20,7 +20,7 @@ export class Reconciler {
   readonly #log: Logger;
   readonly #retryMs: number;
   readonly #maxRetryMs: number;
-  readonly #starting = new Set<string>();
+  readonly #starting = new Map<string, Promise<unknown>>();
   /** Failed tries in a row, by module. */
   readonly #failures = new Map<string, number>();
   readonly #retries = new Map<string, NodeJS.Timeout>();
@@ -62,8 +62,7 @@ export class Reconciler {
     if (module.status !== 'NOT_CREATED' || !autostart || this.#starting.has(name)) return;
     clearTimeout(this.#retries.get(name));
     this.#retries.delete(name);
-    this.#starting.add(name);
-    this.#modules.start(name).then(
+    const starting = this.#modules.autostart(name).then(
       () => this.#failures.delete(name),
       (error: Error) => {
         this.#failures.set(name, (this.#failures.get(name) ?? 0) + 1);
@@ -73,6 +72,12 @@ export class Reconciler {
       this.#starting.delete(name);
       this.#again(name);
     });
+    this.#starting.set(name, starting);
+  }
+
+  /** Resolves once the autostarts under way have ended (after follow() was stopped: for a clean teardown). */
+  async idle(): Promise<void> {
+    await Promise.allSettled(this.#starting.values());
   }
 
   /**

@@ -76,6 +76,8 @@ export function createHarness(yaml: string, { env = {}, connection = { socketPat
     },
     async cleanup() {
       await services.stop();
+      // An autostart under way would make a container after the removal below.
+      await services.settled();
       await removeProjectContainers(project);
       await removeProjectResources(project);
     },

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModuleStatusChange } from '../../src/modules/module-store.ts';
-import { createHarness, docker, testImage, type Harness } from './harness.ts';
+import { createHarness, docker, testImage, waitFor, type Harness } from './harness.ts';
 
 // dependsOn on the engine: the order is read from the containers' own start and finish times.
 describe('start order, jobs and batches on the engine', () => {
@@ -110,5 +110,15 @@ describe('start order, jobs and batches on the engine', () => {
       { module: { name: 'db', status: 'RUNNING' }, condition: 'HEALTHY' },
       { module: { name: 'migrate', status: 'EXITED' }, condition: 'COMPLETED' },
     ]);
+  });
+
+  it('starts a dependent of a paused healthy dependency, past the unhealthy verdict the engine shows on unpause', async () => {
+    await waitFor(() => berth.store.get('db')!.health === 'HEALTHY', 'db to be healthy');
+    await docker.getContainer(berth.store.get('db')!.containerId!).pause();
+    await waitFor(() => berth.store.get('db')!.status === 'EXITED', 'the pause to be seen');
+    await berth.gql('mutation { stopModule(name: "web", timeoutSeconds: 0) { status } }');
+    const { errors } = await berth.gql('mutation { startModule(name: "web") { status } }');
+    expect(errors).toBeUndefined();
+    expect((await state('db')).Health?.Status).toBe('healthy');
   });
 });

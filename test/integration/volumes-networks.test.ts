@@ -14,6 +14,7 @@ describe('volumes and networks on the engine', () => {
   beforeAll(async () => {
     folder = await mkdtemp(join(tmpdir(), 'berth-binds-'));
     await mkdir(join(folder, 'conf'));
+    await mkdir(join(folder, 'gone'));
     await writeFile(join(folder, 'conf', 'greeting'), 'hi\n');
     berth = createHarness(
       `volumes:
@@ -38,6 +39,12 @@ modules:
     image: ${testImage}
     autostart: false
     volumes: ["./not-there:/models:ro"]
+  later:
+    kind: job{{run}}
+    image: ${testImage}
+    autostart: false
+    volumes: ["./gone:/gone"]
+    command: ["true"]
   server:
     kind: http{{run}}
     image: ${testImage}
@@ -103,5 +110,24 @@ modules:
     expect(NetworkSettings.Networks[`${berth.project}_backend`]?.Aliases).toContain('server');
     const network = await docker.getNetwork(`${berth.project}_backend`).inspect();
     expect(network.Labels).toMatchObject({ 'berth.managed': 'true', 'berth.project': berth.project });
+  });
+
+  it('refuses the start of a container whose bind source went after it was made, with the same error', async () => {
+    expect(await exitOf('later')).toBe(0);
+    await rm(join(folder, 'gone'), { recursive: true });
+    const { errors } = await berth.gql(StartModuleDocument, { name: 'later' });
+    expect(errors).toEqual([expect.objectContaining({ extensions: { code: 'BIND_SOURCE_MISSING' } })]);
+    expect(existsSync(join(folder, 'gone'))).toBe(false);
+  });
+
+  it('makes the project network and the container again when the network was removed while the module was stopped', async () => {
+    expect(await exitOf('client')).toBe(0);
+    const before = berth.store.get('client')!.containerId;
+    await docker.getContainer(berth.store.get('server')!.containerId!).stop({ t: 0 });
+    // As `docker network prune` does: stopped containers do not hold a network.
+    await docker.getNetwork(`${berth.project}_default`).remove();
+    expect((await berth.gql(StartModuleDocument, { name: 'server' })).errors).toBeUndefined();
+    expect(await exitOf('client')).toBe(0);
+    expect(berth.store.get('client')!.containerId).not.toBe(before);
   });
 });

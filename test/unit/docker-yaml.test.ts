@@ -195,6 +195,8 @@ describe('parseConfig errors', () => {
       ['the same address', '127.0.0.1', '127.0.0.1'],
       ['every address and one', undefined, '127.0.0.1'],
       ['one address and every one', '127.0.0.1', undefined],
+      ['0.0.0.0, which is every address, and one', '0.0.0.0', '127.0.0.1'],
+      ['one address and ::, every address', '"::1"', '"::"'],
     ])('refuses a host port published twice on %s', (_, first, second) => {
       const at = (host: string | undefined) => (host ? `, host: ${host}` : '');
       const found = issues(yaml(...ports(`      http: { in: 5000, out: 8080${at(first)} }`), `      http: { in: 80, out: 8080${at(second)} }`));
@@ -231,6 +233,10 @@ describe('parseConfig errors', () => {
       });
     });
 
+    it('takes a user id written as a number', () => {
+      expect(spec('    user: 999').user).toBe('999');
+    });
+
     it('leaves every key unset when docker.yaml does not name it', () => {
       expect(spec()).toMatchObject({ restart: undefined, resources: undefined, command: undefined, entrypoint: undefined, user: undefined, workdir: undefined });
       expect(spec('    restart: always', '    resources: { memory: 1g }')).toMatchObject({ restart: { name: 'always', maximumRetryCount: 0 }, resources: { memoryBytes: 1024 ** 3 } });
@@ -239,7 +245,7 @@ describe('parseConfig errors', () => {
     it.each([
       ['    restart: sometimes', 5, 14, 'modules.tts.restart', 'expected no, always, unless-stopped, on-failure or on-failure:N'],
       ['    restart: on-failure:0', 5, 14, 'modules.tts.restart', 'on-failure:N'],
-      ['    resources: { cpus: 0 }', 5, 24, 'modules.tts.resources.cpus', 'expected a number of CPUs above 0'],
+      ['    resources: { cpus: 0 }', 5, 24, 'modules.tts.resources.cpus', 'expected at least 0.01 CPUs'],
       ['    resources: { memory: 4m }', 5, 26, 'modules.tts.resources.memory', "expected at least 6m, the engine's smallest memory limit"],
       ['    resources: { memory: lots }', 5, 26, 'modules.tts.resources.memory', 'expected a memory size such as 256m'],
       ['    resources: { disk: 1g }', 5, 18, 'modules.tts.resources.disk', 'unknown key "disk"; expected one of cpus, memory'],
@@ -320,6 +326,11 @@ describe('parseConfig errors', () => {
       ['    dependsOn: { db: ready }', 5, 22, 'modules.tts.dependsOn.db', 'expected one of started, healthy, completed'],
       ['    dependsOn: { db: started }', 5, 22, 'modules.tts.dependsOn.db', 'unknown module "db"'],
       ['    dependsOn: [db]', 5, 16, 'modules.tts.dependsOn', 'expected a mapping of module names to started, healthy or completed'],
+      ['    dependsOn: { constructor: started }', 5, 31, 'modules.tts.dependsOn.constructor', 'unknown module "constructor"'],
+      ['    volumes: ["constructor:/data"]', 5, 15, 'modules.tts.volumes.0', 'volume "constructor" is not declared'],
+      ['    volumes: ["/srv:/d", "./x:/d:ro"]', 5, 26, 'modules.tts.volumes.1', '/d is already mounted by volumes.0 ("/srv:/d")'],
+      ['    networks: [constructor]', 5, 16, 'modules.tts.networks.0', 'network "constructor" is not declared'],
+      ['    resources: { cpus: 0.000001 }', 5, 24, 'modules.tts.resources.cpus', 'expected at least 0.01 CPUs'],
     ])('refuses %s at its position', (line, row, column, path, message) => {
       expect(issues(yaml('modules:', ...piper, line))).toEqual([{ file: 'docker.yaml', line: row, column, path, message: expect.stringContaining(message) }]);
     });

@@ -52,13 +52,16 @@ export class FakeEngine implements DockerClient {
     return container;
   }
 
-  /** As the engine: a start opens the healthcheck as `starting`, anything else closes it as `unhealthy`. */
-  setState(id: string, state: EngineContainerState): void {
+  /**
+   * As the engine: a start opens the healthcheck as `starting`, anything else closes it as `unhealthy`, and an
+   * unpause leaves `unhealthy` until the next check.
+   */
+  setState(id: string, state: EngineContainerState, { unpaused = false } = {}): void {
     const container = this.#held(id);
     container.state = state;
-    if (state === 'running') container.startedAt = new Date('2025-01-01T00:00:00Z');
+    if (state === 'running' && !unpaused) container.startedAt = new Date('2025-01-01T00:00:00Z');
     if (state === 'exited') container.exitCode = 0;
-    if (container.healthcheck) container.health = state === 'running' ? 'starting' : 'unhealthy';
+    if (container.healthcheck && !unpaused) container.health = state === 'running' ? 'starting' : 'unhealthy';
   }
 
   /** A verdict of the container's healthcheck. */
@@ -147,7 +150,7 @@ export class FakeEngine implements DockerClient {
     },
     unpause: async (id: string) => {
       await this.#call('containers.unpause', id);
-      this.setState(this.#existing(id).id, 'running');
+      this.setState(this.#existing(id).id, 'running', { unpaused: true });
     },
     remove: async (id: string) => {
       await this.#call('containers.remove', id);
@@ -200,10 +203,9 @@ export class FakeEngine implements DockerClient {
       const labels = this.networksHeld.get(name);
       return labels ? [{ id: name, name, labels: { ...labels }, created: new Date(0) }] : [];
     },
-    inspect: async (id: string) => {
-      await this.#call('networks.inspect', id);
-      const labels = this.networksHeld.get(id);
-      return labels && { id, name: id, labels: { ...labels }, created: new Date(0), containers: 0 };
+    users: async (id: string) => {
+      await this.#call('networks.users', id);
+      return 0;
     },
     create: async (name: string, labels: Record<string, string>) => {
       await this.#call('networks.create', name);

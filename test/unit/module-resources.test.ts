@@ -30,10 +30,7 @@ describe('ModuleResources', () => {
         { id: 'older', name: `${project}_default`, labels: ownLabels, created: new Date('2026-01-01T00:00:00Z') },
       ];
       engine.networks.named = async () => held;
-      engine.networks.inspect = async (id: string) => {
-        const network = held.find((candidate) => candidate.id === id);
-        return network && { ...network, containers: containers[id] ?? 0 };
-      };
+      engine.networks.users = async (id: string) => containers[id] ?? 0;
       engine.networks.remove = async (id: string) => {
         held = held.filter((network) => network.id !== id);
         return true;

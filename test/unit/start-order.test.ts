@@ -5,6 +5,7 @@ import { stopFirst } from '../../src/modules/dependencies.ts';
 import { DockerModuleClient } from '../../src/modules/docker-module-client.ts';
 import { ModuleReader } from '../../src/modules/module-reader.ts';
 import { ModuleStore } from '../../src/modules/module-store.ts';
+import { Reconciler } from '../../src/modules/reconciler.ts';
 import { berthConfig, containerEvent, FakeEngine, healthEvent, moduleSpec, project, sync, until } from './fake-engine.ts';
 
 const db = moduleSpec('db', { healthcheck: { test: ['CMD', 'true'] } });
@@ -123,6 +124,84 @@ describe('start order against a fake engine', () => {
     const results = await Promise.allSettled(modules.startMany(['cache', 'nope']));
     expect(results[0]).toMatchObject({ status: 'fulfilled', value: { status: 'RUNNING' } });
     expect(results[1]).toMatchObject({ status: 'rejected', reason: { code: 'MODULE_NOT_FOUND' } });
+  });
+});
+
+describe('start order, reviewed', () => {
+  const build = async (specs: ModuleSpec[], dependencyTimeoutMs = 5_000, running: ModuleSpec[] = []) => {
+    const engine = new FakeEngine();
+    for (const spec of specs) engine.addImage(spec.image);
+    for (const spec of running) engine.addContainer(spec, 'running');
+    const store = new ModuleStore({ config: berthConfig(...specs) });
+    const modules = new DockerModuleClient({ docker: engine, store, reader: new ModuleReader({ docker: engine, store, project }), project, logger, dependencyTimeoutMs });
+    await sync(store, engine);
+    return { engine, store, modules };
+  };
+  const startsOf = (engine: FakeEngine, id: string | undefined) => engine.calls.filter((call) => call === `containers.start ${id}`).length;
+
+  it('autostart does not run a job again that a dependent ran while the autostart waited its turn', async () => {
+    const job = moduleSpec('job', { autostart: true });
+    const app = moduleSpec('app', { autostart: true, dependsOn: [{ module: 'job', condition: 'completed' }] });
+    const { engine, store, modules } = await build([app, job]);
+    // A fast job: it has exited with code 0 by the time the start's own inspect looks.
+    const start = engine.containers.start;
+    engine.containers.start = async (id: string) => {
+      await start(id);
+      if (engine.held.get(id)!.name === job.containerName) engine.setState(id, 'exited');
+    };
+    const reconciler = new Reconciler({ modules, store, logger });
+    const stop = reconciler.follow();
+    reconciler.reconcile();
+    await until(() => store.get('app')!.status === 'RUNNING', 'app to run');
+    stop();
+    await reconciler.idle();
+    expect(startsOf(engine, store.get('job')!.containerId)).toBe(1);
+  });
+
+  it('leaves a running module and its stopped dependency as they are', async () => {
+    const db = moduleSpec('db');
+    const api = moduleSpec('api', { dependsOn: [{ module: 'db', condition: 'started' }] });
+    const { engine, store, modules } = await build([db, api]);
+    await modules.start('api');
+    await modules.stop('db', 1);
+    engine.calls.length = 0;
+    expect(await modules.start('api')).toMatchObject({ status: 'RUNNING' });
+    expect(startsOf(engine, store.get('db')!.containerId)).toBe(0);
+  });
+
+  it('fails at once on a healthy dependency that runs without a healthcheck, made before docker.yaml gave it one', async () => {
+    const db = moduleSpec('db', { healthcheck: { test: ['CMD', 'true'] } });
+    const api = moduleSpec('api', { dependsOn: [{ module: 'db', condition: 'healthy' }] });
+    const { modules } = await build([db, api], 60_000, [db]);
+    await expect(modules.start('api')).rejects.toMatchObject({ code: 'DEPENDENCY_FAILED', message: expect.stringContaining('it runs without a healthcheck') });
+  });
+
+  it('gives each dependency of a chain the whole timeout', async () => {
+    const { engine, store, modules } = await build([db, cache, migrate, web], 1_000);
+    const starting = modules.start('migrate');
+    await until(() => store.get('db')?.status === 'RUNNING', 'db to run');
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    const container = engine.held.get(store.get('db')!.containerId!)!;
+    engine.setHealth(container.id, 'healthy');
+    store.observe({ type: 'event', event: healthEvent(container, 'healthy') });
+    await until(() => store.get('migrate')?.status === 'RUNNING', 'migrate to run');
+    expect(await starting).toMatchObject({ status: 'RUNNING' });
+  });
+
+  it('waits past the unhealthy verdict a paused dependency shows on unpause, until its next check', async () => {
+    const { engine, store, modules } = await build([db, cache, migrate, web]);
+    await modules.start('db');
+    const container = engine.held.get(store.get('db')!.containerId!)!;
+    engine.setHealth(container.id, 'healthy');
+    store.observe({ type: 'event', event: healthEvent(container, 'healthy') });
+    engine.setState(container.id, 'paused');
+    store.observe({ type: 'event', event: containerEvent(container, 'pause') });
+    expect(store.get('db')!.health).toBe('UNHEALTHY');
+    const starting = modules.start('migrate');
+    await until(() => store.get('db')?.status === 'RUNNING', 'db to be unpaused');
+    engine.setHealth(container.id, 'healthy');
+    store.observe({ type: 'event', event: healthEvent(container, 'healthy') });
+    expect(await starting).toMatchObject({ status: 'RUNNING' });
   });
 });
 

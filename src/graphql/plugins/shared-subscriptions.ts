@@ -13,7 +13,7 @@ type Execution = ReturnType<typeof execute>;
  * the operation (the parsed document, which yoga's parser cache shares among equal queries, the
  * operation name and the variables) and reused by every subscriber of that operation; each
  * subscriber still has its own source stream, limits and plugins. Events that are one subscriber's
- * own, such as the opening snapshot of `initial: true`, are other objects and execute apart.
+ * own, such as the opening snapshot of `initial: true`, must be other objects, so that they execute apart.
  *
  * Sharing is sound because subscription fields resolve from the event and berth's own state alone:
  * no field below Subscription reads who asked, so who asks does not change the answer.
