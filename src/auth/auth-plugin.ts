@@ -1,4 +1,16 @@
-import { getOperationAST, GraphQLError, OperationTypeNode } from 'graphql';
+import {
+  getOperationAST,
+  GraphQLError,
+  Kind,
+  OperationTypeNode,
+  TypeInfo,
+  visit,
+  visitWithTypeInfo,
+  type ASTNode,
+  type DocumentNode,
+  type ExecutionArgs,
+  type FragmentDefinitionNode,
+} from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { isLoopback } from '../config/settings.ts';
 import type { Authenticator } from './authenticator.ts';
@@ -59,23 +71,71 @@ export function isLoopbackHostHeader(host: string | null | undefined): boolean {
   return host ? isLoopback(host.replace(/:\d+$/, '')) : false;
 }
 
-/** viewer: queries and subscriptions; operator: every mutation too. A role too low is FORBIDDEN. */
+/** Marks a field that only an operator may select (logs, stats, pulls): `extensions: operatorOnly`. */
+export const operatorOnly = { role: 'operator' } as const;
+
+/**
+ * viewer: queries and subscriptions of status; operator: every mutation too, and the fields marked
+ * operatorOnly wherever they are selected. A role too low is FORBIDDEN, before anything runs.
+ */
 export function useRoles(principalOf: (context: object) => Principal | undefined): Plugin {
+  const check = (args: ExecutionArgs, refuse: (error: GraphQLError) => void) => {
+    const principal = principalOf(args.contextValue as object);
+    if (principal?.role === 'operator') return;
+    const needed = operatorSelection(args);
+    if (!needed) return;
+    refuse(
+      new GraphQLError(`the ${principal?.role ?? 'anonymous'} role may not ${needed}; an operator token is needed`, {
+        extensions: { code: 'FORBIDDEN', http: { status: 403 } },
+      }),
+    );
+  };
   return {
     onExecute({ args, setResultAndStopExecution }) {
-      const operation = getOperationAST(args.document, args.operationName);
-      if (operation?.operation !== OperationTypeNode.MUTATION) return;
-      const principal = principalOf(args.contextValue as object);
-      if (principal?.role === 'operator') return;
-      setResultAndStopExecution({
-        errors: [
-          new GraphQLError(`the ${principal?.role ?? 'anonymous'} role may not run mutations; an operator token is needed`, {
-            extensions: { code: 'FORBIDDEN', http: { status: 403 } },
-          }),
-        ],
-      });
+      check(args, (error) => setResultAndStopExecution({ errors: [error] }));
+    },
+    onSubscribe({ args, setResultAndStopExecution }) {
+      check(args, (error) => setResultAndStopExecution({ errors: [error] }));
     },
   };
+}
+
+/** What in the operation needs an operator: "run mutations", "select Module.logs"; undefined when nothing. */
+function operatorSelection({ schema, document, operationName }: ExecutionArgs): string | undefined {
+  const operation = getOperationAST(document, operationName);
+  if (!operation) return undefined;
+  if (operation.operation === OperationTypeNode.MUTATION) return 'run mutations';
+  const typeInfo = new TypeInfo(schema);
+  let found: string | undefined;
+  visit(
+    { kind: Kind.DOCUMENT, definitions: [operation, ...spreadFragments(document, operation)] },
+    visitWithTypeInfo(typeInfo, {
+      Field() {
+        const field = typeInfo.getFieldDef();
+        if (field?.extensions?.role !== operatorOnly.role) return undefined;
+        found = `select ${typeInfo.getParentType()?.name}.${field.name}`;
+        return false;
+      },
+    }),
+  );
+  return found;
+}
+
+/** The fragments an operation spreads, directly or through other fragments. */
+function spreadFragments(document: DocumentNode, from: ASTNode): FragmentDefinitionNode[] {
+  const fragments = new Map(document.definitions.filter((definition) => definition.kind === Kind.FRAGMENT_DEFINITION).map((fragment) => [fragment.name.value, fragment]));
+  const reached = new Map<string, FragmentDefinitionNode>();
+  const walk = (node: ASTNode) =>
+    visit(node, {
+      FragmentSpread(spread) {
+        const fragment = fragments.get(spread.name.value);
+        if (!fragment || reached.has(fragment.name.value)) return;
+        reached.set(fragment.name.value, fragment);
+        walk(fragment);
+      },
+    });
+  walk(from);
+  return [...reached.values()];
 }
 
 /**
