@@ -38,6 +38,7 @@ async function main(): Promise<void> {
     graphiql: settings.graphiql,
     introspection: settings.introspection,
     maxBodyBytes: settings.limits.bodyBytes,
+    maxUploadBytes: settings.limits.uploadBytes,
     loopbackHostOnly,
   });
   const running = await listen(app, {

@@ -23,6 +23,7 @@ const settingsSchema = z.object({
   BERTH_MAX_CONNECTIONS: count.default(4096),
   BERTH_MAX_SUBSCRIPTIONS: count.default(100),
   BERTH_MAX_BODY_BYTES: count.default(100_000),
+  BERTH_MAX_UPLOAD_BYTES: count.default(10 * 1024 ** 3),
   // A day at most: Node's timers take at most 2^31-1 ms, and run a longer interval every millisecond.
   BERTH_RESYNC_SECONDS: count.pipe(z.number().max(86_400, 'expected at most 86400 seconds (a day)')).default(60),
   BERTH_DEPENDENCY_TIMEOUT_SECONDS: count.pipe(z.number().max(86_400, 'expected at most 86400 seconds (a day)')).default(300),
@@ -56,6 +57,8 @@ export interface Settings {
     subscriptionsPerConnection: number;
     /** Request body size in bytes; default 100,000. */
     bodyBytes: number;
+    /** An image archive uploaded to loadImages, in bytes; default 10 GiB. */
+    uploadBytes: number;
   };
 }
 
@@ -107,6 +110,6 @@ export function readSettings(env: Environment): Settings {
     resyncSeconds: data.BERTH_RESYNC_SECONDS,
     dependencyTimeoutSeconds: data.BERTH_DEPENDENCY_TIMEOUT_SECONDS,
     introspection: data.BERTH_INTROSPECTION === 'on',
-    limits: { connections: data.BERTH_MAX_CONNECTIONS, subscriptionsPerConnection: data.BERTH_MAX_SUBSCRIPTIONS, bodyBytes: data.BERTH_MAX_BODY_BYTES },
+    limits: { connections: data.BERTH_MAX_CONNECTIONS, subscriptionsPerConnection: data.BERTH_MAX_SUBSCRIPTIONS, bodyBytes: data.BERTH_MAX_BODY_BYTES, uploadBytes: data.BERTH_MAX_UPLOAD_BYTES },
   };
 }

@@ -78,6 +78,23 @@ export class EngineRequests {
     return this.#bounded(doing, this.readMs, call, until);
   }
 
+  /**
+   * A request whose body the caller streams at its own pace (an upload): no deadline, since the engine
+   * answers only as it reads; `until` (the uploader gone) ends it.
+   */
+  async upload<T>(doing: string, until: AbortSignal, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    try {
+      return await call(until);
+    } catch (error) {
+      throw toBerthError(error, doing, this.#redact);
+    }
+  }
+
+  /** Scrubs secrets from an engine message that came in a stream rather than as an error. */
+  redact(text: string): string {
+    return this.#redact(text);
+  }
+
   async #bounded<T>(doing: string, deadlineMs: number, call: (signal: AbortSignal) => Promise<T>, until?: AbortSignal): Promise<T> {
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), deadlineMs);

@@ -1,6 +1,6 @@
-import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { EngineEvent } from './engine-types.ts';
+import { jsonLines } from './json-lines.ts';
 
 interface RawEngineEvent {
   Type?: string;
@@ -17,13 +17,7 @@ interface RawEngineEvent {
  * is passed to onMalformed and skipped.
  */
 export async function* engineEvents(stream: Readable, onMalformed: (line: string) => void = () => {}): AsyncGenerator<EngineEvent> {
-  // A stream destroyed before the first next() would leave readline waiting forever.
-  if (stream.destroyed) return;
-  const lines = createInterface({ input: stream, crlfDelay: Infinity });
-  // readline ends on the stream's 'end' only; a destroyed connection closes without one.
-  stream.once('close', () => lines.close());
-  for await (const line of lines) {
-    if (line.trim() === '') continue;
+  for await (const line of jsonLines(stream)) {
     const event = toEngineEvent(line);
     if (event === 'malformed') onMalformed(line);
     else if (event) yield event;

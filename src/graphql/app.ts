@@ -13,6 +13,7 @@ import { anonymous, noAuthentication, type Authenticator } from '../auth/authent
 import type { Principal } from '../auth/tokens.ts';
 import type { BerthContext } from './context.ts';
 import { useSharedSubscriptionExecution } from './plugins/shared-subscriptions.ts';
+import { useBodyLimitsAndStreamedUploads } from './plugins/uploads.ts';
 import { schema } from './schema.ts';
 
 export interface BerthAppOptions {
@@ -26,6 +27,8 @@ export interface BerthAppOptions {
   introspection?: boolean;
   /** Request body size in bytes; default 100,000. */
   maxBodyBytes?: number;
+  /** A file uploaded with the GraphQL multipart request (loadImages), in bytes; default 10 GiB. */
+  maxUploadBytes?: number;
   /** Answer only requests addressed to localhost (authentication off on loopback); default false. */
   loopbackHostOnly?: boolean;
   /** Whether the engine answers, for /ready; default what the module client last saw of it. */
@@ -44,7 +47,7 @@ export const operationLimits = {
 export type BerthApp = ReturnType<typeof createBerthApp>;
 
 /** The GraphQL app, built from its services and not yet listening: tests call `app.fetch`. */
-export function createBerthApp({ modules, logger, auth = noAuthentication, graphiql = true, introspection = true, maxBodyBytes = 100_000, loopbackHostOnly = false, engineReady = () => modules.engine.reachable }: BerthAppOptions) {
+export function createBerthApp({ modules, logger, auth = noAuthentication, graphiql = true, introspection = true, maxBodyBytes = 100_000, maxUploadBytes = 10 * 1024 ** 3, loopbackHostOnly = false, engineReady = () => modules.engine.reachable }: BerthAppOptions) {
   const principals = new WeakMap<Request, Principal>();
   return createYoga<{ principal?: Principal }, BerthContext>({
     schema,
@@ -57,7 +60,10 @@ export function createBerthApp({ modules, logger, auth = noAuthentication, graph
     // GraphiQL's Headers tab reaches SSE requests like any other. Monitors use graphql-ws.
     graphiql,
     renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
-    maxRequestBodySize: maxBodyBytes,
+    // Body limits and multipart uploads are berth's own (useBodyLimitsAndStreamedUploads): yoga's would
+    // hold an upload whole in memory, and allow it only under the limit of every other request.
+    maxRequestBodySize: false,
+    multipart: false,
     // No cross-origin browser access: a page elsewhere may neither read answers nor pass a preflight.
     cors: false,
     // HTTP requests were authenticated by useHttpAuthentication, graphql-ws operations in onSubscribe.
@@ -65,11 +71,12 @@ export function createBerthApp({ modules, logger, auth = noAuthentication, graph
     context: ({ request, principal }) => {
       const who = principal ?? principals.get(request) ?? (auth.enabled ? undefined : anonymous);
       if (!who) throw createGraphQLError(unauthenticatedMessage, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
-      return { modules, principal: who };
+      return { modules, principal: who, request };
     },
     logging: yogaLogger(logger),
     maskedErrors: { maskError: exposeBerthErrors },
     plugins: [
+      useBodyLimitsAndStreamedUploads({ bodyBytes: maxBodyBytes, uploadBytes: maxUploadBytes }),
       ...(loopbackHostOnly ? [useLoopbackHostOnly()] : []),
       ...(auth.enabled ? [useHttpAuthentication(auth, principals, { graphiql })] : []),
       // A browser's simple (unpreflighted) request, which another site can make, is refused: it must

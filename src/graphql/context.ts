@@ -10,4 +10,6 @@ export interface BerthContext {
   modules: DockerModuleClient;
   /** Who asked; undefined only for a request that was refused before it ran. */
   principal: Principal | undefined;
+  /** The HTTP request; none over graphql-ws. */
+  request?: Request;
 }

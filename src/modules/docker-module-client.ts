@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { Mutex } from 'async-mutex';
 import type { Logger } from 'pino';
 import type { Dependency, ModuleSpec } from '../config/module-spec.ts';
@@ -9,6 +10,7 @@ import { pause } from '../lib/timing.ts';
 import { containerCreateOptions, isOwnedBy, labelKeys, specDigest } from './container-spec.ts';
 import { stopFirst, underWay, verdict } from './dependencies.ts';
 import type { ModuleReader } from './module-reader.ts';
+import { ImageLoader } from './image-loader.ts';
 import { bindSourceMissing, isAmbiguousNetwork, isMissingNetwork, ModuleResources } from './module-resources.ts';
 import type { ContainerStatus } from './module-status.ts';
 import type { ModuleState, ModuleStore } from './module-store.ts';
@@ -46,6 +48,7 @@ export class DockerModuleClient {
   readonly #reconnect: () => Promise<boolean>;
   readonly #resources: ModuleResources;
   readonly #dependencyTimeoutMs: number;
+  readonly #images: ImageLoader;
 
   constructor({ docker, store, reader, project, logger, reconnect = async () => false, dependencyTimeoutMs = 300_000 }: DockerModuleClientOptions) {
     this.#docker = docker;
@@ -56,6 +59,12 @@ export class DockerModuleClient {
     this.#reconnect = reconnect;
     this.#resources = new ModuleResources({ docker, project, logger });
     this.#dependencyTimeoutMs = dependencyTimeoutMs;
+    this.#images = new ImageLoader({ docker, store, reader, logger });
+  }
+
+  /** A `docker save` archive, streamed to the engine as it arrives; answers the references loaded. */
+  loadImages(archive: Readable, until: AbortSignal): Promise<string[]> {
+    return this.#images.load(archive, until);
   }
 
   get engine() {

@@ -1,3 +1,5 @@
+import type { Readable } from 'node:stream';
+import { text } from 'node:stream/consumers';
 import type { BerthConfig, ModuleSpec } from '../../src/config/module-spec.ts';
 import type { ContainerCreateOptions } from '../../src/engine/container-client.ts';
 import type { DockerClient } from '../../src/engine/docker-client.ts';
@@ -169,6 +171,13 @@ export class FakeEngine implements DockerClient {
       await this.#call('images.inspect', reference);
       const id = this.imageIds.get(reference);
       return id === undefined ? undefined : { id };
+    },
+    /** Reads the archive as one reference a line, and adds each as an image. */
+    load: async (archive: Readable): Promise<string[]> => {
+      await this.#call('images.load');
+      const references = (await text(archive)).split('\n').filter((line) => line !== '');
+      for (const reference of references) this.addImage(reference);
+      return references;
     },
   };
 

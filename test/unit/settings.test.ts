@@ -14,7 +14,7 @@ describe('readSettings', () => {
       resyncSeconds: 60,
       dependencyTimeoutSeconds: 300,
       introspection: true,
-      limits: { connections: 4096, subscriptionsPerConnection: 100, bodyBytes: 100_000 },
+      limits: { connections: 4096, subscriptionsPerConnection: 100, bodyBytes: 100_000, uploadBytes: 10 * 1024 ** 3 },
     });
   });
 
@@ -32,6 +32,7 @@ describe('readSettings', () => {
         BERTH_MAX_CONNECTIONS: '100',
         BERTH_MAX_SUBSCRIPTIONS: '5',
         BERTH_MAX_BODY_BYTES: '2048',
+        BERTH_MAX_UPLOAD_BYTES: '4096',
         BERTH_RESYNC_SECONDS: '15',
         BERTH_DEPENDENCY_TIMEOUT_SECONDS: '45',
       }),
@@ -46,7 +47,7 @@ describe('readSettings', () => {
       resyncSeconds: 15,
       dependencyTimeoutSeconds: 45,
       introspection: false,
-      limits: { connections: 100, subscriptionsPerConnection: 5, bodyBytes: 2048 },
+      limits: { connections: 100, subscriptionsPerConnection: 5, bodyBytes: 2048, uploadBytes: 4096 },
     });
   });
 
