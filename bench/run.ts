@@ -1,9 +1,9 @@
 // berth's benchmarks against the raw Docker engine, measured in the same run: `npm run bench`.
 // Writes docs/benchmarks.md. Runs berth as a child process, so its RSS is its own.
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { Agent, request } from 'node:http';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -15,6 +15,8 @@ import { print } from 'graphql';
 import { buildBusyboxImages } from '../scripts/busybox-images.ts';
 import { FrontendModulesDocument, ModuleDetailDocument, StartModuleDocument, StopModuleDocument } from '../test/generated/operations.ts';
 import { buildService, serviceCommand } from '../scripts/service-command.ts';
+import { rssMb, startBerth } from './berth-process.ts';
+import { benchLoad } from './load.ts';
 import { benchRecovery } from './recovery.ts';
 import { percentile } from './stats.ts';
 import type { SubscribersCommand, SubscribersReport } from './subscribers.ts';
@@ -42,24 +44,6 @@ async function berthCommand(): Promise<[string, string[]]> {
   const [program, startArgs] = await serviceCommand();
   const flags = process.env.BERTH_BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean);
   return [program, flags ? [...flags, ...startArgs.filter((arg) => !arg.startsWith('--'))] : startArgs];
-}
-
-async function startBerth([program, args]: [string, string[]], configFile: string, port: number): Promise<ChildProcess> {
-  const child = spawn(program, args, {
-    env: { ...process.env, BERTH_CONFIG: configFile, PORT: String(port), LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const ready = await fetch(`http://127.0.0.1:${port}/ready`).then((response) => response.ok, () => false);
-    if (ready) return child;
-    await sleep(100);
-  }
-  throw new Error('berth did not become ready');
-}
-
-async function rssMb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
 }
 
 const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
@@ -111,7 +95,7 @@ async function main(): Promise<void> {
   let berth: ChildProcess | undefined;
   let subscribers: ChildProcess | undefined;
   try {
-    berth = await startBerth(berthRun, configFile, port);
+    berth = await startBerth(berthRun, { configFile, port });
     // 200 modules with a container each: created by berth, all but one left stopped.
     for (const name of names.slice(0, moduleCount)) {
       const created = await gql(port, StartModuleDocument, { name });
@@ -250,6 +234,7 @@ async function main(): Promise<void> {
     report(`berth's RSS with 1,000 graphql-ws subscribers connected and subscribed: **${rssAtThousand.toFixed(0)} MB**.`);
     report();
     for (const line of await benchRecovery({ command: berthRun })) report(line);
+    for (const line of await benchLoad({ command: berthRun })) report(line);
     if (!process.env.BERTH_BENCH_NODE_FLAGS) await writeFile(join(root, 'docs/benchmarks.md'), `${lines.join('\n')}\n`);
   } finally {
     subscribers?.send({ type: 'close' } satisfies SubscribersCommand);

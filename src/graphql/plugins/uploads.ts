@@ -37,10 +37,12 @@ export interface BodyLimits {
  */
 export function useBodyLimitsAndStreamedUploads(limits: BodyLimits): Plugin {
   return {
-    onRequestParse({ request, requestParser, setRequestParser, fetchAPI }) {
+    onRequestParse({ request, requestParser, setRequestParser, fetchAPI, serverContext }) {
       const multipart = request.method === 'POST' && /^multipart\/form-data/i.test(request.headers.get('content-type') ?? '');
       checkContentLength(request, multipart ? limits.uploadBytes + limits.bodyBytes : limits.bodyBytes);
-      if (multipart) setRequestParser((incoming) => parseMultipart(incoming, limits));
+      // Node's own request, where there is one (the HTTP server): read directly, without a web stream between.
+      const nodeRequest = (serverContext as { req?: unknown } | undefined)?.req;
+      if (multipart) setRequestParser((incoming) => parseMultipart(incoming, nodeRequest instanceof Readable ? nodeRequest : bodyOf(incoming), limits));
       else if (requestParser && request.body) setRequestParser((incoming) => requestParser(limitBody(incoming, limits.bodyBytes, fetchAPI)));
     },
   };
@@ -71,7 +73,12 @@ function limitBody(request: Request, limit: number, fetchAPI: FetchAPI): Request
   return new fetchAPI.Request(request.url, { method: request.method, headers: request.headers, signal: request.signal, body: counted, duplex: 'half' } as RequestInit);
 }
 
-function parseMultipart(request: Request, { bodyBytes, uploadBytes }: BodyLimits): Promise<GraphQLParams> {
+/** The server's body is whatwg-node's stream, which iterates as Node's Readable.from expects. */
+function bodyOf(request: Request): Readable {
+  return Readable.from((request.body ?? []) as AsyncIterable<Uint8Array>);
+}
+
+function parseMultipart(request: Request, body: Readable, { bodyBytes, uploadBytes }: BodyLimits): Promise<GraphQLParams> {
   return new Promise((resolve, reject) => {
     let operations: GraphQLParams | undefined;
     let map: Record<string, string[]> = {};
@@ -106,8 +113,6 @@ function parseMultipart(request: Request, { bodyBytes, uploadBytes }: BodyLimits
     busboy.on('filesLimit', () => fail(badMultipart('one file per request')));
     busboy.on('finish', () => (operations ? resolve(operations) : fail(badMultipart('missing the "operations" field'))));
     busboy.on('error', (error) => fail(badMultipart(error instanceof Error ? error.message : String(error))));
-    // The server's body is whatwg-node's stream, which iterates as Node's Readable.from expects.
-    const body = Readable.from((request.body ?? []) as AsyncIterable<Uint8Array>);
     body.on('error', (error) => fail(badMultipart(`the upload was cut short (${error.message})`)));
     body.pipe(busboy);
   });

@@ -1,0 +1,42 @@
+// berth as a child process of a benchmark, so that its RSS is its own: started as `npm start` runs it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+
+export interface BerthProcessOptions {
+  configFile: string;
+  port: number;
+  /** More of berth's environment (DOCKER_HOST, limits…). */
+  env?: Record<string, string>;
+  /** Where berth's log goes; default inherited. */
+  log?: 'inherit' | 'ignore';
+}
+
+/** Starts berth and resolves once /ready answers 200 (20 s at most). */
+export async function startBerth([program, args]: [string, string[]], { configFile, port, env = {}, log = 'inherit' }: BerthProcessOptions): Promise<ChildProcess> {
+  const child = spawn(program, args, {
+    env: { ...process.env, BERTH_CONFIG: configFile, PORT: String(port), LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', log, 'inherit'],
+  });
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline && child.exitCode === null) {
+    if (await fetch(`http://127.0.0.1:${port}/ready`).then((response) => response.ok, () => false)) return child;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`berth did not become ready on port ${port}`);
+}
+
+export async function rssMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  return port;
+}

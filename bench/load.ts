@@ -1,0 +1,99 @@
+// loadImages under load: berth's RSS while a 1 GiB `docker save` archive streams through it to the
+// engine, against its RSS before, and the time against `docker load` of the same archive.
+// Alone: `node --experimental-strip-types bench/load.ts [--megabytes 1024]`; `npm run bench` runs it too.
+import { execFile } from 'node:child_process';
+import { openAsBlob } from 'node:fs';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
+import { parseArgs } from 'node:util';
+import Dockerode from 'dockerode';
+import { buildBusyboxImages } from '../scripts/busybox-images.ts';
+import { buildService, serviceCommand } from '../scripts/service-command.ts';
+import { freePort, rssMb, startBerth } from './berth-process.ts';
+
+const run = promisify(execFile);
+const docker = new Dockerode();
+
+export interface LoadBenchOptions {
+  /** berth's command; default what `npm start` runs. */
+  command?: [string, string[]];
+  /** Size of the image's one data layer; default 1024 MiB. */
+  megabytes?: number;
+}
+
+/** Report lines for docs/benchmarks.md. */
+export async function benchLoad({ command, megabytes = 1024 }: LoadBenchOptions = {}): Promise<string[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'berth-bench-load-'));
+  const reference = `berth-bench/load-${process.pid}:1`;
+  let berth: Awaited<ReturnType<typeof startBerth>> | undefined;
+  try {
+    const archive = await buildArchive(dir, reference, megabytes);
+    const raw = await time(() => run('docker', ['load', '-i', archive]));
+    await docker.getImage(reference).remove();
+    const configFile = join(dir, 'docker.yaml');
+    await writeFile(configFile, `project: bench-load-${process.pid}\nmodules:\n  big:\n    kind: load\n    image: ${reference}\n    autostart: false\n`);
+    const port = await freePort();
+    berth = await startBerth(command ?? (await serviceCommand()), { configFile, port });
+    const before = await rssMb(berth.pid!);
+    let peak = before;
+    const sampler = setInterval(() => void rssMb(berth!.pid!).then((rss) => (peak = Math.max(peak, rss)), () => {}), 50);
+    const through = await time(() => upload(port, archive));
+    clearInterval(sampler);
+    const size = (await stat(archive)).size / 2 ** 20;
+    return [
+      '## Loading an image archive (`loadImages`)',
+      '',
+      `A \`docker save\` archive of ${size.toFixed(0)} MiB (one layer of random data) uploaded over HTTP with the GraphQL multipart request, streamed through berth to the engine, against \`docker load -i\` of the same file. berth's RSS is sampled every 50 ms.`,
+      '',
+      '| | time | berth RSS before | berth RSS peak | growth |',
+      '| --- | --- | --- | --- | --- |',
+      `| \`loadImages\` through berth | ${(through / 1000).toFixed(1)} s | ${before.toFixed(0)} MB | ${peak.toFixed(0)} MB | **${(peak - before).toFixed(0)} MB** |`,
+      `| \`docker load -i\` | ${(raw / 1000).toFixed(1)} s | | | |`,
+      `| **berth ÷ docker load** | **${(through / raw).toFixed(2)}×** | | | |`,
+      '',
+    ];
+  } finally {
+    berth?.kill('SIGTERM');
+    await docker.getImage(reference).remove({ force: true }).catch(() => {});
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function buildArchive(dir: string, reference: string, megabytes: number): Promise<string> {
+  const cases = join(dir, 'cases');
+  await mkdir(join(cases, 'big'), { recursive: true });
+  await writeFile(
+    join(cases, 'big', 'Dockerfile'),
+    `# tag: ${reference}\nFROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nRUN head -c ${megabytes * 2 ** 20} /dev/urandom > /blob\n`,
+  );
+  await buildBusyboxImages(cases, docker);
+  const archive = join(dir, 'images.tar');
+  await run('docker', ['save', '-o', archive, reference]);
+  await docker.getImage(reference).remove();
+  return archive;
+}
+
+async function upload(port: number, archive: string): Promise<void> {
+  const form = new FormData();
+  form.set('operations', JSON.stringify({ query: 'mutation($file: File!) { loadImages(file: $file) }', variables: { file: null } }));
+  form.set('map', JSON.stringify({ 0: ['variables.file'] }));
+  form.set('0', await openAsBlob(archive), 'images.tar');
+  const response = await fetch(`http://127.0.0.1:${port}/graphql`, { method: 'POST', body: form, headers: { 'x-graphql-yoga-csrf': 'bench' } });
+  const body = (await response.json()) as { errors?: unknown[] };
+  if (body.errors) throw new Error(`loadImages failed: ${JSON.stringify(body.errors)}`);
+}
+
+async function time(action: () => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  await action();
+  return performance.now() - start;
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({ options: { megabytes: { type: 'string', default: '1024' } } });
+  await buildService();
+  for (const line of await benchLoad({ megabytes: Number(values.megabytes) })) process.stdout.write(`${line}\n`);
+}
