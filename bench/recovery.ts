@@ -222,7 +222,7 @@ async function timeRawStart(raw: Dockerode.Container): Promise<number> {
   return took;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer().listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as { port: number };
@@ -230,8 +230,8 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** berth as `npm start` runs it, on the second engine. */
-async function startBerth(
+/** berth as `npm start` runs it, on the engine of that unix socket. */
+export async function startBerth(
   [program, args]: [string, string[]],
   port: number,
   configFile: string,

@@ -6,6 +6,7 @@ export const errorCodes = [
   'ENGINE_ERROR',
   'BIND_SOURCE_MISSING',
   'DEPENDENCY_FAILED',
+  'PULL_FAILED',
   'BAD_USER_INPUT',
   'UNAUTHENTICATED',
   'FORBIDDEN',

@@ -30,6 +30,7 @@ export const engineEndpoints: readonly EngineEndpoint[] = [
   endpoint('GET', '/containers/{id}/json', `/containers/${name}/json`, 'inspect a module container'),
   endpoint('GET', '/images/json', '/images/json', "which of docker.yaml's images are on the engine, in one call (resync)"),
   endpoint('GET', '/images/{name}/json', `/images/${imageName}/json`, "whether a module's image is on the engine"),
+  endpoint('POST', '/images/create', '/images/create', "pullModuleImage: pull a module's declared image (fromImage, tag), with X-Registry-Auth from docker.yaml's registries"),
   endpoint('POST', '/containers/create', '/containers/create', "create a module's container"),
   endpoint('POST', '/containers/{id}/start', `/containers/${name}/start`, 'startModule, autostart'),
   endpoint('POST', '/containers/{id}/stop', `/containers/${name}/stop`, 'stopModule'),
