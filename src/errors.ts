@@ -7,6 +7,7 @@ export const errorCodes = [
   'BIND_SOURCE_MISSING',
   'DEPENDENCY_FAILED',
   'LOAD_FAILED',
+  'PULL_FAILED',
   'BAD_USER_INPUT',
   'UNAUTHENTICATED',
   'FORBIDDEN',

@@ -44,6 +44,7 @@ export function createServices({ config, logger, connection, deadlines, watcher:
     // The watcher below is built before anything can call this.
     reconnect: () => watcher.reachableNow(),
     dependencyTimeoutMs,
+    registries: config.registries,
   });
   const reconciler = new Reconciler({ modules, store, logger: logger.child({ component: 'reconciler' }) });
   const watcher = new EngineWatcher({
@@ -68,6 +69,7 @@ export function createServices({ config, logger, connection, deadlines, watcher:
     },
     async stop() {
       stopReconciling?.();
+      modules.stopPulls();
       await watcher.stop();
     },
     /** Resolves once the autostarts under way when stop() was called have ended. */

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { parse as parseShellWords } from 'shell-quote';
 import { z } from 'zod';
+import { splitRegistry } from '../engine/image-reference.ts';
 import { dependencyConditions, portProtocols } from './module-spec.ts';
 
 const moduleName = z
@@ -19,10 +20,7 @@ const image = z
 
 /** The reference without its registry host, tag and digest: the part the engine wants in lowercase. */
 function repositoryPath(reference: string): string {
-  const name = reference.split('@')[0]!.replace(/:[^/:]*$/, '');
-  const [first, ...rest] = name.split('/');
-  const isHost = rest.length > 0 && (first!.includes('.') || first!.includes(':') || first === 'localhost');
-  return isHost ? rest.join('/') : name;
+  return splitRegistry(reference.split('@')[0]!.replace(/:[^/:]*$/, '')).path;
 }
 
 const portNumber = z
@@ -166,6 +164,24 @@ const dependencyCondition = z.enum(dependencyConditions, { error: `expected one 
 /** A top-level volume or network: no options yet, so `{}` or nothing. */
 const declared = z.strictObject({}, { error: (issue) => `expected {} (no options), got ${describe(issue.input)}` }).nullable();
 
+/** A registry as image references name it: a host name or IP address, optionally with a port. */
+const registryHost = z
+  .string()
+  .regex(
+    /^(\[[0-9a-f:]+\]|[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*)(:\d{1,5})?$/i,
+    'expected a registry host as image references name it, such as "registry.example.com" or "127.0.0.1:5000" (Docker Hub: "docker.io")',
+  )
+  // The engine reads any other first part of a reference ("registry/app") as a Docker Hub namespace.
+  .refine((host) => /[.:]/.test(host) || host.toLowerCase() === 'localhost', 'expected a host with a "." or a port, or localhost, as image references name a registry');
+
+/** A user name or password: a string, or a number written without quotes. */
+const credential = z
+  .union([z.string(), z.number()], { error: (issue) => `expected a string, such as "\${REGISTRY_PASSWORD}", got ${describe(issue.input)}` })
+  .transform(String)
+  .pipe(z.string().min(1, 'expected a value that is not empty'));
+
+const registryShape = { username: credential, password: credential };
+
 const module = z.strictObject(
   {
     kind,
@@ -202,9 +218,14 @@ export const dockerYamlSchema = z.strictObject(
       .default('berth'),
     volumes: z.record(resourceName, declared, { error: mappingError('a mapping of volume names to {}') }).default({}),
     networks: z.record(resourceName, declared, { error: mappingError('a mapping of network names to {}') }).default({}),
+    registries: z
+      .record(registryHost, z.strictObject(registryShape, { error: (issue) => `expected a mapping { username, password }, got ${describe(issue.input)}` }), {
+        error: mappingError('a mapping of registry hosts to { username, password }'),
+      })
+      .default({}),
     modules: z.record(moduleName, module, { error: mappingError('a mapping of module names to modules') }),
   },
-  { error: (issue) => `expected a mapping with "modules" (and optionally "project", "volumes", "networks"), got ${describe(issue.input)}` },
+  { error: (issue) => `expected a mapping with "modules" (and optionally "project", "volumes", "networks", "registries"), got ${describe(issue.input)}` },
 );
 
 export type DockerYaml = z.output<typeof dockerYamlSchema>;
@@ -227,7 +248,7 @@ function describe(value: unknown): string {
 export function allowedKeys(path: readonly (string | number)[]): string[] | undefined {
   const [top, , key] = path;
   if (path.length === 0) return Object.keys(dockerYamlSchema.shape);
-  if (path.length === 2) return top === 'modules' ? Object.keys(module.shape) : [];
+  if (path.length === 2) return top === 'modules' ? Object.keys(module.shape) : top === 'registries' ? Object.keys(registryShape) : [];
   if (path.length === 3) return key === 'resources' ? Object.keys(resourcesShape) : key === 'healthcheck' ? Object.keys(healthcheckShape) : undefined;
   return path.length === 4 && key === 'ports' ? Object.keys(portShape) : undefined;
 }

@@ -6,6 +6,7 @@ import { allowedKeys, dockerYamlSchema, type DockerYaml } from './docker-yaml-sc
 import { interpolate, type Environment } from './interpolate.ts';
 import type { BerthConfig, Dependency, HealthcheckSpec, ModuleSpec, PortSpec, RestartPolicy, VolumeMount } from './module-spec.ts';
 import { referenceIssues } from './module-references.ts';
+import { splitRegistry } from '../engine/image-reference.ts';
 import { Locator, type Path } from '../lib/yaml-positions.ts';
 
 /** Reads and validates a docker.yaml; throws a ConfigError that lists every problem in it. */
@@ -41,7 +42,7 @@ export function parseConfig(text: string, { file, env }: { file: string; env: En
     const result = interpolate(value, env);
     if (result.ok) {
       set(result.value);
-      if (path[2] === 'envs' && result.variables.length > 0) {
+      if ((path[2] === 'envs' || path[0] === 'registries') && result.variables.length > 0) {
         // The whole value, and each variable's own value: a message may quote either.
         for (const secret of [result.value, ...result.variables.map((name) => env[name] ?? ''), ...defaults(value)]) if (secret !== '') secrets.add(secret);
       }
@@ -70,8 +71,9 @@ function defaults(text: string): string[] {
   return [...text.replaceAll('$$', '').matchAll(/\$\{[A-Za-z_]\w*:?-([^}]*)\}/g)].map((match) => match[1] ?? '');
 }
 
-/** The values that take `${VAR}`, each module's image and env values, with a setter for the expansion. */
+/** The values that take `${VAR}`, each module's image and env values and the registry credentials, with a setter for the expansion. */
 function* interpolated(raw: unknown): Generator<[Path, string, (value: string) => void]> {
+  yield* interpolatedCredentials(raw);
   const modules = (raw as { modules?: unknown } | null)?.modules;
   if (!modules || typeof modules !== 'object') return;
   for (const [name, module] of Object.entries(modules)) {
@@ -82,6 +84,19 @@ function* interpolated(raw: unknown): Generator<[Path, string, (value: string) =
     if (!envs || typeof envs !== 'object') continue;
     for (const [key, value] of Object.entries(envs)) {
       if (typeof value === 'string') yield [['modules', name, 'envs', key], value, (expanded) => ((envs as Record<string, unknown>)[key] = expanded)];
+    }
+  }
+}
+
+function* interpolatedCredentials(raw: unknown): Generator<[Path, string, (value: string) => void]> {
+  const registries = (raw as { registries?: unknown } | null)?.registries;
+  if (!registries || typeof registries !== 'object') return;
+  for (const [host, credentials] of Object.entries(registries)) {
+    if (!credentials || typeof credentials !== 'object') continue;
+    const holder = credentials as Record<string, unknown>;
+    for (const key of ['username', 'password']) {
+      const value = holder[key];
+      if (typeof value === 'string') yield [['registries', host, key], value, (expanded) => (holder[key] = expanded)];
     }
   }
 }
@@ -116,7 +131,11 @@ function toBerthConfig(data: DockerYaml, secrets: string[], folder: string): Ber
   }));
   const volumes = Object.keys(data.volumes).map(scoped);
   const networks = ['default', ...Object.keys(data.networks)].map(scoped);
-  return { project: data.project, modules, volumes, networks, secrets };
+  // Hosts as pulls look them up: lowercase, index.docker.io as docker.io.
+  const registries = Object.fromEntries(Object.entries(data.registries).map(([host, credentials]) => [splitRegistry(`${host}/`).registry, credentials]));
+  // A password is a secret even when docker.yaml spells it out.
+  const passwords = Object.values(registries).map(({ password }) => password);
+  return { project: data.project, modules, volumes, networks, registries, secrets: [...new Set([...secrets, ...passwords])] };
 }
 
 function healthcheck({ test, interval, timeout, retries, startPeriod }: NonNullable<DockerYaml['modules'][string]['healthcheck']>): HealthcheckSpec {

@@ -83,6 +83,12 @@ export interface ModuleSpec {
   dependsOn: Dependency[];
 }
 
+/** How berth signs in to a registry to pull from it. Both are secrets, never served or logged. */
+export interface RegistryCredentials {
+  username: string;
+  password: string;
+}
+
 export interface BerthConfig {
   /** Scopes berth's container labels, so that two platforms can share one engine. */
   project: string;
@@ -91,9 +97,11 @@ export interface BerthConfig {
   volumes: string[];
   /** The engine names of the networks berth creates, `<project>_default` first. */
   networks: string[];
+  /** Credentials by registry host (lowercase, `docker.io` for Docker Hub), for pulls. */
+  registries: Readonly<Record<string, RegistryCredentials>>;
   /**
-   * Env values that came from `${VAR}`: secrets. berth never serves or logs env values, and
-   * scrubs these from engine messages it passes on.
+   * Env values and registry credentials that came from `${VAR}`, and every registry password: secrets.
+   * berth never serves or logs env values or credentials, and scrubs these from engine messages it passes on.
    */
   secrets: string[];
 }

@@ -31,6 +31,7 @@ export const engineEndpoints: readonly EngineEndpoint[] = [
   endpoint('GET', '/images/json', '/images/json', "which of docker.yaml's images are on the engine, in one call (resync)"),
   endpoint('GET', '/images/{name}/json', `/images/${imageName}/json`, "whether a module's image is on the engine"),
   endpoint('POST', '/images/load', '/images/load', 'loadImages: a docker save archive uploaded to berth, streamed to the engine'),
+  endpoint('POST', '/images/create', '/images/create', "pullModuleImage: pull a module's declared image (fromImage, tag), with X-Registry-Auth from docker.yaml's registries"),
   endpoint('POST', '/containers/create', '/containers/create', "create a module's container"),
   endpoint('POST', '/containers/{id}/start', `/containers/${name}/start`, 'startModule, autostart'),
   endpoint('POST', '/containers/{id}/stop', `/containers/${name}/stop`, 'stopModule'),

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import { engineStatusCode, toBerthError, type Redact } from './engine-error.ts';
@@ -25,14 +26,15 @@ export class EngineRequests {
   readonly log: Logger;
   readonly readMs: number;
   readonly #writeMs: number;
-  readonly #redact: Redact;
+  /** Scrubs secrets from the engine's messages: for those that come inside a stream. */
+  readonly redact: Redact;
 
   constructor(docker: Dockerode, log: Logger, { readMs = 10_000, writeMs = 60_000 }: EngineDeadlines, redact: Redact) {
     this.docker = docker;
     this.log = log;
     this.readMs = readMs;
     this.#writeMs = writeMs;
-    this.#redact = redact;
+    this.redact = redact;
   }
 
   read<T>(doing: string, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
@@ -54,6 +56,21 @@ export class EngineRequests {
     const modem = this.docker.modem as Modem;
     const options = { path, method: 'GET', abortSignal, statusCodes: { 200: true, 404: 'not found', 500: 'server error' } };
     return new Promise((resolve, reject) => modem.dial(options, (error, data) => (error ? reject(error) : resolve(data as T))));
+  }
+
+  /**
+   * A POST whose answer is a stream (a pull's progress), through dockerode's modem. A refusal is read
+   * here as the engine wrote it: dockerode words a refused stream in its own terms and drops the engine's
+   * JSON message. `auth` is the X-Registry-Auth header, as the modem sends it.
+   */
+  async postStream(path: string, query: Record<string, string>, auth: string | undefined, abortSignal: AbortSignal): Promise<IncomingMessage> {
+    const modem = this.docker.modem as Modem;
+    const options = { path: `${path}?`, method: 'POST', options: query, authconfig: auth && { key: auth }, abortSignal, isStream: true, statusCodes: everyStatus };
+    const answer = await new Promise<IncomingMessage>((resolve, reject) => modem.dial(options, (error, data) => (error ? reject(error) : resolve(data as IncomingMessage))));
+    if (answer.statusCode === 200) return answer;
+    let body = '';
+    for await (const chunk of answer) body += String(chunk);
+    throw Object.assign(new Error(body.trim()), { statusCode: answer.statusCode, json: parsedMessage(body) });
   }
 
   /** A change; `extraMs` adds the engine's own wait (a stop's grace period). */
@@ -86,13 +103,13 @@ export class EngineRequests {
     try {
       return await call(until);
     } catch (error) {
-      throw toBerthError(error, doing, this.#redact);
+      throw toBerthError(error, doing, this.redact);
     }
   }
 
-  /** Scrubs secrets from an engine message that came in a stream rather than as an error. */
-  redact(text: string): string {
-    return this.#redact(text);
+  /** A change that streams its progress (a pull): the write deadline bounds the wait for the engine's answer, and `until` the stream after it. */
+  changeStream<T>(doing: string, until: AbortSignal, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    return this.#bounded(doing, this.#writeMs, call, until);
   }
 
   async #bounded<T>(doing: string, deadlineMs: number, call: (signal: AbortSignal) => Promise<T>, until?: AbortSignal): Promise<T> {
@@ -102,9 +119,22 @@ export class EngineRequests {
       return await call(until ? AbortSignal.any([until, deadline.signal]) : deadline.signal);
     } catch (error) {
       const failure = deadline.signal.aborted ? Object.assign(new Error(`no answer within ${deadlineMs} ms`), { name: 'TimeoutError' }) : error;
-      throw toBerthError(failure, doing, this.#redact);
+      throw toBerthError(failure, doing, this.redact);
     } finally {
       clearTimeout(timer);
     }
+  }
+}
+
+/** Every HTTP status, as the modem's list of answers it hands back rather than fails. */
+const everyStatus: Record<number, true> = Object.fromEntries(Array.from({ length: 500 }, (_, index) => [100 + index, true]));
+
+/** The engine's `{ "message": … }`, when a refusal's body is that. */
+function parsedMessage(body: string): { message: string } | undefined {
+  try {
+    const { message } = JSON.parse(body) as { message?: unknown };
+    return typeof message === 'string' ? { message } : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -12,27 +12,17 @@ interface RawEngineEvent {
 }
 
 /**
- * The engine's event stream, one JSON object a line. Lines are reassembled across chunks, so an
- * event split in two, or several events in one chunk, parse the same; a line that is not an event
- * is passed to onMalformed and skipped.
+ * The engine's event stream, one JSON object a line (see jsonLines); a line that is not an event is
+ * passed to onMalformed and skipped.
  */
-export async function* engineEvents(stream: Readable, onMalformed: (line: string) => void = () => {}): AsyncGenerator<EngineEvent> {
-  for await (const line of jsonLines(stream)) {
-    const event = toEngineEvent(line);
-    if (event === 'malformed') onMalformed(line);
-    else if (event) yield event;
-  }
+export function engineEvents(stream: Readable, onMalformed: (line: string) => void = () => {}): AsyncGenerator<EngineEvent> {
+  return jsonLines(stream, toEngineEvent, onMalformed);
 }
 
 /** undefined for an event of another type, which berth does not follow. */
-function toEngineEvent(line: string): EngineEvent | 'malformed' | undefined {
-  let raw: RawEngineEvent;
-  try {
-    raw = JSON.parse(line) as RawEngineEvent;
-  } catch {
-    return 'malformed';
-  }
-  if (typeof raw !== 'object' || raw === null || typeof raw.Type !== 'string') return 'malformed';
+function toEngineEvent(value: unknown): EngineEvent | 'malformed' | undefined {
+  const raw = value as RawEngineEvent;
+  if (typeof raw.Type !== 'string') return 'malformed';
   if (raw.Type !== 'container' && raw.Type !== 'image') return undefined;
   const id = raw.Actor?.ID ?? raw.id;
   if (!id || typeof raw.Action !== 'string') return 'malformed';

@@ -50,8 +50,7 @@ export class DockerImageClient implements ImageClient {
     const response = (await this.#requests.upload('load images', until, (abortSignal) => docker.loadImage(archive, { quiet: true, abortSignal }))) as Readable;
     const loaded: string[] = [];
     // The engine answers 200 and reports a failure (a truncated or foreign archive) in the stream.
-    for await (const line of jsonLines(response)) {
-      const frame = JSON.parse(line) as LoadFrame;
+    for await (const frame of jsonLines(response, (value) => value as LoadFrame)) {
       const failure = frame.errorDetail?.message ?? frame.error;
       if (failure) throw new BerthError('LOAD_FAILED', `the Docker engine could not load the upload: ${this.#requests.redact(failure)}`);
       const reference = /^Loaded image(?: ID)?: (\S+)/.exec(frame.stream?.trim() ?? '')?.[1];

@@ -9,6 +9,7 @@ import './types/module-dependency.ts';
 import './types/module-status-change.ts';
 import './types/engine.ts';
 import './types/image-load.ts';
+import './types/image-pull.ts';
 
 /** berth's schema as a Federation v2 subgraph: `_service { sdl }`, `_entities` and `Module @key(fields: "name")`. */
 export const schema = builder.toSubGraphSchema({

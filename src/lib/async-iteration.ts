@@ -140,3 +140,62 @@ export function endWhen<T>(source: AsyncIterable<T>, wanted: () => boolean, onCh
     },
   };
 }
+
+/**
+ * A value that changes, for followers that want its latest state rather than every step (a pull's
+ * progress): a follower that falls behind skips to the newest value, so it holds nothing of its own and
+ * is never cut off for being slow. Every value set is handed out as it is: set a fresh object each time.
+ */
+export class LatestValue<T> {
+  #value: T | undefined;
+  #version = 0;
+  readonly #waiting = new Set<() => void>();
+
+  /** The last value set; undefined before the first. */
+  get value(): T | undefined {
+    return this.#value;
+  }
+
+  set(value: T): void {
+    this.#value = value;
+    this.#version++;
+    for (const wake of this.#waiting) wake();
+    this.#waiting.clear();
+  }
+
+  /**
+   * The current value, when there is one, then each newer one as the follower asks; the stream ends after
+   * a value that `last` holds true for. return() ends it at once, even while a next() waits.
+   */
+  follow(last: (value: T) => boolean = () => false): AsyncIterableIterator<T, undefined> {
+    let seen = 0;
+    let ended = false;
+    let wake: (() => void) | undefined;
+    const changed = () =>
+      new Promise<void>((resolve) => {
+        wake = resolve;
+        this.#waiting.add(resolve);
+      });
+    return {
+      next: async () => {
+        while (!ended && seen === this.#version) await changed();
+        if (ended) return iteratorDone;
+        seen = this.#version;
+        const value = this.#value as T;
+        ended = last(value);
+        return { value, done: false };
+      },
+      return: () => {
+        ended = true;
+        if (wake) {
+          this.#waiting.delete(wake);
+          wake();
+        }
+        return Promise.resolve(iteratorDone);
+      },
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+  }
+}

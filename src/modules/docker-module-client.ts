@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { Mutex } from 'async-mutex';
 import type { Logger } from 'pino';
-import type { Dependency, ModuleSpec } from '../config/module-spec.ts';
+import type { Dependency, ModuleSpec, RegistryCredentials } from '../config/module-spec.ts';
 import type { DockerClient } from '../engine/docker-client.ts';
 import { engineStatusCode } from '../engine/engine-error.ts';
 import type { ContainerDetails } from '../engine/engine-types.ts';
@@ -9,6 +9,7 @@ import { BerthError } from '../errors.ts';
 import { pause } from '../lib/timing.ts';
 import { containerCreateOptions, isOwnedBy, labelKeys, specDigest } from './container-spec.ts';
 import { stopFirst, underWay, verdict } from './dependencies.ts';
+import { ImagePulls, type ImagePull } from './image-pulls.ts';
 import type { ModuleReader } from './module-reader.ts';
 import { ImageLoader } from './image-loader.ts';
 import { bindSourceMissing, isAmbiguousNetwork, isMissingNetwork, ModuleResources } from './module-resources.ts';
@@ -30,6 +31,8 @@ export interface DockerModuleClientOptions {
   reconnect?: () => Promise<boolean>;
   /** How long a start waits for each dependency to reach its condition (started, healthy, completed). Default 300 s. */
   dependencyTimeoutMs?: number;
+  /** Credentials by registry host, for pulls; default none. */
+  registries?: Readonly<Record<string, RegistryCredentials>>;
 }
 
 export const maxStopTimeoutSeconds = 3600;
@@ -49,8 +52,9 @@ export class DockerModuleClient {
   readonly #resources: ModuleResources;
   readonly #dependencyTimeoutMs: number;
   readonly #images: ImageLoader;
+  readonly #pulls: ImagePulls;
 
-  constructor({ docker, store, reader, project, logger, reconnect = async () => false, dependencyTimeoutMs = 300_000 }: DockerModuleClientOptions) {
+  constructor({ docker, store, reader, project, logger, reconnect = async () => false, dependencyTimeoutMs = 300_000, registries = {} }: DockerModuleClientOptions) {
     this.#docker = docker;
     this.#store = store;
     this.#reader = reader;
@@ -60,6 +64,7 @@ export class DockerModuleClient {
     this.#resources = new ModuleResources({ docker, project, logger });
     this.#dependencyTimeoutMs = dependencyTimeoutMs;
     this.#images = new ImageLoader({ docker, store, reader, logger });
+    this.#pulls = new ImagePulls({ docker, store, reader, registries, logger });
   }
 
   /** A `docker save` archive, streamed to the engine as it arrives; answers the references loaded. */
@@ -138,6 +143,21 @@ export class DockerModuleClient {
       return stop;
     };
     return names.map(stopAfterDependents);
+  }
+
+  /** Starts pulling the module's declared image, or joins the pull under way (ImagePulls). */
+  async pullImage(name: string): Promise<ImagePull> {
+    return this.#pulls.start(this.#spec(name));
+  }
+
+  /** The module image's pull as it goes, until it ends (ImagePulls). */
+  followPull(name: string): AsyncIterableIterator<ImagePull> {
+    return this.#pulls.follow(this.#spec(name));
+  }
+
+  /** Cancels the pulls under way: berth is stopping. */
+  stopPulls(): void {
+    this.#pulls.stop();
   }
 
   #startWork(spec: ModuleSpec): Promise<string | undefined> {

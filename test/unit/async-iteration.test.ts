@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { endWhen, mapIterator, PushQueue } from '../../src/lib/async-iteration.ts';
+import { endWhen, LatestValue, mapIterator, PushQueue } from '../../src/lib/async-iteration.ts';
 
 /** A source like a quiet module's feed: next() waits until return() answers it with done. */
 function quietSource() {
@@ -141,5 +141,60 @@ describe('mapIterator', () => {
     await expect(mapped.next()).rejects.toThrow('bad mapping');
     expect(returned).toBe(1);
     expect(await source.next()).toEqual({ value: undefined, done: true });
+  });
+});
+
+describe('LatestValue', () => {
+  const value = (n: number, last = false) => ({ n, last });
+  const isLast = (item: { last: boolean }) => item.last;
+
+  it('waits for a first value, then hands each newer one to a follower that keeps up', async () => {
+    const latest = new LatestValue<{ n: number; last: boolean }>();
+    const follower = latest.follow(isLast);
+    const first = follower.next();
+    expect(await settled(first)).toBe('pending');
+    latest.set(value(1));
+    expect(await first).toEqual({ value: value(1), done: false });
+    const second = follower.next();
+    latest.set(value(2));
+    expect(await second).toEqual({ value: value(2), done: false });
+  });
+
+  it('skips a slow follower to the newest value, the very object set, and ends after the last', async () => {
+    const latest = new LatestValue<{ n: number; last: boolean }>();
+    const follower = latest.follow(isLast);
+    latest.set(value(1));
+    const newest = value(3, true);
+    latest.set(value(2));
+    latest.set(newest);
+    const result = await follower.next();
+    expect(result.value).toBe(newest);
+    expect(await follower.next()).toEqual({ value: undefined, done: true });
+  });
+
+  it('opens with the current value: after the last one, a new follower gets it and ends', async () => {
+    const latest = new LatestValue<{ n: number; last: boolean }>();
+    latest.set(value(1, true));
+    const follower = latest.follow(isLast);
+    expect(await follower.next()).toEqual({ value: value(1, true), done: false });
+    expect(await follower.next()).toEqual({ value: undefined, done: true });
+    expect(latest.value).toEqual(value(1, true));
+  });
+
+  it('ends at once on return() while a next() waits, and stops waking that follower', async () => {
+    const latest = new LatestValue<{ n: number; last: boolean }>();
+    const follower = latest.follow();
+    const waiting = follower.next();
+    await expect(settled(follower.return!())).resolves.toEqual({ value: undefined, done: true });
+    await expect(settled(waiting)).resolves.toEqual({ value: undefined, done: true });
+    latest.set(value(1));
+    expect(await follower.next()).toEqual({ value: undefined, done: true });
+  });
+
+  it('gives every follower the same object for the same value', async () => {
+    const latest = new LatestValue<{ n: number; last: boolean }>();
+    const [a, b] = [latest.follow(), latest.follow()];
+    latest.set(value(1));
+    expect((await a.next()).value).toBe((await b.next()).value);
   });
 });

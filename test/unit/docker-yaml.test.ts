@@ -421,6 +421,40 @@ describe('parseConfig errors', () => {
   });
 });
 
+describe('registries', () => {
+  const hostKey = '"127.0.0.1:5000":';
+
+  it('reads credentials by registry host, from ${VAR}, as secrets; a password is a secret even spelled out', () => {
+    const text = yaml('registries:', `  ${hostKey}`, '    username: ${REG_USER}', '    password: ${REG_PASSWORD}', '  Registry.Example.com:', '    username: ci', '    password: literal-pw', 'modules:', ...piper);
+    const config = parse(text, { REG_USER: 'puller', REG_PASSWORD: 'pa55-word' });
+    expect(config.registries).toEqual({ '127.0.0.1:5000': { username: 'puller', password: 'pa55-word' }, 'registry.example.com': { username: 'ci', password: 'literal-pw' } });
+    expect(config.secrets).toEqual(['puller', 'pa55-word', 'literal-pw']);
+  });
+
+  it('keys Docker Hub as docker.io, whichever way docker.yaml names it, and takes a password written as a number', () => {
+    const config = parse(yaml('registries:', '  index.docker.io: { username: me, password: 123456 }', 'modules:', ...piper));
+    expect(config.registries).toEqual({ 'docker.io': { username: 'me', password: '123456' } });
+    expect(config.secrets).toEqual(['123456']);
+  });
+
+  it('reports an unknown key, a missing password and an unset variable at their places', () => {
+    const text = yaml('registries:', `  ${hostKey}`, '    username: ${NOPE}', '    passwd: x', 'modules:', ...piper);
+    expect(issues(text)).toEqual([
+      { file: 'docker.yaml', line: 3, column: 5, path: 'registries.127.0.0.1:5000.password', message: 'expected a string, such as "${REGISTRY_PASSWORD}", got nothing' },
+      { file: 'docker.yaml', line: 3, column: 15, path: 'registries.127.0.0.1:5000.username', message: expect.stringContaining('environment variable NOPE is not set') },
+      { file: 'docker.yaml', line: 4, column: 5, path: 'registries.127.0.0.1:5000.passwd', message: 'unknown key "passwd"; expected one of username, password' },
+    ]);
+  });
+
+  it('refuses a key that image references would not read as a registry host, and an empty value', () => {
+    expect(issues(yaml('registries:', '  myregistry: { username: a, password: b }', '  "https://x.io": { username: a, password: b }', '  x.io: { username: "", password: b }', 'modules:', ...piper))).toEqual([
+      { file: 'docker.yaml', line: 2, column: 3, path: 'registries.myregistry', message: expect.stringContaining('expected a host with a "." or a port, or localhost') },
+      { file: 'docker.yaml', line: 3, column: 3, path: 'registries.https://x.io', message: expect.stringContaining('expected a registry host as image references name it') },
+      { file: 'docker.yaml', line: 4, column: 21, path: 'registries.x.io.username', message: 'expected a value that is not empty' },
+    ]);
+  });
+});
+
 describe('parseConfig', () => {
   it('applies defaults and normalises ports and envs', () => {
     const text = yaml(
@@ -459,6 +493,7 @@ describe('parseConfig', () => {
       ],
       volumes: [],
       networks: ['berth_default'],
+      registries: {},
       // Interpolated env values are secrets, defaults included; literal values and images are not.
       secrets: ['secret', '/models'],
     });

@@ -4,6 +4,8 @@ import type { BerthConfig, ModuleSpec } from '../../src/config/module-spec.ts';
 import type { ContainerCreateOptions } from '../../src/engine/container-client.ts';
 import type { DockerClient } from '../../src/engine/docker-client.ts';
 import { toBerthError } from '../../src/engine/engine-error.ts';
+import type { PullFrame, RegistryAuth } from '../../src/engine/image-pull-client.ts';
+import { BerthError } from '../../src/errors.ts';
 import type { ContainerDetails, ContainerHealth, EngineContainerState, EngineEvent, EngineVersion, ImageDetails, ImageSummary } from '../../src/engine/engine-types.ts';
 import { labelKeys, moduleLabels } from '../../src/modules/container-spec.ts';
 import { PushQueue } from '../../src/lib/async-iteration.ts';
@@ -17,7 +19,7 @@ export function moduleSpec(name: string, overrides: Partial<ModuleSpec> = {}): M
 }
 
 export function berthConfig(...modules: ModuleSpec[]): BerthConfig {
-  return { project, modules, volumes: [], networks: [`${project}_default`], secrets: [] };
+  return { project, modules, volumes: [], networks: [`${project}_default`], registries: {}, secrets: [] };
 }
 
 /** How a faked call fails: an engine status, unreachable, or no answer until the caller gives up. */
@@ -231,6 +233,19 @@ export class FakeEngine implements DockerClient {
     },
   };
 
+  /** Every pull asked for, in order; the test answers each (FakePull). */
+  readonly pullsAsked: FakePull[] = [];
+
+  readonly pulls = {
+    pull: async (reference: string, auth: RegistryAuth | undefined, signal: AbortSignal): Promise<AsyncIterable<PullFrame>> => {
+      await this.#call('pulls.pull', reference);
+      const pull = new FakePull(reference, auth, () => this.addImage(reference));
+      this.pullsAsked.push(pull);
+      signal.addEventListener('abort', () => pull.fail('aborted'), { once: true });
+      return pull.answer;
+    },
+  };
+
   readonly volumes = {
     inspect: async (name: string) => {
       await this.#call('volumes.inspect', name);
@@ -242,6 +257,57 @@ export class FakeEngine implements DockerClient {
       if (!this.volumesHeld.has(name)) this.volumesHeld.set(name, labels);
     },
   };
+}
+
+/** A pull the test drives: the engine accepts or refuses it, sends frames, then completes it or fails in the stream. */
+export class FakePull {
+  readonly reference: string;
+  readonly auth: RegistryAuth | undefined;
+  readonly answer: Promise<AsyncIterable<PullFrame>>;
+  readonly #frames = new PushQueue<PullFrame | Error>();
+  readonly #addImage: () => void;
+  #answer!: { resolve: (frames: AsyncIterable<PullFrame>) => void; reject: (error: Error) => void };
+
+  constructor(reference: string, auth: RegistryAuth | undefined, addImage: () => void) {
+    this.reference = reference;
+    this.auth = auth;
+    this.#addImage = addImage;
+    this.answer = new Promise((resolve, reject) => (this.#answer = { resolve, reject }));
+  }
+
+  accept(): this {
+    this.#answer.resolve(throwing(this.#frames));
+    return this;
+  }
+
+  /** As a wrong password or a missing tag: the engine answers 404 or 500 before any frame. */
+  refuse(message: string): void {
+    this.#answer.reject(new BerthError('PULL_FAILED', `pulling "${this.reference}" failed: ${message}`));
+  }
+
+  frame(frame: PullFrame): this {
+    this.#frames.push(frame);
+    return this;
+  }
+
+  /** The image is on the engine (unless told otherwise) and the stream ends. */
+  complete({ image = true } = {}): void {
+    if (image) this.#addImage();
+    this.#frames.end();
+  }
+
+  /** The engine's errorDetail line. */
+  fail(message: string): void {
+    this.#frames.push(new BerthError('PULL_FAILED', `pulling "${this.reference}" failed: ${message}`));
+    this.#frames.end();
+  }
+}
+
+async function* throwing(frames: AsyncIterable<PullFrame | Error>): AsyncGenerator<PullFrame> {
+  for await (const frame of frames) {
+    if (frame instanceof Error) throw frame;
+    yield frame;
+  }
 }
 
 export function containerEvent(container: ContainerDetails, action = 'start'): EngineEvent {
