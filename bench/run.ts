@@ -17,6 +17,7 @@ import { FrontendModulesDocument, ModuleDetailDocument, StartModuleDocument, Sto
 import { buildService, serviceCommand } from '../scripts/service-command.ts';
 import { rssMb, startBerth } from './berth-process.ts';
 import { benchLoad } from './load.ts';
+import { benchPull } from './pull.ts';
 import { benchRecovery } from './recovery.ts';
 import { percentile } from './stats.ts';
 import type { SubscribersCommand, SubscribersReport } from './subscribers.ts';
@@ -234,6 +235,7 @@ async function main(): Promise<void> {
     report(`berth's RSS with 1,000 graphql-ws subscribers connected and subscribed: **${rssAtThousand.toFixed(0)} MB**.`);
     report();
     for (const line of await benchRecovery({ command: berthRun })) report(line);
+    for (const line of await benchPull({ command: berthRun })) report(line);
     for (const line of await benchLoad({ command: berthRun })) report(line);
     if (!process.env.BERTH_BENCH_NODE_FLAGS) await writeFile(join(root, 'docs/benchmarks.md'), `${lines.join('\n')}\n`);
   } finally {
