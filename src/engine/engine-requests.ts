@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import { engineStatusCode, toBerthError, type Redact } from './engine-error.ts';
@@ -76,6 +77,16 @@ export class EngineRequests {
    */
   stream<T>(doing: string, until: AbortSignal, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
     return this.#bounded(doing, this.readMs, call, until);
+  }
+
+  /** A request answered with a body that streams (events, stats): as `stream`, and the body is destroyed when `until` aborts. */
+  async follow(doing: string, until: AbortSignal, call: (signal: AbortSignal) => Promise<unknown>): Promise<Readable> {
+    const body = (await this.stream(doing, until, call)) as Readable;
+    const close = () => body.destroy();
+    if (until.aborted) close();
+    else until.addEventListener('abort', close, { once: true });
+    body.once('close', () => until.removeEventListener('abort', close));
+    return body;
   }
 
   async #bounded<T>(doing: string, deadlineMs: number, call: (signal: AbortSignal) => Promise<T>, until?: AbortSignal): Promise<T> {

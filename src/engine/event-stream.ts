@@ -12,11 +12,20 @@ interface RawEngineEvent {
 }
 
 /**
- * The engine's event stream, one JSON object a line. Lines are reassembled across chunks, so an
- * event split in two, or several events in one chunk, parse the same; a line that is not an event
- * is passed to onMalformed and skipped.
+ * The engine's event stream, one JSON object a line (jsonLines); a line that is not an event is passed
+ * to onMalformed and skipped.
  */
-export async function* engineEvents(stream: Readable, onMalformed: (line: string) => void = () => {}): AsyncGenerator<EngineEvent> {
+export function engineEvents(stream: Readable, onMalformed: (line: string) => void = () => {}): AsyncGenerator<EngineEvent> {
+  return jsonLines(stream, toEngineEvent, onMalformed);
+}
+
+/**
+ * A stream of one JSON value a line (the engine's events, a container's stats), each converted. Lines
+ * are reassembled across chunks, so a value split in two, or several values in one chunk, parse the
+ * same. A line that is not JSON, or that `convert` calls malformed, is passed to onMalformed and
+ * skipped; one it converts to undefined is skipped silently.
+ */
+export async function* jsonLines<T>(stream: Readable, convert: (value: unknown) => T | 'malformed' | undefined, onMalformed: (line: string) => void = () => {}): AsyncGenerator<T> {
   // A stream destroyed before the first next() would leave readline waiting forever.
   if (stream.destroyed) return;
   const lines = createInterface({ input: stream, crlfDelay: Infinity });
@@ -24,20 +33,25 @@ export async function* engineEvents(stream: Readable, onMalformed: (line: string
   stream.once('close', () => lines.close());
   for await (const line of lines) {
     if (line.trim() === '') continue;
-    const event = toEngineEvent(line);
-    if (event === 'malformed') onMalformed(line);
-    else if (event) yield event;
+    const value = convertLine(line, convert);
+    if (value === 'malformed') onMalformed(line);
+    else if (value !== undefined) yield value;
   }
 }
 
-/** undefined for an event of another type, which berth does not follow. */
-function toEngineEvent(line: string): EngineEvent | 'malformed' | undefined {
-  let raw: RawEngineEvent;
+function convertLine<T>(line: string, convert: (value: unknown) => T | 'malformed' | undefined): T | 'malformed' | undefined {
+  let value: unknown;
   try {
-    raw = JSON.parse(line) as RawEngineEvent;
+    value = JSON.parse(line);
   } catch {
     return 'malformed';
   }
+  return convert(value);
+}
+
+/** undefined for an event of another type, which berth does not follow. */
+function toEngineEvent(value: unknown): EngineEvent | 'malformed' | undefined {
+  const raw = value as RawEngineEvent | null;
   if (typeof raw !== 'object' || raw === null || typeof raw.Type !== 'string') return 'malformed';
   if (raw.Type !== 'container' && raw.Type !== 'image') return undefined;
   const id = raw.Actor?.ID ?? raw.id;

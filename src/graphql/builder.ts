@@ -6,7 +6,7 @@ import type { BerthContext } from './context.ts';
 export const builder = new SchemaBuilder<{
   Context: BerthContext;
   DefaultFieldNullability: false;
-  Scalars: { DateTime: { Input: Date; Output: Date } };
+  Scalars: { DateTime: { Input: Date; Output: Date }; SafeInt: { Input: number; Output: number } };
 }>({
   // Federation comes last: it must see resolvers as the plugins before it have wrapped them.
   plugins: [DirectivesPlugin, FederationPlugin],

@@ -10,6 +10,7 @@ import { containerCreateOptions, isOwnedBy, labelKeys, specDigest } from './cont
 import { stopFirst, underWay, verdict } from './dependencies.ts';
 import type { ModuleReader } from './module-reader.ts';
 import { bindSourceMissing, isAmbiguousNetwork, isMissingNetwork, ModuleResources } from './module-resources.ts';
+import { ModuleStatsStreams, type ModuleStats, type StatsSubscriberOptions } from './module-stats.ts';
 import type { ContainerStatus } from './module-status.ts';
 import type { ModuleState, ModuleStore } from './module-store.ts';
 
@@ -46,6 +47,7 @@ export class DockerModuleClient {
   readonly #reconnect: () => Promise<boolean>;
   readonly #resources: ModuleResources;
   readonly #dependencyTimeoutMs: number;
+  readonly #stats: ModuleStatsStreams;
 
   constructor({ docker, store, reader, project, logger, reconnect = async () => false, dependencyTimeoutMs = 300_000 }: DockerModuleClientOptions) {
     this.#docker = docker;
@@ -56,6 +58,7 @@ export class DockerModuleClient {
     this.#reconnect = reconnect;
     this.#resources = new ModuleResources({ docker, project, logger });
     this.#dependencyTimeoutMs = dependencyTimeoutMs;
+    this.#stats = new ModuleStatsStreams({ docker, store, logger });
   }
 
   get engine() {
@@ -86,6 +89,11 @@ export class DockerModuleClient {
 
   onModuleChanged(...args: Parameters<ModuleStore['onModuleChanged']>): ReturnType<ModuleStore['onModuleChanged']> {
     return this.#store.onModuleChanged(...args);
+  }
+
+  /** One subscriber's stats of the named modules (all when none) while each runs; unknown names are MODULE_NOT_FOUND. */
+  stats(names: readonly string[] | undefined, options?: StatsSubscriberOptions): AsyncIterableIterator<ModuleStats> {
+    return this.#stats.subscribe(this.select(names), options);
   }
 
   /**
