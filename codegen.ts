@@ -13,7 +13,7 @@ const config: CodegenConfig = {
     // Typed documents for the test and benchmark clients.
     'test/generated/operations.ts': {
       plugins: ['typescript-operations', 'typed-document-node'],
-      config: { useTypeImports: true, enumsAsTypes: true, scalars: { DateTime: 'string' } },
+      config: { useTypeImports: true, enumsAsTypes: true, scalars: { DateTime: 'string', SafeInt: 'number' } },
     },
   },
 };

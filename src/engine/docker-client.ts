@@ -7,6 +7,7 @@ import { DockerEventClient, type EventClient } from './event-client.ts';
 import { DockerImageClient, type ImageClient } from './image-client.ts';
 import { DockerImagePullClient, type ImagePullClient } from './image-pull-client.ts';
 import { DockerNetworkClient, type NetworkClient } from './network-client.ts';
+import { DockerStatsClient, type StatsClient } from './stats-client.ts';
 import { DockerSystemClient, type SystemClient } from './system-client.ts';
 import { DockerVolumeClient, type VolumeClient } from './volume-client.ts';
 
@@ -19,6 +20,7 @@ export interface DockerClient {
   readonly networks: NetworkClient;
   readonly volumes: VolumeClient;
   readonly pulls: ImagePullClient;
+  readonly stats: StatsClient;
 }
 
 export interface DockerodeClientOptions {
@@ -39,6 +41,7 @@ export class DockerodeClient implements DockerClient {
   readonly networks: NetworkClient;
   readonly volumes: VolumeClient;
   readonly pulls: ImagePullClient;
+  readonly stats: StatsClient;
   /** The engine's unix socket, when it is reached through one. */
   readonly socketPath: string | undefined;
 
@@ -54,5 +57,6 @@ export class DockerodeClient implements DockerClient {
     this.networks = new DockerNetworkClient(requests);
     this.volumes = new DockerVolumeClient(requests);
     this.pulls = new DockerImagePullClient(requests);
+    this.stats = new DockerStatsClient(requests);
   }
 }

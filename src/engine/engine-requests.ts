@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import { engineStatusCode, toBerthError, type Redact } from './engine-error.ts';
@@ -110,6 +111,16 @@ export class EngineRequests {
   /** A change that streams its progress (a pull): the write deadline bounds the wait for the engine's answer, and `until` the stream after it. */
   changeStream<T>(doing: string, until: AbortSignal, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
     return this.#bounded(doing, this.#writeMs, call, until);
+  }
+
+  /** A request answered with a body that streams (events, stats): as `stream`, and the body is destroyed when `until` aborts. */
+  async follow(doing: string, until: AbortSignal, call: (signal: AbortSignal) => Promise<unknown>): Promise<Readable> {
+    const body = (await this.stream(doing, until, call)) as Readable;
+    const close = () => body.destroy();
+    if (until.aborted) close();
+    else until.addEventListener('abort', close, { once: true });
+    body.once('close', () => until.removeEventListener('abort', close));
+    return body;
   }
 
   async #bounded<T>(doing: string, deadlineMs: number, call: (signal: AbortSignal) => Promise<T>, until?: AbortSignal): Promise<T> {

@@ -78,3 +78,18 @@ export interface EngineResource {
 export interface EngineNetwork extends EngineResource {
   created: Date;
 }
+
+/** A running container's resource usage at one reading, as `docker stats` computes it (container-stats.ts). */
+export interface ContainerStats {
+  /** CPU time used since the previous reading, about a second before, in percent of one CPU: 200 is two CPUs' worth. */
+  cpuPercent: number;
+  /** Memory in use less the inactive file cache, which the kernel reclaims first. */
+  memoryBytes: number;
+  /** The container's memory limit; without one, the host's memory. */
+  memoryLimitBytes: number;
+  /** Received over all the container's interfaces since it started. */
+  networkRxBytes: number;
+  networkTxBytes: number;
+  /** When the engine took the reading. */
+  at: Date;
+}

@@ -1,4 +1,3 @@
-import type { Readable } from 'node:stream';
 import type { EngineRequests } from './engine-requests.ts';
 import type { EngineEvent } from './engine-types.ts';
 import { engineEvents } from './event-stream.ts';
@@ -21,11 +20,7 @@ export class DockerEventClient implements EventClient {
   async stream(signal: AbortSignal, actions?: readonly string[]): Promise<AsyncIterable<EngineEvent>> {
     const { docker, log } = this.#requests;
     const filters = { type: ['container' as const, 'image' as const], ...(actions && { event: [...actions] }) };
-    const stream = (await this.#requests.stream('subscribe to engine events', signal, (abortSignal) => docker.getEvents({ filters, abortSignal }))) as Readable;
-    const close = () => stream.destroy();
-    if (signal.aborted) close();
-    else signal.addEventListener('abort', close, { once: true });
-    stream.once('close', () => signal.removeEventListener('abort', close));
+    const stream = await this.#requests.follow('subscribe to engine events', signal, (abortSignal) => docker.getEvents({ filters, abortSignal }));
     log.debug('subscribed to engine events');
     return engineEvents(stream, (line) => log.warn({ line: line.slice(0, 200) }, 'skipped a malformed engine event'));
   }

@@ -7,7 +7,7 @@ import type { UploadedFile } from './plugins/uploads.ts';
 export const builder = new SchemaBuilder<{
   Context: BerthContext;
   DefaultFieldNullability: false;
-  Scalars: { DateTime: { Input: Date; Output: Date }; File: { Input: UploadedFile; Output: never } };
+  Scalars: { DateTime: { Input: Date; Output: Date }; SafeInt: { Input: number; Output: number }; File: { Input: UploadedFile; Output: never } };
 }>({
   // Federation comes last: it must see resolvers as the plugins before it have wrapped them.
   plugins: [DirectivesPlugin, FederationPlugin],

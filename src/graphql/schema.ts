@@ -7,6 +7,7 @@ import './types/port.ts';
 import './types/module.ts';
 import './types/module-dependency.ts';
 import './types/module-status-change.ts';
+import './types/module-stats.ts';
 import './types/engine.ts';
 import './types/image-load.ts';
 import './types/image-pull.ts';

@@ -13,6 +13,7 @@ import { ImagePulls, type ImagePull } from './image-pulls.ts';
 import type { ModuleReader } from './module-reader.ts';
 import { ImageLoader } from './image-loader.ts';
 import { bindSourceMissing, isAmbiguousNetwork, isMissingNetwork, ModuleResources } from './module-resources.ts';
+import { ModuleStatsStreams, type ModuleStats, type StatsSubscriberOptions } from './module-stats.ts';
 import type { ContainerStatus } from './module-status.ts';
 import type { ModuleState, ModuleStore } from './module-store.ts';
 
@@ -53,6 +54,7 @@ export class DockerModuleClient {
   readonly #dependencyTimeoutMs: number;
   readonly #images: ImageLoader;
   readonly #pulls: ImagePulls;
+  readonly #stats: ModuleStatsStreams;
 
   constructor({ docker, store, reader, project, logger, reconnect = async () => false, dependencyTimeoutMs = 300_000, registries = {} }: DockerModuleClientOptions) {
     this.#docker = docker;
@@ -65,6 +67,7 @@ export class DockerModuleClient {
     this.#dependencyTimeoutMs = dependencyTimeoutMs;
     this.#images = new ImageLoader({ docker, store, reader, logger });
     this.#pulls = new ImagePulls({ docker, store, reader, registries, logger });
+    this.#stats = new ModuleStatsStreams({ docker, store, logger });
   }
 
   /** A `docker save` archive, streamed to the engine as it arrives; answers the references loaded. */
@@ -100,6 +103,11 @@ export class DockerModuleClient {
 
   onModuleChanged(...args: Parameters<ModuleStore['onModuleChanged']>): ReturnType<ModuleStore['onModuleChanged']> {
     return this.#store.onModuleChanged(...args);
+  }
+
+  /** One subscriber's stats of the named modules (all when none) while each runs; unknown names are MODULE_NOT_FOUND. */
+  stats(names: readonly string[] | undefined, options?: StatsSubscriberOptions): AsyncIterableIterator<ModuleStats> {
+    return this.#stats.subscribe(this.select(names), options);
   }
 
   /**

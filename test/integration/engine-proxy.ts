@@ -16,12 +16,20 @@ export interface EngineProxy {
   socketPath: string;
   /** `METHOD /documented/path` → number of calls. */
   calls: Map<string, number>;
+  /** `METHOD /documented/path` → requests still open: streams such as /events and stats. */
+  open: Map<string, number>;
   refused: string[];
   close(): Promise<void>;
 }
 
+/** The engine's unix socket the proxy forwards to: DOCKER_HOST's when it names one, else the default. */
+export function engineSocketPath(): string {
+  return process.env.DOCKER_HOST?.startsWith('unix://') ? process.env.DOCKER_HOST.slice('unix://'.length) : '/var/run/docker.sock';
+}
+
 export async function startEngineProxy(socketPath: string, engineSocket: string): Promise<EngineProxy> {
   const calls = new Map<string, number>();
+  const open = new Map<string, number>();
   const refused: string[] = [];
   await rm(socketPath, { force: true });
   const server: Server = createServer((incoming, outgoing) => {
@@ -40,6 +48,8 @@ export async function startEngineProxy(socketPath: string, engineSocket: string)
     }
     const key = `${endpoint.method} ${endpoint.path}`;
     if (!probe) calls.set(key, (calls.get(key) ?? 0) + 1);
+    open.set(key, (open.get(key) ?? 0) + 1);
+    outgoing.once('close', () => open.set(key, open.get(key)! - 1));
     const forwarded = request({ socketPath: engineSocket, method, path, headers: incoming.headers }, (answer) => {
       outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
       // A stream such as /events sends its headers at once and its body much later: pass them on now.
@@ -60,6 +70,7 @@ export async function startEngineProxy(socketPath: string, engineSocket: string)
   return {
     socketPath,
     calls,
+    open,
     refused,
     close: () =>
       new Promise<void>((resolve) => {

@@ -6,7 +6,7 @@ import Dockerode from 'dockerode';
 import type { TestProject } from 'vitest/node';
 import { buildBusyboxImages } from '../../scripts/busybox-images.ts';
 import { buildService } from '../../scripts/service-command.ts';
-import { startEngineProxy } from './engine-proxy.ts';
+import { engineSocketPath, startEngineProxy } from './engine-proxy.ts';
 
 const fixtures = fileURLToPath(new URL('../fixtures/docker', import.meta.url));
 const results = fileURLToPath(new URL('../../test-results', import.meta.url));
@@ -34,10 +34,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   await Promise.all([buildBusyboxImages(fixtures, docker), buildService()]);
   project.provide('engineVersion', version);
 
-  const engineSocket = process.env.DOCKER_HOST?.startsWith('unix://') ? process.env.DOCKER_HOST.slice('unix://'.length) : '/var/run/docker.sock';
   // In a folder of its own, so that a container (the service image's test) can mount just it.
   const proxyDir = await mkdtemp(join(tmpdir(), 'berth-engine-proxy-'));
-  const proxy = await startEngineProxy(join(proxyDir, 'engine.sock'), engineSocket);
+  const proxy = await startEngineProxy(join(proxyDir, 'engine.sock'), engineSocketPath());
   project.provide('engineProxySocket', proxy.socketPath);
   return async () => {
     await proxy.close();

@@ -6,7 +6,7 @@ import type { DockerClient } from '../../src/engine/docker-client.ts';
 import { toBerthError } from '../../src/engine/engine-error.ts';
 import type { PullFrame, RegistryAuth } from '../../src/engine/image-pull-client.ts';
 import { BerthError } from '../../src/errors.ts';
-import type { ContainerDetails, ContainerHealth, EngineContainerState, EngineEvent, EngineVersion, ImageDetails, ImageSummary } from '../../src/engine/engine-types.ts';
+import type { ContainerDetails, ContainerHealth, ContainerStats, EngineContainerState, EngineEvent, EngineVersion, ImageDetails, ImageSummary } from '../../src/engine/engine-types.ts';
 import { labelKeys, moduleLabels } from '../../src/modules/container-spec.ts';
 import { PushQueue } from '../../src/lib/async-iteration.ts';
 import { ModuleReader } from '../../src/modules/module-reader.ts';
@@ -195,6 +195,35 @@ export class FakeEngine implements DockerClient {
       return stream;
     },
   };
+
+  /** Open stats streams, each with its container id; a test feeds them with sendStats. */
+  readonly #statsStreams = new Map<PushQueue<ContainerStats>, string>();
+
+  readonly stats = {
+    stream: async (containerId: string, signal: AbortSignal): Promise<AsyncIterable<ContainerStats>> => {
+      await this.#call('stats.stream', containerId);
+      const stream = new PushQueue<ContainerStats>({ onEnd: () => this.#statsStreams.delete(stream) });
+      this.#statsStreams.set(stream, containerId);
+      signal.addEventListener('abort', () => stream.end(), { once: true });
+      return stream;
+    },
+  };
+
+  /** Sends a reading to every open stats stream of the container. */
+  sendStats(containerId: string, stats: Partial<ContainerStats> = {}): void {
+    const reading = { cpuPercent: 0, memoryBytes: 0, memoryLimitBytes: 0, networkRxBytes: 0, networkTxBytes: 0, at: new Date(), ...stats };
+    for (const [stream, id] of this.#statsStreams) if (id === containerId) stream.push(reading);
+  }
+
+  /** Ends the container's stats streams, as a broken connection does. */
+  breakStatsStreams(containerId: string): void {
+    for (const [stream, id] of this.#statsStreams) if (id === containerId) stream.end();
+  }
+
+  /** The container ids of the open stats streams, one per stream. */
+  get openStatsStreams(): string[] {
+    return [...this.#statsStreams.values()];
+  }
 
   readonly system = {
     version: async () => {

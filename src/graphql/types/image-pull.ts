@@ -17,19 +17,19 @@ const ImagePullLayerRef = builder.objectRef<PullLayer>('ImagePullLayer').impleme
   fields: (t) => ({
     id: t.exposeString('id', { description: "The engine's short id of the layer." }),
     status: t.exposeString('status', { description: 'The engine\'s last word on it: "Waiting", "Downloading", "Extracting", "Pull complete", "Already exists"…' }),
-    current: t.float({ nullable: true, description: 'Bytes done in the phase the status names (download or extraction); null when it shows none.', resolve: (layer) => layer.current }),
-    total: t.float({ nullable: true, description: 'Bytes of that phase; null when it shows none.', resolve: (layer) => layer.total }),
+    current: t.field({ type: 'SafeInt', nullable: true, description: 'Bytes done in the phase the status names (download or extraction); null when it shows none.', resolve: (layer) => layer.current }),
+    total: t.field({ type: 'SafeInt', nullable: true, description: 'Bytes of that phase; null when it shows none.', resolve: (layer) => layer.total }),
   }),
 });
 
 const ImagePullRef = builder.objectRef<ImagePull>('ImagePull').implement({
-  description: "A pull of a module's declared image. Byte counts are Floats: an image can be larger than GraphQL's 32-bit Int.",
+  description: "A pull of a module's declared image. Byte counts are SafeInts: an image can be larger than GraphQL's 32-bit Int.",
   fields: (t) => ({
     module: t.field({ type: ModuleRef, resolve: (pull, _args, { modules }) => modules.get(pull.module) }),
     image: t.exposeString('image'),
     state: t.field({ type: ImagePullStateEnum, resolve: (pull) => pull.state }),
-    current: t.exposeFloat('current', { description: 'Bytes downloaded so far, over every layer; grows as the pull goes.' }),
-    total: t.exposeFloat('total', { description: 'Bytes to download: the sizes of the layers the engine has sized so far (layers already on the engine count nothing).' }),
+    current: t.expose('current', { type: 'SafeInt', description: 'Bytes downloaded so far, over every layer; grows as the pull goes.' }),
+    total: t.expose('total', { type: 'SafeInt', description: 'Bytes to download: the sizes of the layers the engine has sized so far (layers already on the engine count nothing).' }),
     layers: t.field({ type: [ImagePullLayerRef], resolve: (pull) => pull.layers }),
     error: t.string({ nullable: true, description: "Why it FAILED: the registry's or the engine's message, secrets scrubbed.", resolve: (pull) => pull.error }),
   }),
