@@ -2,7 +2,7 @@
 // what each costs berth in memory and CPU. Alone: `node --experimental-strip-types bench/module-stats.ts`;
 // bench/run.ts calls benchModuleStats. berth runs as `npm start` runs it, behind the allowlisting proxy of
 // the integration tests, which counts the engine requests.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -17,7 +17,8 @@ import { buildBusyboxImages } from '../scripts/busybox-images.ts';
 import { buildService, serviceCommand } from '../scripts/service-command.ts';
 import { ModuleStatsDocument } from '../test/generated/operations.ts';
 import { engineSocketPath, startEngineProxy } from '../test/integration/engine-proxy.ts';
-import { freePort, waitFor } from '../test/integration/harness.ts';
+import { waitFor } from '../test/integration/harness.ts';
+import { freePort, rssMb, startBerth } from './berth-process.ts';
 
 const image = 'berth-test/http-env:1.0';
 const statsEndpoint = 'GET /containers/{id}/stats';
@@ -53,7 +54,7 @@ export async function benchModuleStats({ subscribers = 100, seconds = 10, comman
     const configFile = join(dir, 'docker.yaml');
     await writeFile(configFile, `project: ${project}\nmodules:\n  load:\n    kind: bench${process.pid}\n    image: ${image}\n`);
     const port = await freePort();
-    berth = await startBerth(command ?? (await serviceCommand()), { BERTH_CONFIG: configFile, PORT: String(port), LOG_LEVEL: 'warn', DOCKER_HOST: `unix://${proxy.socketPath}` });
+    berth = await startBerth(command ?? (await serviceCommand()), { configFile, port, env: { DOCKER_HOST: `unix://${proxy.socketPath}` } });
     await waitFor(() => moduleRunning(port), 'the module to run (autostart)', 30_000);
     const url = `ws://127.0.0.1:${port}/graphql`;
     // One connection each, as separate monitors would have.
@@ -121,23 +122,12 @@ async function watch(pid: number, seconds: number, counts: () => number[]): Prom
   return { rssMb: await rssMb(pid), cpuPercent, readings };
 }
 
-async function rssMb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
-}
-
 /** User and system CPU time of the process, in clock ticks (/proc/<pid>/stat fields 14 and 15). */
 async function cpuTicks(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   // The command name in parentheses may hold spaces: count the fields after it.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(fields[11]) + Number(fields[12]);
-}
-
-async function startBerth([program, args]: [string, string[]], env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(program, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
-  await waitFor(() => fetch(`http://127.0.0.1:${env.PORT}/ready`).then((response) => response.ok, () => false), 'berth to be ready', 30_000);
-  return child;
 }
 
 async function moduleRunning(port: number): Promise<boolean> {
