@@ -313,19 +313,22 @@ export class DockerModuleClient {
    * Where the store is behind the engine (the container was removed, paused or is being removed,
    * and the event is still on its way), the engine refuses with 404 or 409 and the start takes the
    * path that reads the engine first. Answers the id of the container it started.
+   * A paused one is unpaused with no inspect before: the engine holds an inspect of a paused container
+   * while one of its healthchecks is under way, up to the check's timeout (30 s by default).
    */
   async #startKnownContainer(spec: ModuleSpec): Promise<string | undefined> {
     const known = this.#store.container(spec.name);
-    if (!known || known.state === 'paused' || !startsAsIs(known, spec)) return undefined;
+    if (!known || (known.state !== 'paused' && !startsAsIs(known, spec))) return undefined;
+    const paused = known.state === 'paused';
     let id: string;
     try {
-      id = await this.#startContainer(spec, known.id);
+      id = paused ? await this.#docker.containers.unpause(known.id).then(() => known.id) : await this.#startContainer(spec, known.id);
     } catch (error) {
       const status = engineStatusCode(error);
       if (status === 404 || status === 409) return undefined;
       throw error;
     }
-    this.#log.info({ module: spec.name, container: id }, 'module started');
+    this.#log.info({ module: spec.name, container: id }, paused ? 'module unpaused' : 'module started');
     return id;
   }
 

@@ -48,6 +48,15 @@ describe('DockerModuleClient operations against a fake engine', () => {
     expect(statuses()).toEqual(['HANDLING', 'RUNNING']);
   });
 
+  // The engine holds an inspect of a paused container while one of its healthchecks runs, up to the check's timeout.
+  it('unpauses the paused container it knows with no inspect first', async () => {
+    const container = engine.addContainer(alpha, 'paused', labelsOf());
+    await sync(store, engine);
+    const calls = await callsFrom(() => modules.start('alpha'));
+    expect(calls).toEqual([`containers.unpause ${container.id}`, `containers.inspect ${container.id}`]);
+    expect(store.get('alpha')!.status).toBe('RUNNING');
+  });
+
   it('reads the engine when the known container is gone (404) and creates the module a new one', async () => {
     const container = engine.addContainer(alpha, 'exited', labelsOf());
     await sync(store, engine);
