@@ -1,14 +1,13 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { print } from 'graphql';
-import { createClient, type Client } from 'graphql-ws';
+import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { listen, type RunningServer } from '../../src/http/listen.ts';
 import { healthcheckImage } from '../fixtures/images.ts';
 import { ModuleChangedDocument, StartModuleDocument, type ModuleChangedSubscription } from '../generated/operations.ts';
 import { createHarness, docker, testImage, type Harness } from './harness.ts';
-import { subscribe, type Subscription } from './subscription.ts';
+import { subscribe, wsClient, type Subscription } from './subscription.ts';
 
 const run = promisify(execFile);
 const dockerCli = (...args: string[]) => run('docker', args);
@@ -63,7 +62,7 @@ describe('module health on the engine', () => {
 `);
     await berth.ready();
     server = await listen(berth.app, { host: '127.0.0.1', port: 0 });
-    client = createClient({ url: server.url.replace('http', 'ws'), webSocketImpl: WebSocket, lazy: false, retryAttempts: 0 });
+    client = wsClient(server);
   });
   afterAll(async () => {
     await client?.dispose();

@@ -1,12 +1,11 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { createClient, type Client } from 'graphql-ws';
+import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { listen, type RunningServer } from '../../src/http/listen.ts';
 import { StartModuleDocument, StopModuleDocument } from '../generated/operations.ts';
 import { createHarness, docker, testImage, waitFor, type Harness } from './harness.ts';
-import { subscribe as subscribeTo } from './subscription.ts';
+import { subscribe as subscribeTo, wsClient } from './subscription.ts';
 
 const run = promisify(execFile);
 const dockerCli = (...args: string[]) => run('docker', args);
@@ -53,7 +52,7 @@ describe('live status', () => {
 `);
     await berth.ready();
     server = await listen(berth.app, { host: '127.0.0.1', port: 0 });
-    client = createClient({ url: server.url.replace('http', 'ws'), webSocketImpl: WebSocket, lazy: false, retryAttempts: 0 });
+    client = wsClient(server);
   });
   afterAll(async () => {
     await client?.dispose();

@@ -5,10 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { print } from 'graphql';
-import { createClient, type Client } from 'graphql-ws';
+import type { Client } from 'graphql-ws';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import WebSocket from 'ws';
 import { TokenFileAuthenticator } from '../../src/auth/authenticator.ts';
 import { newToken } from '../../src/auth/tokens.ts';
 import { createBerthApp } from '../../src/graphql/app.ts';
@@ -16,7 +15,7 @@ import { listen, type RunningServer } from '../../src/http/listen.ts';
 import { ModuleStatsDocument, StartModuleDocument, StopModuleDocument, type ModuleStatsSubscription } from '../generated/operations.ts';
 import { engineSocketPath, startEngineProxy, type EngineProxy } from './engine-proxy.ts';
 import { createHarness, freePort, testImage, waitFor, type Harness } from './harness.ts';
-import { subscribe, type Subscription } from './subscription.ts';
+import { subscribe, wsClient, type Subscription } from './subscription.ts';
 
 const run = promisify(execFile);
 type Stats = ModuleStatsSubscription['moduleStats'];
@@ -100,7 +99,7 @@ describe('moduleStats on the engine', () => {
   let receivePort: number;
 
   const client = (token = operator.token) => {
-    const created = createClient({ url: server.url.replace('http', 'ws'), webSocketImpl: WebSocket, lazy: false, retryAttempts: 0, connectionParams: { authorization: token } });
+    const created = wsClient(server, { authorization: token });
     clients.push(created);
     return created;
   };

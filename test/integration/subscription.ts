@@ -1,5 +1,12 @@
-import type { Client } from 'graphql-ws';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import type { RunningServer } from '../../src/http/listen.ts';
 import { waitFor } from './harness.ts';
+
+/** A graphql-ws client of a listening berth that connects at once and never retries, as a test wants. */
+export function wsClient(server: RunningServer, connectionParams?: Record<string, unknown>): Client {
+  return createClient({ url: server.url.replace('http', 'ws'), webSocketImpl: WebSocket, lazy: false, retryAttempts: 0, connectionParams });
+}
 
 export interface Subscription<T> {
   /** What the subscription's field delivered, in order. */

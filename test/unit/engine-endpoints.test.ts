@@ -31,4 +31,12 @@ describe('the engine endpoint allowlist, where it is written down', () => {
       expect(proxyAllows(method, path), call).toBe(false);
     }
   });
+
+  it("the README's socket-proxy example has the compose file's rules", async () => {
+    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+    const compose = await readFile(new URL('../../docker-compose.yml', import.meta.url), 'utf8');
+    const example = [...readme.matchAll(/^\s+-allow(GET|POST|DELETE)='([^']+)'/gm)].map(([, method, rule]) => `${method} ${rule}`);
+    const rules = [...compose.matchAll(/-allow(GET|POST|DELETE)=(\S+)/g)].map(([, method, rule]) => `${method} ${rule!.replaceAll('$$', '$')}`);
+    expect(example).toEqual(rules);
+  });
 });
