@@ -1,9 +1,7 @@
 // How soon berth serves again after its engine comes back: `npm run bench:recovery` alone, and part of `npm run bench`.
 // The engine is a second dockerd of the bench's own (test/integration/second-engine.ts), never the main one.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -16,6 +14,7 @@ import { buildBusyboxImages } from '../scripts/busybox-images.ts';
 import { buildService, serviceCommand } from '../scripts/service-command.ts';
 import { StartModuleDocument } from '../test/generated/operations.ts';
 import { startSecondEngine, type SecondEngine } from '../test/integration/second-engine.ts';
+import { freePort, startBerth, stopBerth } from './berth-process.ts';
 import { percentile } from './stats.ts';
 
 const image = 'berth-test/http-env:1.0';
@@ -72,7 +71,8 @@ export async function benchRecovery(options: RecoveryOptions = {}): Promise<stri
   try {
     engine = await startSecondEngine();
     const port = await freePort();
-    berth = await startBerth(command, port, await writeConfig(dir), engine.socketPath);
+    // Its log (stdout) is left out: every refused startModule logs an error with its stack, many per outage.
+    berth = await startBerth(command, { port, configFile: await writeConfig(dir), env: { DOCKER_HOST: `unix://${engine.socketPath}` }, stdout: 'ignore' });
     const bench: Bench = { engine, port, raw: await rawContainer(engine.docker), signal };
     const results: Series[] = [];
     for (const seconds of durations) results.push({ seconds, trials: await series(bench, seconds, trials) });
@@ -222,39 +222,8 @@ async function timeRawStart(raw: Dockerode.Container): Promise<number> {
   return took;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
-}
-
-/** berth as `npm start` runs it, on the second engine. */
-async function startBerth(
-  [program, args]: [string, string[]],
-  port: number,
-  configFile: string,
-  socketPath: string,
-): Promise<ChildProcess> {
-  const env = { BERTH_CONFIG: configFile, PORT: String(port), DOCKER_HOST: `unix://${socketPath}`, LOG_LEVEL: 'warn' };
-  // Its log (stdout) is left out: every refused startModule logs an error with its stack, many per outage.
-  const child = spawn(program, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
-  const deadline = performance.now() + 20_000;
-  while (performance.now() < deadline && child.exitCode === null) {
-    if (await fetch(`http://127.0.0.1:${port}/ready`).then((response) => response.ok, () => false)) return child;
-    await sleep(100);
-  }
-  child.kill('SIGKILL');
-  throw new Error(`berth did not become ready on port ${port}`);
-}
-
 async function cleanUp(engine: SecondEngine | undefined, berth: ChildProcess | undefined, dir: string): Promise<void> {
-  if (berth && berth.exitCode === null && berth.signalCode === null) {
-    const exited = once(berth, 'exit');
-    berth.kill('SIGTERM');
-    await Promise.race([exited, sleep(5_000).then(() => berth.kill('SIGKILL'))]);
-  }
+  await stopBerth(berth);
   try {
     await engine?.dispose();
   } finally {

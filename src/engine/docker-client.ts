@@ -5,6 +5,7 @@ import type { Redact } from './engine-error.ts';
 import { EngineRequests, type EngineDeadlines } from './engine-requests.ts';
 import { DockerEventClient, type EventClient } from './event-client.ts';
 import { DockerImageClient, type ImageClient } from './image-client.ts';
+import { DockerLogClient, type LogClient } from './log-client.ts';
 import { DockerNetworkClient, type NetworkClient } from './network-client.ts';
 import { DockerSystemClient, type SystemClient } from './system-client.ts';
 import { DockerVolumeClient, type VolumeClient } from './volume-client.ts';
@@ -17,6 +18,7 @@ export interface DockerClient {
   readonly system: SystemClient;
   readonly networks: NetworkClient;
   readonly volumes: VolumeClient;
+  readonly logs: LogClient;
 }
 
 export interface DockerodeClientOptions {
@@ -36,6 +38,7 @@ export class DockerodeClient implements DockerClient {
   readonly system: SystemClient;
   readonly networks: NetworkClient;
   readonly volumes: VolumeClient;
+  readonly logs: LogClient;
   /** The engine's unix socket, when it is reached through one. */
   readonly socketPath: string | undefined;
 
@@ -50,5 +53,6 @@ export class DockerodeClient implements DockerClient {
     this.system = new DockerSystemClient(requests);
     this.networks = new DockerNetworkClient(requests);
     this.volumes = new DockerVolumeClient(requests);
+    this.logs = new DockerLogClient(requests);
   }
 }

@@ -8,6 +8,7 @@ import './types/module.ts';
 import './types/module-dependency.ts';
 import './types/module-status-change.ts';
 import './types/engine.ts';
+import './types/log-line.ts';
 
 /** berth's schema as a Federation v2 subgraph: `_service { sdl }`, `_entities` and `Module @key(fields: "name")`. */
 export const schema = builder.toSubGraphSchema({

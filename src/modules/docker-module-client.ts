@@ -3,12 +3,14 @@ import type { Logger } from 'pino';
 import type { Dependency, ModuleSpec } from '../config/module-spec.ts';
 import type { DockerClient } from '../engine/docker-client.ts';
 import { engineStatusCode } from '../engine/engine-error.ts';
-import type { ContainerDetails } from '../engine/engine-types.ts';
+import type { ContainerDetails, LogLine } from '../engine/engine-types.ts';
 import { BerthError } from '../errors.ts';
 import { pause } from '../lib/timing.ts';
 import { containerCreateOptions, isOwnedBy, labelKeys, specDigest } from './container-spec.ts';
 import { stopFirst, underWay, verdict } from './dependencies.ts';
 import type { ModuleReader } from './module-reader.ts';
+import type { FollowedLogLine } from './log-follower.ts';
+import { ModuleLogs, type LogRequest } from './module-logs.ts';
 import { bindSourceMissing, isAmbiguousNetwork, isMissingNetwork, ModuleResources } from './module-resources.ts';
 import type { ContainerStatus } from './module-status.ts';
 import type { ModuleState, ModuleStore } from './module-store.ts';
@@ -45,6 +47,7 @@ export class DockerModuleClient {
   readonly #log: Logger;
   readonly #reconnect: () => Promise<boolean>;
   readonly #resources: ModuleResources;
+  readonly #logs: ModuleLogs;
   readonly #dependencyTimeoutMs: number;
 
   constructor({ docker, store, reader, project, logger, reconnect = async () => false, dependencyTimeoutMs = 300_000 }: DockerModuleClientOptions) {
@@ -55,6 +58,7 @@ export class DockerModuleClient {
     this.#log = logger;
     this.#reconnect = reconnect;
     this.#resources = new ModuleResources({ docker, project, logger });
+    this.#logs = new ModuleLogs({ docker, store, logger });
     this.#dependencyTimeoutMs = dependencyTimeoutMs;
   }
 
@@ -86,6 +90,16 @@ export class DockerModuleClient {
 
   onModuleChanged(...args: Parameters<ModuleStore['onModuleChanged']>): ReturnType<ModuleStore['onModuleChanged']> {
     return this.#store.onModuleChanged(...args);
+  }
+
+  /** The last lines of the module's container's log (Module.logs); none without a container. */
+  async logs(name: string, request: LogRequest): Promise<LogLine[]> {
+    return this.#logs.read(this.get(name).spec.name, request);
+  }
+
+  /** The module's log followed across its container's restarts, until the container is gone (moduleLogs). */
+  async followLogs(name: string, request: LogRequest): Promise<AsyncIterableIterator<FollowedLogLine>> {
+    return this.#logs.follow(this.get(name).spec.name, request);
   }
 
   /**

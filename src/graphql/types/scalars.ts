@@ -1,4 +1,12 @@
+import { GraphQLScalarType } from 'graphql';
 import { DateTimeResolver } from 'graphql-scalars';
 import { builder } from '../builder.ts';
 
-builder.addScalarType('DateTime', DateTimeResolver);
+// As graphql-scalars' DateTime, but written out as its ISO string at once: JSON.stringify's own call of
+// Date.toJSON cost more than the rest of a log line's message. The JSON is the same.
+const DateTime = new GraphQLScalarType({
+  ...DateTimeResolver.toConfig(),
+  serialize: (value) => (DateTimeResolver.serialize(value) as Date).toISOString(),
+});
+
+builder.addScalarType('DateTime', DateTime);
