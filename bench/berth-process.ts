@@ -28,6 +28,14 @@ export async function startBerth([program, args]: [string, string[]], { configFi
   throw new Error(`berth did not become ready on port ${port}`);
 }
 
+/** SIGTERM, and SIGKILL after 5 s. */
+export async function stopBerth(berth: ChildProcess | undefined): Promise<void> {
+  if (!berth || berth.exitCode !== null || berth.signalCode !== null) return;
+  const exited = once(berth, 'exit');
+  berth.kill('SIGTERM');
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000)).then(() => berth.kill('SIGKILL'))]);
+}
+
 export async function rssMb(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;

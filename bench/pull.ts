@@ -3,12 +3,10 @@
 //   node --experimental-strip-types --disable-warning=ExperimentalWarning bench/pull.ts [--trials N]
 // bench/run.ts calls benchPull() and adds its lines to docs/benchmarks.md.
 import { execFile, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import Dockerode from 'dockerode';
@@ -16,7 +14,7 @@ import { print } from 'graphql';
 import { buildService, serviceCommand } from '../scripts/service-command.ts';
 import { ImagePullProgressDocument, PullModuleImageDocument } from '../test/generated/operations.ts';
 import { randomLayerBytes, randomLayers, startRegistry } from '../test/integration/registry.ts';
-import { freePort, startBerth } from './berth-process.ts';
+import { freePort, startBerth, stopBerth } from './berth-process.ts';
 import { percentile } from './stats.ts';
 
 const run = promisify(execFile);
@@ -108,13 +106,6 @@ async function removeImage(docker: Dockerode, image: string): Promise<void> {
     .catch((error: { statusCode?: number }) => {
       if (error.statusCode !== 404) throw error;
     });
-}
-
-async function stopBerth(berth: ChildProcess | undefined): Promise<void> {
-  if (!berth || berth.exitCode !== null || berth.signalCode !== null) return;
-  const exited = once(berth, 'exit');
-  berth.kill('SIGTERM');
-  await Promise.race([exited, sleep(5_000).then(() => berth.kill('SIGKILL'))]);
 }
 
 const ms = (value: number) => `${value.toFixed(0)} ms`;

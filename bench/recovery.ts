@@ -1,7 +1,6 @@
 // How soon berth serves again after its engine comes back: `npm run bench:recovery` alone, and part of `npm run bench`.
 // The engine is a second dockerd of the bench's own (test/integration/second-engine.ts), never the main one.
 import type { ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +14,7 @@ import { buildBusyboxImages } from '../scripts/busybox-images.ts';
 import { buildService, serviceCommand } from '../scripts/service-command.ts';
 import { StartModuleDocument } from '../test/generated/operations.ts';
 import { startSecondEngine, type SecondEngine } from '../test/integration/second-engine.ts';
-import { freePort, startBerth } from './berth-process.ts';
+import { freePort, startBerth, stopBerth } from './berth-process.ts';
 import { percentile } from './stats.ts';
 
 const image = 'berth-test/http-env:1.0';
@@ -224,11 +223,7 @@ async function timeRawStart(raw: Dockerode.Container): Promise<number> {
 }
 
 async function cleanUp(engine: SecondEngine | undefined, berth: ChildProcess | undefined, dir: string): Promise<void> {
-  if (berth && berth.exitCode === null && berth.signalCode === null) {
-    const exited = once(berth, 'exit');
-    berth.kill('SIGTERM');
-    await Promise.race([exited, sleep(5_000).then(() => berth.kill('SIGKILL'))]);
-  }
+  await stopBerth(berth);
   try {
     await engine?.dispose();
   } finally {

@@ -17,6 +17,7 @@ import { FrontendModulesDocument, ModuleDetailDocument, StartModuleDocument, Sto
 import { buildService, serviceCommand } from '../scripts/service-command.ts';
 import { rssMb, startBerth } from './berth-process.ts';
 import { benchLoad } from './load.ts';
+import { benchLogs } from './logs.ts';
 import { benchModuleStats } from './module-stats.ts';
 import { benchPull } from './pull.ts';
 import { benchRecovery } from './recovery.ts';
@@ -239,6 +240,7 @@ async function main(): Promise<void> {
     for (const line of await benchPull({ command: berthRun })) report(line);
     for (const line of await benchLoad({ command: berthRun })) report(line);
     for (const line of await benchModuleStats({ command: berthRun })) report(line);
+    for (const line of await benchLogs({ command: berthRun })) report(line);
     if (!process.env.BERTH_BENCH_NODE_FLAGS) await writeFile(join(root, 'docs/benchmarks.md'), `${lines.join('\n')}\n`);
   } finally {
     subscribers?.send({ type: 'close' } satisfies SubscribersCommand);

@@ -99,6 +99,7 @@ function fromInspect(details: Dockerode.ContainerInspectInfo): ContainerDetails 
     exitCode: ran && !state.Running ? state.ExitCode : undefined,
     health: containerHealth(state.Health?.Status),
     healthcheck: runsHealthcheck(details.Config.Healthcheck?.Test),
+    tty: details.Config.Tty,
   };
 }
 

@@ -6,6 +6,7 @@ import { EngineRequests, type EngineDeadlines } from './engine-requests.ts';
 import { DockerEventClient, type EventClient } from './event-client.ts';
 import { DockerImageClient, type ImageClient } from './image-client.ts';
 import { DockerImagePullClient, type ImagePullClient } from './image-pull-client.ts';
+import { DockerLogClient, type LogClient } from './log-client.ts';
 import { DockerNetworkClient, type NetworkClient } from './network-client.ts';
 import { DockerStatsClient, type StatsClient } from './stats-client.ts';
 import { DockerSystemClient, type SystemClient } from './system-client.ts';
@@ -21,6 +22,7 @@ export interface DockerClient {
   readonly volumes: VolumeClient;
   readonly pulls: ImagePullClient;
   readonly stats: StatsClient;
+  readonly logs: LogClient;
 }
 
 export interface DockerodeClientOptions {
@@ -42,6 +44,7 @@ export class DockerodeClient implements DockerClient {
   readonly volumes: VolumeClient;
   readonly pulls: ImagePullClient;
   readonly stats: StatsClient;
+  readonly logs: LogClient;
   /** The engine's unix socket, when it is reached through one. */
   readonly socketPath: string | undefined;
 
@@ -58,5 +61,6 @@ export class DockerodeClient implements DockerClient {
     this.volumes = new DockerVolumeClient(requests);
     this.pulls = new DockerImagePullClient(requests);
     this.stats = new DockerStatsClient(requests);
+    this.logs = new DockerLogClient(requests);
   }
 }

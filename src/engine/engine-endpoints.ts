@@ -29,6 +29,7 @@ export const engineEndpoints: readonly EngineEndpoint[] = [
   endpoint('GET', '/containers/json', '/containers/json', "list the project's containers, filtered by berth's labels (resync)"),
   endpoint('GET', '/containers/{id}/json', `/containers/${name}/json`, 'inspect a module container'),
   endpoint('GET', '/containers/{id}/stats', `/containers/${name}/stats`, "moduleStats: one stream per running module's container, shared by its subscribers"),
+  endpoint('GET', '/containers/{id}/logs', `/containers/${name}/logs`, "Module.logs and moduleLogs: read and follow a module container's log"),
   endpoint('GET', '/images/json', '/images/json', "which of docker.yaml's images are on the engine, in one call (resync)"),
   endpoint('GET', '/images/{name}/json', `/images/${imageName}/json`, "whether a module's image is on the engine"),
   endpoint('POST', '/images/load', '/images/load', 'loadImages: a docker save archive uploaded to berth, streamed to the engine'),

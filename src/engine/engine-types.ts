@@ -42,6 +42,8 @@ export interface ContainerDetails extends ContainerSummary {
    * known (a container seen only in events), which a start of it cannot tell from `health` alone.
    */
   healthcheck?: boolean;
+  /** Whether it runs with a TTY (inspect's Config.Tty): its log is then raw text, all of it stdout. Known from an inspect only. */
+  tty?: boolean;
 }
 
 export interface ImageDetails {
@@ -92,4 +94,18 @@ export interface ContainerStats {
   networkTxBytes: number;
   /** When the engine took the reading. */
   at: Date;
+}
+
+/** Which of the container's outputs a log line came from. */
+export type LogStream = 'stdout' | 'stderr';
+
+/** One line of a container's log. */
+export interface LogLine {
+  stream: LogStream;
+  /** Without its newline (nor a carriage return before it) and without the engine's timestamp. */
+  text: string;
+  /** When the engine read it from the container, to the millisecond. */
+  at: Date;
+  /** The same moment in nanoseconds since the epoch, as the engine records it: where to open the log again without repeating a line. */
+  time: bigint;
 }

@@ -11,6 +11,7 @@ import './types/module-stats.ts';
 import './types/engine.ts';
 import './types/image-load.ts';
 import './types/image-pull.ts';
+import './types/log-line.ts';
 
 /** berth's schema as a Federation v2 subgraph: `_service { sdl }`, `_entities` and `Module @key(fields: "name")`. */
 export const schema = builder.toSubGraphSchema({

@@ -7,6 +7,7 @@ import type { Authenticator } from '../auth/authenticator.ts';
 import { unauthenticatedMessage } from '../auth/auth-plugin.ts';
 import { bearerToken } from '../auth/tokens.ts';
 import type { BerthApp } from '../graphql/app.ts';
+import { batchWrites } from './batched-writes.ts';
 
 /** What graphql-ws keeps per socket: the upgrade request, and who authenticated on connect (a type, not an interface, to index like a record). */
 type SocketExtra = { readonly socket: WebSocket; readonly request: IncomingMessage; token?: string | undefined };
@@ -33,6 +34,8 @@ export function serveGraphqlWs(app: BerthApp, sockets: WebSocketServer, { auth, 
   const stopWatchingTokens = auth.onChange(() => {
     for (const [socket, token] of authenticated) if (!auth.authenticate(token)) socket.close(4403, 'Forbidden');
   });
+  // Before graphql-ws's own listener: every socket writes its messages in batches (batched-writes.ts).
+  sockets.on('connection', (socket) => batchWrites(socket));
   const server = useServer<Record<string, unknown>, SocketExtra>(
     {
       // connectionParams.authorization: the token, bare or as "Bearer <token>". Refused: close 4403.

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Dependency, ModuleSpec, RegistryCredentials } from '../config/module-spec.ts';
 import type { DockerClient } from '../engine/docker-client.ts';
 import { engineStatusCode } from '../engine/engine-error.ts';
-import type { ContainerDetails } from '../engine/engine-types.ts';
+import type { ContainerDetails, LogLine } from '../engine/engine-types.ts';
 import { BerthError } from '../errors.ts';
 import { pause } from '../lib/timing.ts';
 import { containerCreateOptions, isOwnedBy, labelKeys, specDigest } from './container-spec.ts';
@@ -12,6 +12,8 @@ import { stopFirst, underWay, verdict } from './dependencies.ts';
 import { ImagePulls, type ImagePull } from './image-pulls.ts';
 import type { ModuleReader } from './module-reader.ts';
 import { ImageLoader } from './image-loader.ts';
+import type { FollowedLogLine } from './log-follower.ts';
+import { ModuleLogs, type LogRequest } from './module-logs.ts';
 import { bindSourceMissing, isAmbiguousNetwork, isMissingNetwork, ModuleResources } from './module-resources.ts';
 import { ModuleStatsStreams, type ModuleStats, type StatsSubscriberOptions } from './module-stats.ts';
 import type { ContainerStatus } from './module-status.ts';
@@ -51,6 +53,7 @@ export class DockerModuleClient {
   readonly #log: Logger;
   readonly #reconnect: () => Promise<boolean>;
   readonly #resources: ModuleResources;
+  readonly #logs: ModuleLogs;
   readonly #dependencyTimeoutMs: number;
   readonly #images: ImageLoader;
   readonly #pulls: ImagePulls;
@@ -64,6 +67,7 @@ export class DockerModuleClient {
     this.#log = logger;
     this.#reconnect = reconnect;
     this.#resources = new ModuleResources({ docker, project, logger });
+    this.#logs = new ModuleLogs({ docker, store, logger });
     this.#dependencyTimeoutMs = dependencyTimeoutMs;
     this.#images = new ImageLoader({ docker, store, reader, logger });
     this.#pulls = new ImagePulls({ docker, store, reader, registries, logger });
@@ -108,6 +112,16 @@ export class DockerModuleClient {
   /** One subscriber's stats of the named modules (all when none) while each runs; unknown names are MODULE_NOT_FOUND. */
   stats(names: readonly string[] | undefined, options?: StatsSubscriberOptions): AsyncIterableIterator<ModuleStats> {
     return this.#stats.subscribe(this.select(names), options);
+  }
+
+  /** The last lines of the module's container's log (Module.logs); none without a container. */
+  async logs(name: string, request: LogRequest): Promise<LogLine[]> {
+    return this.#logs.read(this.get(name).spec.name, request);
+  }
+
+  /** The module's log followed across its container's restarts, until the container is gone (moduleLogs). */
+  async followLogs(name: string, request: LogRequest): Promise<AsyncIterableIterator<FollowedLogLine>> {
+    return this.#logs.follow(this.get(name).spec.name, request);
   }
 
   /**

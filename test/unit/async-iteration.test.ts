@@ -93,6 +93,37 @@ describe('PushQueue', () => {
     expect([overflows.length, ended]).toEqual([1, 1]);
   });
 
+  it('refuses an offer past its capacity by weight and stays open, taking offers again once read', async () => {
+    let ended = 0;
+    const queue = new PushQueue<string>({ capacity: 6, weigh: (text) => text.length, onEnd: () => ended++ });
+    expect(['abc', 'de', 'fgh', 'i'].map((text) => queue.offer(text))).toEqual([true, true, false, true]);
+    expect(await queue.next()).toEqual({ value: 'abc', done: false });
+    expect(queue.offer('jk')).toBe(true);
+    expect(queue.offer('lm')).toBe(false);
+    const waiting = [queue.next(), queue.next(), queue.next(), queue.next()];
+    expect(queue.offer('a waiting reader takes any weight')).toBe(true);
+    expect((await Promise.all(waiting)).map((result) => result.value)).toEqual(['de', 'i', 'jk', 'a waiting reader takes any weight']);
+    expect(ended).toBe(0);
+    queue.end();
+    expect(queue.offer('m')).toBe(false);
+  });
+
+  it('keeps thousands of held values in order while a slow consumer reads and the producer pushes in between', async () => {
+    const queue = new PushQueue<number>({ capacity: 6_000 });
+    const read: number[] = [];
+    const take = async (count: number) => {
+      for (let index = 0; index < count; index++) read.push((await queue.next()).value!);
+    };
+    for (let value = 0; value < 5_000; value++) queue.push(value);
+    await take(3_000);
+    for (let value = 5_000; value < 9_000; value++) queue.push(value);
+    await take(6_000);
+    queue.push(9_000);
+    await take(1);
+    expect(read).toEqual(Array.from({ length: 9_001 }, (_, index) => index));
+    expect(queue.offer(1)).toBe(true);
+  });
+
   it('drops what it holds and answers waiting calls with done on return(), ending once', async () => {
     let ended = 0;
     const queue = new PushQueue<number>({ onEnd: () => ended++ });
@@ -111,6 +142,25 @@ describe('PushQueue', () => {
 });
 
 describe('mapIterator', () => {
+  it('calls onDone once when the stream is over: the source ended or failed, the mapping threw, or the consumer returned', async () => {
+    const done: string[] = [];
+    const ending = mapIterator((async function* () { yield 1; })(), (value) => value, () => done.push('ended'));
+    await ending.next();
+    await ending.next();
+    await ending.return!();
+    const broken: AsyncIterator<number> = { next: () => Promise.reject(new Error('broken')) };
+    const failing = mapIterator(broken, (value) => value, () => done.push('failed'));
+    await expect(failing.next()).rejects.toThrow('broken');
+    const throwing = mapIterator((async function* () { yield 1; })(), () => { throw new Error('mapping'); }, () => done.push('threw'));
+    await expect(throwing.next()).rejects.toThrow('mapping');
+    const { source } = quietSource();
+    const returned = mapIterator(source, (value) => value, () => done.push('returned'));
+    const waiting = returned.next();
+    await returned.return!();
+    await waiting;
+    expect(done).toEqual(['ended', 'failed', 'threw', 'returned']);
+  });
+
   it('maps values synchronously or through promises, and ends with the source', async () => {
     const source = new PushQueue<number>();
     const mapped = mapIterator(source, (value) => (value % 2 === 0 ? Promise.resolve(value * 10) : value * 10));

@@ -51,6 +51,8 @@ describe('an engine that takes requests and never answers', () => {
     ['an image inspect', 'GET /images/example/app:1/json', () => docker.images.inspect('example/app:1')],
     ['an image list', 'GET /images/json', () => docker.images.list()],
     ['the event stream before its answer', 'GET /events', () => docker.events.stream(new AbortController().signal)],
+    ['a log read', 'GET /containers/c0ffee/logs', () => docker.logs.read('c0ffee', { tty: false })],
+    ['a log follow before its answer', 'GET /containers/c0ffee/logs', () => docker.logs.follow('c0ffee', { tty: false }, new AbortController().signal)],
   ])('aborts %s at the read deadline and leaves no request open', async (_, request, call) => {
     await expectAbortedAfter(call, readMs);
     expect(requests()).toEqual([request]);

@@ -6,7 +6,8 @@ import type { DockerClient } from '../../src/engine/docker-client.ts';
 import { toBerthError } from '../../src/engine/engine-error.ts';
 import type { PullFrame, RegistryAuth } from '../../src/engine/image-pull-client.ts';
 import { BerthError } from '../../src/errors.ts';
-import type { ContainerDetails, ContainerHealth, ContainerStats, EngineContainerState, EngineEvent, EngineVersion, ImageDetails, ImageSummary } from '../../src/engine/engine-types.ts';
+import type { ContainerDetails, ContainerHealth, ContainerStats, EngineContainerState, EngineEvent, EngineVersion, ImageDetails, ImageSummary, LogLine, LogStream } from '../../src/engine/engine-types.ts';
+import type { LogQuery } from '../../src/engine/log-client.ts';
 import { labelKeys, moduleLabels } from '../../src/modules/container-spec.ts';
 import { PushQueue } from '../../src/lib/async-iteration.ts';
 import { ModuleReader } from '../../src/modules/module-reader.ts';
@@ -66,6 +67,8 @@ export class FakeEngine implements DockerClient {
     if (state === 'running' && !unpaused) container.startedAt = new Date('2025-01-01T00:00:00Z');
     if (state === 'exited') container.exitCode = 0;
     if (container.healthcheck && !unpaused) container.health = state === 'running' ? 'starting' : 'unhealthy';
+    // The engine ends a log's follow when the container stops.
+    if (state !== 'running' && state !== 'paused') this.#endLogStreams(id);
   }
 
   /** A verdict of the container's healthcheck. */
@@ -159,6 +162,61 @@ export class FakeEngine implements DockerClient {
     remove: async (id: string) => {
       await this.#call('containers.remove', id);
       this.held.delete(this.#existing(id).id);
+      this.logsHeld.delete(id);
+      this.#endLogStreams(id);
+    },
+  };
+
+  /** Each container's log, oldest line first; a line's time counts up by a millisecond from a fixed moment. */
+  readonly logsHeld = new Map<string, LogLine[]>();
+  readonly #logStreams = new Map<string, Set<PushQueue<LogLine[]>>>();
+  #logTime = 1_750_000_000_000_000_000n;
+
+  /** The container prints lines: they go to its log and to every follow of it, each follow's lines its own objects. */
+  print(id: string, texts: string[], stream: LogStream = 'stdout', { time }: { time?: bigint } = {}): LogLine[] {
+    const lines = texts.map((text) => {
+      const at = time ?? (this.#logTime += 1_000_000n);
+      return { stream, text, at: new Date(Number(at / 1_000_000n)), time: at };
+    });
+    this.logsHeld.set(id, [...(this.logsHeld.get(id) ?? []), ...lines]);
+    for (const follow of this.#logStreams.get(id) ?? []) follow.push(lines.map((line) => ({ ...line })));
+    return lines;
+  }
+
+  /** Ends every follow of the container's log, as a broken connection does. */
+  breakLogStreams(id: string): void {
+    this.#endLogStreams(id);
+  }
+
+  /** Follows of logs that are open: engine connections a real engine would hold. */
+  get openLogStreams(): number {
+    return [...this.#logStreams.values()].reduce((count, streams) => count + streams.size, 0);
+  }
+
+  #endLogStreams(id: string): void {
+    for (const stream of this.#logStreams.get(id) ?? []) stream.end();
+    this.#logStreams.delete(id);
+  }
+
+  #logLines(id: string, { tail, since }: LogQuery): LogLine[] {
+    const lines = (this.logsHeld.get(id) ?? []).filter((line) => since === undefined || line.time >= since);
+    return (tail === undefined ? lines : lines.slice(Math.max(0, lines.length - tail))).map((line) => ({ ...line }));
+  }
+
+  readonly logs = {
+    read: async (id: string, query: LogQuery): Promise<LogLine[]> => {
+      await this.#call('logs.read', id);
+      return this.#find(id) ? this.#logLines(id, query) : [];
+    },
+    follow: async (id: string, query: LogQuery, signal: AbortSignal): Promise<AsyncIterable<LogLine[]>> => {
+      await this.#call('logs.follow', `${id} tail=${query.tail ?? 'all'} since=${query.since ?? '-'}`);
+      const container = this.#existing(id);
+      const stream = new PushQueue<LogLine[]>({ onEnd: () => this.#logStreams.get(id)?.delete(stream) });
+      stream.push(this.#logLines(id, query));
+      if (container.state !== 'running' && container.state !== 'paused') stream.end();
+      else this.#logStreams.set(id, (this.#logStreams.get(id) ?? new Set()).add(stream));
+      signal.addEventListener('abort', () => stream.end(), { once: true });
+      return stream;
     },
   };
 

@@ -92,6 +92,19 @@ describe('useSharedSubscriptionExecution', () => {
     expect(executions.count).toBe(3);
   });
 
+  it('keeps no result for an operation with a single subscriber, also once the others left', async () => {
+    const { pubsub, executions, subscribe } = setup();
+    const [lone, leaving] = await Promise.all([subscribe(byQuery, { by: 10 }), subscribe(byQuery, { by: 10 })]);
+    await leaving.return!();
+    const tick = { n: 2 };
+    for (let round = 0; round < 2; round++) {
+      const next = lone.next();
+      pubsub.publish('tick', tick);
+      expect((await next).value).toEqual({ data: { tick: { n: 2, scaled: 20 } } });
+    }
+    expect(executions.count).toBe(2);
+  });
+
   it('still masks unexpected errors for every subscriber', async () => {
     const { pubsub, subscribe } = setup();
     const streams = await Promise.all([1, 2].map(() => subscribe('subscription { tick { n broken } }')));
