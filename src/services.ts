@@ -4,6 +4,7 @@ import type { BerthConfig } from './config/module-spec.ts';
 import { DockerodeClient } from './engine/docker-client.ts';
 import type { EngineDeadlines } from './engine/engine-requests.ts';
 import { redactor } from './engine/engine-error.ts';
+import { AuditLog } from './lib/audit-log.ts';
 import { DockerModuleClient } from './modules/docker-module-client.ts';
 import { EngineWatcher, type EngineWatcherOptions } from './modules/engine-watcher.ts';
 import { ModuleReader } from './modules/module-reader.ts';
@@ -59,6 +60,8 @@ export function createServices({ config, logger, connection, deadlines, watcher:
   let stopReconciling: (() => void) | undefined;
   return {
     docker,
+    /** One line per mutation, apply and reload. */
+    audit: new AuditLog(logger),
     store,
     modules,
     /** For /ready: a probe of an engine marked down tries a reconnect at once rather than wait for the next attempt. */
