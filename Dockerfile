@@ -29,4 +29,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
 # node is PID 1 and handles SIGTERM and SIGINT itself (graceful shutdown); no shell in between.
 # The command is npm start's, flags included (see README, Development); test/unit/service-command.test.ts holds them equal.
 STOPSIGNAL SIGTERM
-CMD ["node", "--max-semi-space-size=2", "--heap-growing-percent=15", "--no-concurrent-recompilation", "dist/main.js"]
+CMD ["node", "--max-semi-space-size=1", "--heap-growing-percent=15", "--no-concurrent-recompilation", "dist/main.js"]

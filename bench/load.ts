@@ -1,12 +1,15 @@
 // loadImages under load: berth's RSS while a 1 GiB `docker save` archive streams through it to the
 // engine, against its RSS before, and the time against `docker load` of the same archive.
 // Alone: `node --experimental-strip-types bench/load.ts [--megabytes 1024]`; `npm run bench` runs it too.
-import { execFile, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { openAsBlob } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import Dockerode from 'dockerode';
 import { buildBusyboxImages } from '../scripts/busybox-images.ts';
@@ -52,19 +55,27 @@ export async function benchLoad({ command, megabytes = 1024, trials = 3 }: LoadB
       await stopBerth(berth);
       await docker.getImage(reference).remove();
     }
+    const floors: Trial[] = [];
+    for (let trial = 0; trial < trials; trial++) {
+      floors.push(await trialFloor(command ?? (await serviceCommand()), archive));
+      await docker.getImage(reference).remove();
+    }
     const size = (await stat(archive)).size / 2 ** 20;
     const growths = runs.map((run) => run.peak - run.before);
+    const floorGrowths = floors.map((run) => run.peak - run.before);
     const times = runs.map((run) => run.ms);
     return [
       '## Loading an image archive (`loadImages`)',
       '',
-      `A \`docker save\` archive of ${size.toFixed(0)} MiB (one layer of random data) uploaded over HTTP with the GraphQL multipart request, streamed through berth to the engine, against \`docker load -i\` of the same file. berth's RSS is sampled every 50 ms; each of the ${trials} trials starts a fresh berth. The growth is the peak less the RSS before the upload: garbage chunks the collector has not freed yet, not buffering (the engine reads the upload as it arrives).`,
+      `A \`docker save\` archive of ${size.toFixed(0)} MiB (one layer of random data) uploaded over HTTP with the GraphQL multipart request, streamed through berth to the engine, against \`docker load -i\` of the same file. berth's RSS is sampled every 50 ms; each of the ${trials} trials starts a fresh berth. The growth is the peak less the RSS before the upload. Its floor is a bare Node HTTP server (bench/load-floor.ts, run with berth's node flags) that pipes the same archive, sent as a plain body, to the engine's \`POST /images/load\`: what is left of the growth there is the socket reads' buffers that the collector has not freed yet, which both hold.`,
       '',
       '| | trials | time p50 | RSS growth p50 | RSS growth max |',
       '| --- | --- | --- | --- | --- |',
       `| \`loadImages\` through berth | ${trials} | ${(percentile(times, 50) / 1000).toFixed(1)} s | **${percentile(growths, 50).toFixed(0)} MB** | ${Math.max(...growths).toFixed(0)} MB |`,
+      `| bare Node to the engine (floor) | ${trials} | ${(percentile(floors.map((run) => run.ms), 50) / 1000).toFixed(1)} s | ${percentile(floorGrowths, 50).toFixed(0)} MB | ${Math.max(...floorGrowths).toFixed(0)} MB |`,
       `| \`docker load -i\` | 1 | ${(raw / 1000).toFixed(1)} s | | |`,
-      `| **berth ÷ docker load** | | **${(percentile(times, 50) / raw).toFixed(2)}×** | | |`,
+      `| **berth ÷ floor** | | **${(percentile(times, 50) / percentile(floors.map((run) => run.ms), 50)).toFixed(2)}×** | **${(percentile(growths, 50) / percentile(floorGrowths, 50)).toFixed(2)}×** | |`,
+      `| berth ÷ \`docker load -i\` | | ${(percentile(times, 50) / raw).toFixed(2)}× | | |`,
       '',
     ];
   } finally {
@@ -83,6 +94,30 @@ async function trialUpload(berth: ChildProcess, port: number, archive: string): 
     return { before, peak, ms };
   } finally {
     clearInterval(sampler);
+  }
+}
+
+/** The same upload through the floor server, started with berth's program and node flags. */
+async function trialFloor([program, args]: [string, string[]], archive: string): Promise<Trial> {
+  const flags = args.filter((arg) => arg.startsWith('--'));
+  const floor = spawn(program, [...flags, '--experimental-strip-types', '--disable-warning=ExperimentalWarning', fileURLToPath(new URL('load-floor.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const [line] = (await once(createInterface({ input: floor.stdout! }), 'line')) as [string];
+    const before = await rssMb(floor.pid!);
+    let peak = before;
+    const sampler = setInterval(() => void rssMb(floor.pid!).then((rss) => (peak = Math.max(peak, rss)), () => {}), 50);
+    try {
+      const ms = await time(async () => {
+        const response = await fetch(`http://127.0.0.1:${line}/`, { method: 'POST', body: await openAsBlob(archive) });
+        const body = await response.text();
+        if (!response.ok || body.includes('"error"')) throw new Error(`the floor's load failed: ${body}`);
+      });
+      return { before, peak, ms };
+    } finally {
+      clearInterval(sampler);
+    }
+  } finally {
+    floor.kill();
   }
 }
 
