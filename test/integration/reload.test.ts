@@ -131,7 +131,8 @@ describe('docker.yaml reloaded while berth runs', () => {
   });
 
   it('refuses to change the project, naming no secret (a ${VAR} default here) in its problems', async () => {
-    const wrongProject = `project: other-${berth.run}\nmodules:\n${module('keep', '    envs: { TOKEN: "\${BERTH_RELOAD_TEST_SECRET:-fallback-secret}" }\n').replaceAll('{{run}}', berth.run)}`;
+    const secret = '${BERTH_RELOAD_TEST_SECRET:-fallback-secret}';
+    const wrongProject = `project: other-${berth.run}\nmodules:\n${module('keep', `    envs: { TOKEN: "${secret}" }\n`).replaceAll('{{run}}', berth.run)}`;
     await writeFile(file, wrongProject);
     await waitFor(async () => (await berth.gql(configQuery)).data?.config.errors.length > 0, 'the problem shown');
     const { config } = (await berth.gql(configQuery)).data!;
