@@ -93,12 +93,17 @@ describe('Reconfiguration', () => {
     const removed = vi.fn();
     store.onModuleRemoved(removed);
     // The reload comes while the stop holds the module's lock: the stop finishes, then the removal.
+    // A start that comes once the file is read waits for the lock, and is refused.
     let applying: Promise<void> | undefined;
+    let late: Promise<unknown> | undefined;
     store.subscribe((change) => {
-      if (change.status === 'HANDLING') applying ??= apply(beta);
+      if (change.status !== 'HANDLING' || applying) return;
+      applying = apply(beta);
+      late = modules.start('alpha');
     });
     expect(await modules.stop('alpha', 0)).toMatchObject({ status: 'EXITED' });
     await applying;
+    await expect(late).rejects.toMatchObject({ code: 'MODULE_NOT_FOUND', message: 'module "alpha" was removed from docker.yaml' });
     expect(engine.held.size).toBe(0);
     expect(removed).toHaveBeenCalledWith('alpha');
     const seen = [];
