@@ -4,7 +4,8 @@ import { pino } from 'pino';
 import { createBerthApp } from './graphql/app.ts';
 import { noAuthentication, TokenFileAuthenticator } from './auth/authenticator.ts';
 import { ConfigError } from './config/config-error.ts';
-import { loadConfig } from './config/docker-yaml.ts';
+import { ConfigReloader } from './config/config-reloader.ts';
+import { readConfig } from './config/docker-yaml.ts';
 import { isLoopback, readSettings, SettingsError } from './config/settings.ts';
 import { listen } from './http/listen.ts';
 import { createServices } from './services.ts';
@@ -14,8 +15,9 @@ const shutdownGraceMs = 10_000;
 async function main(): Promise<void> {
   const settings = readSettings(process.env);
   const logger = pino({ level: settings.logLevel });
-  const config = await loadConfig(settings.configFile, process.env);
-  logger.info({ config: settings.configFile, project: config.project, modules: config.modules.length }, 'configuration loaded');
+  const loaded = await readConfig(settings.configFile, process.env);
+  const { config } = loaded;
+  logger.info({ config: settings.configFile, project: config.project, modules: config.modules.length, digest: loaded.digest }, 'configuration loaded');
 
   // dockerode reads DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH itself, as the docker CLI does.
   const services = createServices({
@@ -24,6 +26,7 @@ async function main(): Promise<void> {
     watcher: { resyncMs: settings.resyncSeconds * 1000 },
     dependencyTimeoutMs: settings.dependencyTimeoutSeconds * 1000,
   });
+  const reloader = new ConfigReloader({ file: settings.configFile, env: process.env, loaded, apply: (next) => services.reconfigure(next), audit: services.audit, logger });
   const auth = settings.auth.mode === 'tokens' ? await TokenFileAuthenticator.open(settings.auth.file, logger) : noAuthentication;
   if (settings.auth.mode === 'tokens') logger.info({ file: settings.auth.file }, 'authentication on: bearer tokens from the tokens file');
   else if (settings.auth.why === 'loopback') logger.info({ host: settings.host }, 'authentication off: berth listens on loopback only');
@@ -32,6 +35,7 @@ async function main(): Promise<void> {
   const loopbackHostOnly = settings.auth.mode === 'off' && isLoopback(settings.host);
   const app = createBerthApp({
     modules: services.modules,
+    config: reloader,
     engineReady: services.engineReady,
     logger,
     auth,
@@ -51,6 +55,12 @@ async function main(): Promise<void> {
   });
   logger.info({ url: running.url }, 'berth is listening');
   services.start();
+  reloader.watch();
+  // Installed once berth listens: before, the signal's default would end the process.
+  process.on('SIGHUP', () => {
+    logger.info({ signal: 'SIGHUP' }, 'reloading docker.yaml');
+    void reloader.reload('SIGHUP');
+  });
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
@@ -62,6 +72,7 @@ async function main(): Promise<void> {
       process.exit(0);
     }, shutdownGraceMs).unref();
     auth.close();
+    reloader.close();
     Promise.all([running.close(), services.stop()]).then(
       () => logger.info('stopped'),
       (error: Error) => logger.error({ err: error }, 'error while closing the server'),

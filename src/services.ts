@@ -1,5 +1,6 @@
 import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
+import { diffConfigs, type ConfigChanges } from './config/config-diff.ts';
 import type { BerthConfig } from './config/module-spec.ts';
 import { DockerodeClient } from './engine/docker-client.ts';
 import type { EngineDeadlines } from './engine/engine-requests.ts';
@@ -10,6 +11,7 @@ import { EngineWatcher, type EngineWatcherOptions } from './modules/engine-watch
 import { ModuleReader } from './modules/module-reader.ts';
 import { ModuleStore } from './modules/module-store.ts';
 import { Reconciler } from './modules/reconciler.ts';
+import { Reconfiguration } from './modules/reconfiguration.ts';
 
 export interface BerthServicesOptions {
   config: BerthConfig;
@@ -20,6 +22,8 @@ export interface BerthServicesOptions {
   watcher?: Pick<EngineWatcherOptions, 'initialBackoffMs' | 'maxBackoffMs' | 'watchdogMs' | 'resyncMs'>;
   /** How long a start waits for each dependency's condition; default 300 s. */
   dependencyTimeoutMs?: number;
+  /** How long the container of a module a reload removed gets to stop before it is killed; default 10 s. */
+  removalStopSeconds?: number;
 }
 
 export type BerthServices = ReturnType<typeof createServices>;
@@ -32,8 +36,12 @@ const readyProbeMs = 800;
  * Data flows one way: the watcher and the operations read the engine and hand the store what they saw;
  * the store's changes go to subscribers and to the reconciler, which starts autostart modules.
  */
-export function createServices({ config, logger, connection, deadlines, watcher: watcherOptions, dependencyTimeoutMs }: BerthServicesOptions) {
-  const docker = new DockerodeClient({ connection, deadlines, redact: redactor(config.secrets), logger: logger.child({ component: 'engine' }) });
+export function createServices({ config, logger, connection, deadlines, watcher: watcherOptions, dependencyTimeoutMs, removalStopSeconds }: BerthServicesOptions) {
+  let current = config;
+  // Every secret of every configuration loaded: an older engine message may still carry one a reload replaced.
+  const secrets = new Set(config.secrets);
+  let redact = redactor([...secrets]);
+  const docker = new DockerodeClient({ connection, deadlines, redact: (text) => redact(text), logger: logger.child({ component: 'engine' }) });
   const store = new ModuleStore({ config, logger: logger.child({ component: 'store' }) });
   const reader = new ModuleReader({ docker, store, project: config.project });
   const modules = new DockerModuleClient({
@@ -48,12 +56,16 @@ export function createServices({ config, logger, connection, deadlines, watcher:
     registries: config.registries,
   });
   const reconciler = new Reconciler({ modules, store, logger: logger.child({ component: 'reconciler' }) });
+  const reconfiguration = new Reconfiguration({ store, reader, modules, logger: logger.child({ component: 'reload' }), stopTimeoutSeconds: removalStopSeconds });
   const watcher = new EngineWatcher({
     docker,
     store,
     reader,
     logger: logger.child({ component: 'watcher' }),
-    onSynced: () => reconciler.reconcile(),
+    onSynced: () => {
+      reconciler.reconcile();
+      reconfiguration.retryRemovals();
+    },
     socketPath: docker.socketPath,
     ...watcherOptions,
   });
@@ -74,6 +86,21 @@ export function createServices({ config, logger, connection, deadlines, watcher:
       stopReconciling?.();
       modules.stopPulls();
       await watcher.stop();
+    },
+    /**
+     * A new docker.yaml, validated, of the same project: the seam of every reload. Added modules appear (and
+     * autostart), changed ones take their new spec, removed ones' containers are stopped and removed; pulls
+     * use its registries, and engine messages are scrubbed of its secrets too. Answers what it changed, once
+     * the new modules are read and the removed ones gone.
+     */
+    async reconfigure(next: BerthConfig): Promise<ConfigChanges> {
+      if (next.project !== current.project) throw new Error(`a reload cannot change the project (${current.project} to ${next.project})`);
+      const changes = diffConfigs(current, next);
+      current = next;
+      for (const secret of next.secrets) secrets.add(secret);
+      redact = redactor([...secrets]);
+      await reconfiguration.apply(next, changes);
+      return changes;
     },
     /** Resolves once the autostarts under way when stop() was called have ended. */
     settled: () => reconciler.idle(),

@@ -1,6 +1,5 @@
-import { watch, type FSWatcher } from 'node:fs';
-import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
+import { watchFile } from '../lib/watch-file.ts';
 import { authenticate, loadTokens, stillGranted, type Principal, type TokenEntry } from './tokens.ts';
 
 /** Decides who a presented token belongs to. */
@@ -26,32 +25,26 @@ export const noAuthentication: Authenticator = {
   close: () => {},
 };
 
-const reloadDelayMs = 100;
-
 /**
- * The tokens of a tokens file, re-read when it changes. The folder is watched rather than the
- * file, so that an editor's atomic rename or a mounted secret's symlink swap is seen too. A file
- * that has become invalid is reported and the tokens read before are kept.
+ * The tokens of a tokens file, re-read when it changes (watchFile: an editor's atomic rename and a
+ * mounted secret's symlink swap count). A file that has become invalid is reported and the tokens read
+ * before are kept.
  */
 export class TokenFileAuthenticator implements Authenticator {
   readonly enabled = true;
   #entries: readonly TokenEntry[];
   readonly #file: string;
   readonly #logger: Logger;
-  readonly #watcher: FSWatcher;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #unwatch: () => void;
   readonly #listeners = new Set<() => void>();
 
   private constructor(file: string, entries: TokenEntry[], logger: Logger) {
     this.#file = file;
     this.#entries = entries;
     this.#logger = logger;
-    this.#watcher = watch(dirname(file), (_event, name) => {
-      if (name !== null && name !== basename(file) && !name.startsWith('..')) return;
-      clearTimeout(this.#timer);
-      this.#timer = setTimeout(() => void this.#reload(), reloadDelayMs);
+    this.#unwatch = watchFile(file, () => void this.#reload(), {
+      onError: (error) => logger.error({ err: error, file }, 'cannot watch the tokens file; it will not be re-read'),
     });
-    this.#watcher.on('error', (error) => logger.error({ err: error, file }, 'cannot watch the tokens file; it will not be re-read'));
   }
 
   /** Reads the file; an unreadable or invalid file is a ConfigError, so berth does not start. */
@@ -77,8 +70,7 @@ export class TokenFileAuthenticator implements Authenticator {
   }
 
   close(): void {
-    clearTimeout(this.#timer);
-    this.#watcher.close();
+    this.#unwatch();
   }
 
   async #reload(): Promise<void> {

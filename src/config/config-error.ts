@@ -15,6 +15,8 @@ export function formatIssue(issue: ConfigIssue): string {
 /** Every problem found in one configuration file, reported together. */
 export class ConfigError extends Error {
   readonly issues: readonly ConfigIssue[];
+  /** The digest of the file's text, when it was read (readConfig). */
+  digest: string | undefined;
 
   constructor(issues: ConfigIssue[]) {
     const sorted = [...issues].sort((a, b) => a.line - b.line || a.column - b.column);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
@@ -11,6 +12,20 @@ import { Locator, type Path } from '../lib/yaml-positions.ts';
 
 /** Reads and validates a docker.yaml; throws a ConfigError that lists every problem in it. */
 export async function loadConfig(file: string, env: Environment): Promise<BerthConfig> {
+  return (await readConfig(file, env)).config;
+}
+
+/** A docker.yaml as read: its configuration, and the digest of the file (as `sha256sum` prints it, with `sha256:`). */
+export interface ReadConfig {
+  config: BerthConfig;
+  digest: string;
+}
+
+/**
+ * Reads and validates a docker.yaml; throws a ConfigError that lists every problem in it, with the digest of
+ * the text it read (`digest`, for the audit of a rejected reload). `project`: the project it must keep.
+ */
+export async function readConfig(file: string, env: Environment, options: ParseOptions = {}): Promise<ReadConfig> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -18,10 +33,25 @@ export async function loadConfig(file: string, env: Environment): Promise<BerthC
     const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (error as Error).message;
     throw new ConfigError([{ file, line: 1, column: 1, path: '', message: `cannot read the configuration: ${reason}` }]);
   }
-  return parseConfig(text, { file, env });
+  const digest = textDigest(text);
+  try {
+    return { config: parseConfig(text, { file, env, ...options }), digest };
+  } catch (error) {
+    if (error instanceof ConfigError) error.digest = digest;
+    throw error;
+  }
 }
 
-export function parseConfig(text: string, { file, env }: { file: string; env: Environment }): BerthConfig {
+export function textDigest(text: string): string {
+  return `sha256:${createHash('sha256').update(text).digest('hex')}`;
+}
+
+export interface ParseOptions {
+  /** The project the file must name: berth's containers carry it, and a running berth cannot change it. */
+  project?: string;
+}
+
+export function parseConfig(text: string, { file, env, project }: { file: string; env: Environment } & ParseOptions): BerthConfig {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: false, prettyErrors: false });
   const located = new Locator(file, doc, lineCounter, allowedKeys);
@@ -62,8 +92,13 @@ export function parseConfig(text: string, { file, env }: { file: string; env: En
 
   const config = toBerthConfig(parsed.data, [...secrets], dirname(resolve(file)));
   issues.push(...hostPortClashes(config, located));
+  if (project !== undefined && config.project !== project) issues.push(located.path(['project'], projectFixed(project, config.project)));
   if (issues.length > 0) throw new ConfigError(issues);
   return config;
+}
+
+function projectFixed(running: string, wanted: string): string {
+  return `expected "${running}": berth runs project "${running}", whose containers carry its name, and cannot change it to "${wanted}" while running (every container would be orphaned); restart berth to change the project`;
 }
 
 /** The default texts of `${VAR:-default}` and `${VAR-default}`: a secret may be written there too. */

@@ -6,6 +6,7 @@ import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { createGraphQLError, createYoga, maskError as defaultMaskError, type YogaLogger } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { DockerModuleClient } from '../modules/docker-module-client.ts';
+import type { ConfigState } from '../config/config-reloader.ts';
 import { BerthError } from '../errors.ts';
 import { probePaths, useReadiness } from '../http/readiness.ts';
 import { unauthenticatedMessage, useHttpAuthentication, useLoopbackHostOnly, useRevocation, useRoles } from '../auth/auth-plugin.ts';
@@ -18,6 +19,8 @@ import { schema } from './schema.ts';
 
 export interface BerthAppOptions {
   modules: DockerModuleClient;
+  /** The docker.yaml in force, for the `config` query (ConfigReloader); default: none read from a file (tests). */
+  config?: { readonly state: ConfigState };
   logger: Logger;
   /** Default: no authentication, for tests and loopback-only use. */
   auth?: Authenticator;
@@ -35,6 +38,8 @@ export interface BerthAppOptions {
   engineReady?: () => boolean | Promise<boolean>;
 }
 
+const noFile = { state: { path: '', loadedAt: new Date(0), digest: '', errors: [] } } as const;
+
 /** Limits on what one operation may ask, whoever asks (graphql-armor); README lists them. */
 export const operationLimits = {
   maxDepth: 10,
@@ -47,7 +52,7 @@ export const operationLimits = {
 export type BerthApp = ReturnType<typeof createBerthApp>;
 
 /** The GraphQL app, built from its services and not yet listening: tests call `app.fetch`. */
-export function createBerthApp({ modules, logger, auth = noAuthentication, graphiql = true, introspection = true, maxBodyBytes = 100_000, maxUploadBytes = 10 * 1024 ** 3, loopbackHostOnly = false, engineReady = () => modules.engine.reachable }: BerthAppOptions) {
+export function createBerthApp({ modules, config = noFile, logger, auth = noAuthentication, graphiql = true, introspection = true, maxBodyBytes = 100_000, maxUploadBytes = 10 * 1024 ** 3, loopbackHostOnly = false, engineReady = () => modules.engine.reachable }: BerthAppOptions) {
   const principals = new WeakMap<Request, Principal>();
   return createYoga<{ principal?: Principal }, BerthContext>({
     schema,
@@ -71,7 +76,7 @@ export function createBerthApp({ modules, logger, auth = noAuthentication, graph
     context: ({ request, principal }) => {
       const who = principal ?? principals.get(request) ?? (auth.enabled ? undefined : anonymous);
       if (!who) throw createGraphQLError(unauthenticatedMessage, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
-      return { modules, principal: who, request };
+      return { modules, config, principal: who, request };
     },
     logging: yogaLogger(logger),
     maskedErrors: { maskError: exposeBerthErrors },

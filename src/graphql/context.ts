@@ -1,4 +1,5 @@
 import type { Principal } from '../auth/tokens.ts';
+import type { ConfigState } from '../config/config-reloader.ts';
 import type { DockerModuleClient } from '../modules/docker-module-client.ts';
 
 /**
@@ -8,6 +9,8 @@ import type { DockerModuleClient } from '../modules/docker-module-client.ts';
  */
 export interface BerthContext {
   modules: DockerModuleClient;
+  /** The docker.yaml in force (ConfigReloader). */
+  config: { readonly state: ConfigState };
   /** Who asked; undefined only for a request that was refused before it ran. */
   principal: Principal | undefined;
   /** The HTTP request; none over graphql-ws. */

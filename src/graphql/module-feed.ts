@@ -31,15 +31,30 @@ export function moduleFeed<T>(modules: DockerModuleClient, options: ModuleFeedOp
   const selected = modules.select(names);
   const wanted = new Set(selected.map((module) => module.spec.name));
   let unsubscribe = () => {};
-  const feed = new PushQueue<T>({ capacity: Math.max(capacity, selected.length), onOverflow, onEnd: () => unsubscribe() });
+  let unlistenRemoved = () => {};
+  const feed = new PushQueue<T>({
+    capacity: Math.max(capacity, selected.length),
+    onOverflow,
+    onEnd: () => {
+      unsubscribe();
+      unlistenRemoved();
+    },
+  });
   // The snapshot and the subscription are taken in one synchronous step: no change falls between them.
   if (initial) {
     const at = new Date();
     for (const module of selected) feed.push(source.opening(module, at));
   }
+  // Without names, the feed follows docker.yaml: a module a reload adds comes in, one it removes goes quietly.
+  // With names, the feed ends (after its last item) once a reload has removed one of them.
   unsubscribe = source.listen(modules, (item) => {
-    if (wanted.has(source.moduleOf(item).spec.name)) feed.push(item);
+    if (!names || wanted.has(source.moduleOf(item).spec.name)) feed.push(item);
   });
+  if (names) {
+    unlistenRemoved = modules.onModuleRemoved((name) => {
+      if (wanted.has(name)) feed.end();
+    });
+  }
   return feed;
 }
 

@@ -9,6 +9,7 @@ import './types/module-dependency.ts';
 import './types/module-status-change.ts';
 import './types/module-stats.ts';
 import './types/engine.ts';
+import './types/config.ts';
 import './types/image-load.ts';
 import './types/image-pull.ts';
 import './types/log-line.ts';

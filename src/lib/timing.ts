@@ -19,3 +19,19 @@ export async function within<T>(promise: Promise<T>, ms: number, fallback: T): P
 export async function pause(ms: number, ...signals: AbortSignal[]): Promise<void> {
   await sleep(ms, undefined, { signal: AbortSignal.any(signals) }).catch(() => {});
 }
+
+/** A call that is run once, `ms` after the last of a burst of requests: each request in the burst pushes it back. */
+export interface Debounced {
+  (): void;
+  cancel(): void;
+}
+
+export function debounce(run: () => void, ms: number): Debounced {
+  let timer: NodeJS.Timeout | undefined;
+  const debounced = () => {
+    clearTimeout(timer);
+    timer = setTimeout(run, ms);
+  };
+  debounced.cancel = () => clearTimeout(timer);
+  return debounced;
+}

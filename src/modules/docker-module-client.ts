@@ -6,6 +6,7 @@ import type { DockerClient } from '../engine/docker-client.ts';
 import { engineStatusCode } from '../engine/engine-error.ts';
 import type { ContainerDetails, LogLine } from '../engine/engine-types.ts';
 import { BerthError } from '../errors.ts';
+import { endWhen } from '../lib/async-iteration.ts';
 import { pause } from '../lib/timing.ts';
 import { containerCreateOptions, isOwnedBy, labelKeys, specDigest } from './container-spec.ts';
 import { stopFirst, underWay, verdict } from './dependencies.ts';
@@ -109,9 +110,42 @@ export class DockerModuleClient {
     return this.#store.onModuleChanged(...args);
   }
 
+  onModuleRemoved(...args: Parameters<ModuleStore['onModuleRemoved']>): ReturnType<ModuleStore['onModuleRemoved']> {
+    return this.#store.onModuleRemoved(...args);
+  }
+
   /** One subscriber's stats of the named modules (all when none) while each runs; unknown names are MODULE_NOT_FOUND. */
   stats(names: readonly string[] | undefined, options?: StatsSubscriberOptions): AsyncIterableIterator<ModuleStats> {
-    return this.#stats.subscribe(this.select(names), options);
+    return this.#whileDeclared(names ?? [], this.#stats.subscribe(this.select(names), options));
+  }
+
+  /** A subscription that names modules ends once a reload has removed one of them (and its container is gone). */
+  #whileDeclared<T>(names: readonly string[], source: AsyncIterable<T>): AsyncIterableIterator<T> {
+    return endWhen(source, () => names.every((name) => this.#store.spec(name) !== undefined), (listener) => this.#store.onModuleRemoved(listener));
+  }
+
+  /** Credentials by registry host for the pulls from now on: a reload's. */
+  useRegistries(registries: Readonly<Record<string, RegistryCredentials>>): void {
+    this.#pulls.useRegistries(registries);
+  }
+
+  /**
+   * A module a reload removed: after the operation under way on it (the module's lock), its container is
+   * stopped and removed, never its volumes, and the store forgets it. Operations that come later are refused.
+   */
+  async retire(name: string, timeoutSeconds: number): Promise<void> {
+    const spec = this.#spec(name);
+    await this.#operate(spec, async () => {
+      // Declared again by a later reload while this waited: it stays.
+      if (!this.#store.retiring(name)) return undefined;
+      const container = await this.#ownedContainer(spec);
+      if (!container) return undefined;
+      await this.#docker.containers.stop(container.id, timeoutSeconds);
+      await this.#removeIfThere(container.id);
+      this.#log.info({ module: name, container: container.id }, 'removed the container of a module no longer in docker.yaml');
+      return undefined;
+    }, undefined, { retiring: true });
+    if (this.#store.retiring(name)) this.#store.forget(name);
   }
 
   /** The last lines of the module's container's log (Module.logs); none without a container. */
@@ -131,7 +165,7 @@ export class DockerModuleClient {
   async start(name: string): Promise<ModuleState> {
     const spec = this.#spec(name);
     if (this.#store.get(name)?.status !== 'RUNNING') await this.#satisfy(spec);
-    return this.#operate(spec, () => this.#startWork(spec));
+    return this.#operate(spec, (current) => this.#startWork(current));
   }
 
   /**
@@ -143,7 +177,7 @@ export class DockerModuleClient {
     const created = (state: ModuleState | undefined) => state?.status !== 'NOT_CREATED';
     if (created(this.#store.get(name))) return this.#store.get(name)!;
     await this.#satisfy(spec);
-    return this.#operate(spec, () => this.#startWork(spec), created);
+    return this.#operate(spec, (current) => this.#startWork(current), created);
   }
 
   /** Each named module started as start() does, at once: dependency order comes from each start's own. One promise per name. */
@@ -174,7 +208,7 @@ export class DockerModuleClient {
 
   /** The module image's pull as it goes, until it ends (ImagePulls). */
   followPull(name: string): AsyncIterableIterator<ImagePull> {
-    return this.#pulls.follow(this.#spec(name));
+    return this.#whileDeclared([name], this.#pulls.follow(this.#spec(name)));
   }
 
   /** Cancels the pulls under way: berth is stopping. */
@@ -189,7 +223,7 @@ export class DockerModuleClient {
   async stop(name: string, timeoutSeconds: number): Promise<ModuleState> {
     const spec = this.#spec(name);
     checkTimeout(timeoutSeconds);
-    return this.#operate(spec, () => this.#stop(spec, timeoutSeconds));
+    return this.#operate(spec, (current) => this.#stop(current, timeoutSeconds));
   }
 
   /** Stop, then start, as one operation under the module's lock: nothing runs between the two. */
@@ -197,9 +231,9 @@ export class DockerModuleClient {
     const spec = this.#spec(name);
     checkTimeout(timeoutSeconds);
     await this.#satisfy(spec);
-    return this.#operate(spec, async () => {
-      await this.#stop(spec, timeoutSeconds);
-      return this.#startFromEngine(spec);
+    return this.#operate(spec, async (current) => {
+      await this.#stop(current, timeoutSeconds);
+      return this.#startFromEngine(current);
     });
   }
 
@@ -230,7 +264,7 @@ export class DockerModuleClient {
       // One that runs (or completed) is left as it is, and its own dependencies too, as start() leaves them.
       if (!nothingToDo(this.#store.get(module)!)) {
         await this.#satisfy(spec);
-        await this.#operate(spec, () => this.#startWork(spec), nothingToDo);
+        await this.#operate(spec, (current) => this.#startWork(current), nothingToDo);
       }
       await this.#until(module, condition);
     } catch (error) {
@@ -294,13 +328,21 @@ export class DockerModuleClient {
    * Runs work under the module's lock; work returns the id of the container it acted on, if any. `done`,
    * asked once the lock is held, can say there is nothing to do.
    */
-  async #operate(spec: ModuleSpec, work: () => Promise<string | undefined>, done?: (state: ModuleState) => boolean): Promise<ModuleState> {
+  async #operate(
+    declared: ModuleSpec,
+    work: (spec: ModuleSpec) => Promise<string | undefined>,
+    done?: (state: ModuleState) => boolean,
+    { retiring = false } = {},
+  ): Promise<ModuleState> {
     if (!this.#store.engine.reachable && !(await this.#reconnect())) throw engineUnavailable('the Docker engine cannot be reached');
-    return this.#lock(spec.name).runExclusive(async () => {
+    return this.#lock(declared.name).runExclusive(async () => {
+      // A reload may have come while this waited for the lock: the module's spec is the one in force now.
+      const spec = this.#store.spec(declared.name);
+      if (!spec || (this.#store.retiring(spec.name) && !retiring)) throw removedModule(declared.name);
       if (done?.(this.#store.get(spec.name)!)) return this.#store.get(spec.name)!;
       this.#store.observe({ type: 'handling', module: spec.name, handling: true });
       try {
-        await this.#readAfter(spec, await work());
+        await this.#readAfter(spec, await work(spec));
       } catch (error) {
         await this.#readAfter(spec).catch((reread: Error) => this.#log.warn({ err: reread }, 'could not read the module again after a failed operation'));
         throw error;
@@ -483,6 +525,10 @@ function startsAsIs(container: ContainerDetails, spec: ModuleSpec): boolean {
 
 function engineUnavailable(message: string): BerthError {
   return new BerthError('ENGINE_UNAVAILABLE', message);
+}
+
+function removedModule(name: string): BerthError {
+  return new BerthError('MODULE_NOT_FOUND', `module "${name}" was removed from docker.yaml`);
 }
 
 function imageNotLoaded(spec: ModuleSpec): BerthError {

@@ -58,7 +58,7 @@ export class ImagePulls {
   readonly #docker: DockerClient;
   readonly #store: ModuleStore;
   readonly #reader: ModuleReader;
-  readonly #registries: Readonly<Record<string, RegistryCredentials>>;
+  #registries: Readonly<Record<string, RegistryCredentials>>;
   readonly #log: Logger;
   readonly #answerWaitMs: number;
   /** By image, in its familiar form: modules that name one image in two spellings share its pull. */
@@ -104,6 +104,11 @@ export class ImagePulls {
       // execution of this one showed the module as it was then.
       return { ...view };
     });
+  }
+
+  /** The credentials of the pulls that begin from now on (a reload's); those under way keep theirs. */
+  useRegistries(registries: Readonly<Record<string, RegistryCredentials>>): void {
+    this.#registries = registries;
   }
 
   /** Cancels the pulls under way: berth is stopping. */

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { ConfigChanges } from '../config/config-diff.ts';
 import type { BerthConfig, ModuleSpec } from '../config/module-spec.ts';
 import { familiarReference } from '../engine/image-reference.ts';
 import type { ContainerDetails, EngineEvent, EngineVersion, ImageDetails } from '../engine/engine-types.ts';
@@ -22,11 +23,12 @@ export interface ModuleState {
 }
 
 /**
- * How to read each field of a module that a query can see and the engine changes, to tell whether a new
- * snapshot differs from the last one published. Every field but the spec must be here (the type says so):
- * docker.yaml is read once, so the spec never changes under a module.
+ * How to read each field of a module that a query can see, to tell whether a new snapshot differs from the
+ * last one published. Every field must be here (the type says so). A reload replaces a module's spec only
+ * when it differs, so the spec is compared by identity.
  */
-const visible: { [K in Exclude<keyof ModuleState, 'spec'>]-?: (module: ModuleState) => unknown } = {
+const visible: { [K in keyof ModuleState]-?: (module: ModuleState) => unknown } = {
+  spec: (module) => module.spec,
   status: (module) => module.status,
   health: (module) => module.health,
   containerId: (module) => module.containerId,
@@ -38,7 +40,8 @@ const differsVisibly = (before: ModuleState, after: ModuleState) => Object.value
 
 export interface ModuleStatusChange {
   module: ModuleState;
-  previous: ContainerStatus;
+  /** null when the module has just been added to docker.yaml: its first status. */
+  previous: ContainerStatus | null;
   status: ContainerStatus;
   at: Date;
 }
@@ -90,10 +93,14 @@ const nothing = (): Outcome => ({ changes: [], reread: [], recheck: [] });
  */
 export class ModuleStore {
   readonly #project: string;
-  readonly #specs: ReadonlyMap<string, ModuleSpec>;
+  #specs: ReadonlyMap<string, ModuleSpec>;
+  /** Modules a reload removed from docker.yaml, kept until their container is removed (forget). */
+  readonly #retiring = new Set<string>();
+  /** Modules a reload added, announced to listeners once their container has first been read. */
+  readonly #announcing = new Set<string>();
   /** Module names by container name, for the events of containers berth does not own. */
-  readonly #byContainerName: ReadonlyMap<string, string>;
-  readonly #references: readonly string[];
+  #byContainerName: ReadonlyMap<string, string>;
+  #references: readonly string[];
   readonly #log: Logger | undefined;
   readonly #containers = new Map<string, ContainerDetails | undefined>();
   readonly #images = new Map<string, ImageDetails | undefined>();
@@ -109,15 +116,70 @@ export class ModuleStore {
   readonly #listeners = new Set<(change: ModuleStatusChange) => void>();
   readonly #moduleListeners = new Set<(module: ModuleState) => void>();
   readonly #nameListeners = new Set<(module: string) => void>();
+  readonly #removedListeners = new Set<(module: string) => void>();
   #engine: EngineState = { reachable: false, version: undefined, apiVersion: undefined };
   #synced = false;
 
   constructor({ config, logger }: { config: BerthConfig; logger?: Logger }) {
     this.#project = config.project;
     this.#specs = new Map(config.modules.map((module) => [module.name, module]));
-    this.#byContainerName = new Map(config.modules.map((module) => [module.containerName, module.name]));
-    this.#references = [...new Set(config.modules.map((module) => module.image))];
+    this.#byContainerName = new Map();
+    this.#references = [];
+    this.#indexSpecs();
     this.#log = logger;
+  }
+
+  #indexSpecs(): void {
+    const specs = [...this.#specs.values()];
+    this.#byContainerName = new Map(specs.map((module) => [module.containerName, module.name]));
+    this.#references = [...new Set(specs.map((module) => module.image))];
+  }
+
+  /**
+   * A reload's new docker.yaml: added modules appear (announced once their container is read), changed ones
+   * get their new spec at once, and removed ones stay, retiring, until forget() once their container is gone.
+   * The modules are kept in the new file's order, the retiring ones after them.
+   */
+  reconfigure(config: BerthConfig, { added, removed, changed }: ConfigChanges): void {
+    for (const name of removed) this.#retiring.add(name);
+    for (const name of added) {
+      // Declared again before its removal ended: it stays, with its new spec.
+      this.#retiring.delete(name);
+      this.#announcing.add(name);
+    }
+    const before = this.#specs;
+    const retiring = [...before.values()].filter((spec) => this.#retiring.has(spec.name));
+    // A module whose spec did not change keeps its spec object: snapshots compare specs by identity.
+    const kept = (spec: ModuleSpec) => (changed.includes(spec.name) ? spec : (before.get(spec.name) ?? spec));
+    this.#specs = new Map([...config.modules.map(kept), ...retiring].map((spec) => [spec.name, spec]));
+    this.#indexSpecs();
+    // Published when their image and container are read again (a new image may not be on the engine).
+    for (const name of changed) this.#states.delete(name);
+    this.#list = undefined;
+  }
+
+  /** True for a module a reload removed from docker.yaml, whose container is being removed. */
+  retiring(name: string): boolean {
+    return this.#retiring.has(name);
+  }
+
+  /** A removed module whose container is gone: no query lists it any more, and removal listeners hear of it. */
+  forget(name: string): void {
+    if (!this.#specs.has(name)) return;
+    this.#specs = new Map([...this.#specs].filter(([known]) => known !== name));
+    this.#indexSpecs();
+    for (const held of [this.#containers, this.#states, this.#published, this.#observedAt]) held.delete(held === this.#observedAt ? `module:${name}` : name);
+    this.#retiring.delete(name);
+    this.#announcing.delete(name);
+    this.#handling.delete(name);
+    this.#list = undefined;
+    this.#tell(this.#removedListeners, name);
+  }
+
+  /** Called with a module's name once a reload has removed it and its container is gone. */
+  onModuleRemoved(listener: (module: string) => void): () => void {
+    this.#removedListeners.add(listener);
+    return () => this.#removedListeners.delete(listener);
   }
 
   get engine(): EngineState {
@@ -311,6 +373,13 @@ export class ModuleStore {
       if (!this.#synced) continue;
       const module = this.get(name)!;
       const previous = this.#published.get(name);
+      if (previous === undefined && this.#announcing.has(name)) {
+        // An added module is announced once, after its container's first read: with its status as the engine has it.
+        if (!this.#observedAt.has(`module:${name}`)) continue;
+        this.#announcing.delete(name);
+        changed.push(module);
+        outcome.changes.push({ module, previous: null, status: module.status, at: new Date() });
+      }
       this.#published.set(name, module);
       if (previous === undefined || !differsVisibly(previous, module)) continue;
       changed.push(module);

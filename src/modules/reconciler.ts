@@ -58,8 +58,8 @@ export class Reconciler {
 
   #autostart(module: ModuleState): void {
     const { name, autostart } = module.spec;
-    // A resync and a change can both ask for the same module: one start is enough.
-    if (module.status !== 'NOT_CREATED' || !autostart || this.#starting.has(name)) return;
+    // A resync and a change can both ask for the same module: one start is enough. One a reload removed is not started.
+    if (module.status !== 'NOT_CREATED' || !autostart || this.#starting.has(name) || this.#store.retiring(name)) return;
     clearTimeout(this.#retries.get(name));
     this.#retries.delete(name);
     const starting = this.#modules.autostart(name).then(
@@ -87,10 +87,15 @@ export class Reconciler {
   #again(name: string): void {
     if (!this.#following) return;
     const failures = this.#failures.get(name) ?? 0;
-    if (failures === 0) return this.#autostart(this.#store.get(name)!);
+    // A module a reload removed meanwhile is no longer there to start.
+    const again = () => {
+      const module = this.#store.get(name);
+      if (module) this.#autostart(module);
+    };
+    if (failures === 0) return again();
     const timer = setTimeout(() => {
       this.#retries.delete(name);
-      this.#autostart(this.#store.get(name)!);
+      again();
     }, backoffDelay(failures - 1, this.#retryMs, this.#maxRetryMs));
     timer.unref();
     this.#retries.set(name, timer);

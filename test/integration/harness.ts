@@ -5,11 +5,13 @@ import { inject } from 'vitest';
 import { print } from 'graphql';
 import { pino, type Logger } from 'pino';
 import { createBerthApp, type BerthApp } from '../../src/graphql/app.ts';
-import { parseConfig } from '../../src/config/docker-yaml.ts';
+import { writeFileSync } from 'node:fs';
+import { ConfigReloader } from '../../src/config/config-reloader.ts';
+import { parseConfig, textDigest } from '../../src/config/docker-yaml.ts';
 import type { BerthConfig } from '../../src/config/module-spec.ts';
 import type { DockerModuleClient } from '../../src/modules/docker-module-client.ts';
 import type { ModuleStore } from '../../src/modules/module-store.ts';
-import { createServices } from '../../src/services.ts';
+import { createServices, type BerthServices } from '../../src/services.ts';
 
 export { testImage } from '../fixtures/images.ts';
 export const absentImage = 'berth-test/never-built:0.0';
@@ -28,6 +30,9 @@ export interface Harness {
   app: BerthApp;
   modules: DockerModuleClient;
   store: ModuleStore;
+  services: BerthServices;
+  /** docker.yaml read again; it watches the file only when the harness was made `reloadable`. */
+  reloader: ConfigReloader;
   /** A typed document generated from test/operations (npm run codegen), or an ad-hoc query. */
   gql<T, V>(document: TypedDocumentNode<T, V>, variables?: V): Promise<GraphQLResult<T>>;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- ad-hoc queries: bad input and one-off shapes
@@ -48,15 +53,22 @@ export interface HarnessOptions {
   logger?: Logger;
   /** Where the docker.yaml is taken to be, for relative bind sources; default docker.yaml in the working folder. */
   file?: string;
+  /** Write the docker.yaml to `file` (a test's own folder) and reload it when it changes, as berth does. */
+  reloadable?: boolean;
 }
 
 /** berth on the test engine, for a docker.yaml written by the test; `{{run}}` in it becomes a unique suffix. */
-export function createHarness(yaml: string, { env = {}, connection = { socketPath: inject('engineProxySocket') }, run = Math.random().toString(36).slice(2, 8), logger = pino({ level: 'silent' }), file = 'docker.yaml' }: HarnessOptions = {}): Harness {
+export function createHarness(yaml: string, { env = {}, connection = { socketPath: inject('engineProxySocket') }, run = Math.random().toString(36).slice(2, 8), logger = pino({ level: 'silent' }), file = 'docker.yaml', reloadable = false }: HarnessOptions = {}): Harness {
   const project = `it-${run}`;
   const text = `project: ${project}\n${yaml.replaceAll('{{run}}', run)}`;
   const config = parseConfig(text, { file, env });
   const services = createServices({ config, logger, connection, watcher: { initialBackoffMs: 50, maxBackoffMs: 500, watchdogMs: 500 } });
-  const app = createBerthApp({ modules: services.modules, engineReady: services.engineReady, logger });
+  const reloader = new ConfigReloader({ file, env, loaded: { config, digest: textDigest(text) }, apply: (next) => services.reconfigure(next), audit: services.audit, logger });
+  if (reloadable) {
+    writeFileSync(file, text);
+    reloader.watch();
+  }
+  const app = createBerthApp({ modules: services.modules, config: reloader, engineReady: services.engineReady, logger });
   services.start();
   return {
     project,
@@ -65,6 +77,8 @@ export function createHarness(yaml: string, { env = {}, connection = { socketPat
     app,
     modules: services.modules,
     store: services.store,
+    services,
+    reloader,
     ready: () => waitFor(() => services.store.synced, 'the first sync'),
     async gql(operation: string | TypedDocumentNode, variables?: unknown) {
       const response = await app.fetch('http://berth/graphql', {
@@ -75,6 +89,7 @@ export function createHarness(yaml: string, { env = {}, connection = { socketPat
       return response.json();
     },
     async cleanup() {
+      reloader.close();
       await services.stop();
       // An autostart under way would make a container after the removal below.
       await services.settled();

@@ -1,0 +1,127 @@
+import type { Logger } from 'pino';
+import type { AuditLog } from '../lib/audit-log.ts';
+import { watchFile } from '../lib/watch-file.ts';
+import type { ConfigChanges } from './config-diff.ts';
+import { sameConfig } from './config-diff.ts';
+import { ConfigError, formatIssue, type ConfigIssue } from './config-error.ts';
+import { readConfig, type ReadConfig } from './docker-yaml.ts';
+import type { Environment } from './interpolate.ts';
+import type { BerthConfig } from './module-spec.ts';
+
+/** What the `config` query shows: the docker.yaml in force, and the problems of a newer one that was rejected. */
+export interface ConfigState {
+  path: string;
+  /** When the configuration in force was loaded. */
+  loadedAt: Date;
+  /** The digest of the file in force, as `sha256sum` prints it, with `sha256:`. */
+  digest: string;
+  /** Empty unless the file on disk is invalid: then the old configuration stays in force. */
+  errors: readonly ConfigIssue[];
+}
+
+/** What set a reload off. */
+export type ReloadTrigger = 'file' | 'SIGHUP';
+
+/** `failed`: valid, but putting it in force failed unexpectedly (a bug: logged with its stack). */
+export type ReloadOutcome = 'ok' | 'unchanged' | 'rejected' | 'failed';
+
+export interface ConfigReloaderOptions {
+  file: string;
+  env: Environment;
+  /** The configuration berth started with, and its file's digest. */
+  loaded: ReadConfig;
+  /** Puts a new configuration in force (services.reconfigure). */
+  apply: (config: BerthConfig) => Promise<ConfigChanges>;
+  audit: AuditLog;
+  logger: Logger;
+  /** How long the folder must be quiet before a change is read; default 100 ms. */
+  quietMs?: number;
+}
+
+/**
+ * docker.yaml read again when it changes (watch) or on SIGHUP (reload), one reload at a time. A valid new file
+ * goes to `apply`; the same configuration (a comment, or keys reordered) changes nothing; an invalid one changes
+ * nothing either, and its problems are logged and shown by `state` until a valid file arrives. Each reload
+ * writes one audit line.
+ */
+export class ConfigReloader {
+  readonly #file: string;
+  readonly #env: Environment;
+  readonly #apply: (config: BerthConfig) => Promise<ConfigChanges>;
+  readonly #audit: AuditLog;
+  readonly #log: Logger;
+  readonly #quietMs: number;
+  #config: BerthConfig;
+  #state: ConfigState;
+  #queue: Promise<unknown> = Promise.resolve();
+  #unwatch: (() => void) | undefined;
+
+  constructor({ file, env, loaded, apply, audit, logger, quietMs = 100 }: ConfigReloaderOptions) {
+    this.#file = file;
+    this.#env = env;
+    this.#apply = apply;
+    this.#audit = audit;
+    this.#log = logger;
+    this.#quietMs = quietMs;
+    this.#config = loaded.config;
+    this.#state = { path: file, loadedAt: new Date(), digest: loaded.digest, errors: [] };
+  }
+
+  get state(): ConfigState {
+    return this.#state;
+  }
+
+  /** Reloads after each burst of changes to the file (or its folder's `..data`, for a mounted ConfigMap). */
+  watch(): void {
+    this.#unwatch ??= watchFile(this.#file, () => void this.reload('file'), {
+      quietMs: this.#quietMs,
+      onError: (error) => this.#log.error({ err: error, file: this.#file }, 'cannot watch docker.yaml; it is re-read on SIGHUP only'),
+    });
+  }
+
+  close(): void {
+    this.#unwatch?.();
+  }
+
+  /** Reads the file again, after any reload under way; never throws. */
+  reload(who: ReloadTrigger): Promise<ReloadOutcome> {
+    const reload = this.#queue.then(() => this.#reload(who));
+    this.#queue = reload;
+    return reload;
+  }
+
+  async #reload(who: ReloadTrigger): Promise<ReloadOutcome> {
+    const began = performance.now();
+    const audit = (outcome: ReloadOutcome, details: Record<string, unknown>) => {
+      this.#audit.write({ who, action: 'reload', outcome, durationMs: Math.round(performance.now() - began), details: { file: this.#file, ...details } });
+      return outcome;
+    };
+    try {
+      return await this.#read(audit);
+    } catch (error) {
+      this.#log.error({ err: error, file: this.#file }, 'reloading docker.yaml failed');
+      return audit('failed', {});
+    }
+  }
+
+  async #read(audit: (outcome: ReloadOutcome, details: Record<string, unknown>) => ReloadOutcome): Promise<ReloadOutcome> {
+    let read: ReadConfig;
+    try {
+      read = await readConfig(this.#file, this.#env, { project: this.#config.project });
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      this.#state = { ...this.#state, errors: error.issues };
+      this.#log.error({ file: this.#file, problems: error.issues.map(formatIssue) }, 'docker.yaml is invalid; the configuration in force stays');
+      return audit('rejected', { digest: error.digest, problems: error.issues.length });
+    }
+    if (sameConfig(this.#config, read.config)) {
+      this.#state = { ...this.#state, digest: read.digest, errors: [] };
+      return audit('unchanged', { digest: read.digest });
+    }
+    this.#config = read.config;
+    this.#state = { path: this.#file, loadedAt: new Date(), digest: read.digest, errors: [] };
+    const changes = await this.#apply(read.config);
+    this.#log.info({ file: this.#file, ...changes }, 'docker.yaml reloaded');
+    return audit('ok', { digest: read.digest, ...changes });
+  }
+}
