@@ -54,9 +54,12 @@ export class EngineRequests {
 
   /** A GET through dockerode's modem, for inspects whose dockerode method does not pass an abort signal on. */
   get<T>(path: string, abortSignal: AbortSignal): Promise<T> {
-    const modem = this.docker.modem as Modem;
-    const options = { path, method: 'GET', abortSignal, statusCodes: { 200: true, 404: 'not found', 500: 'server error' } };
-    return new Promise((resolve, reject) => modem.dial(options, (error, data) => (error ? reject(error) : resolve(data as T))));
+    return this.#dial({ path, method: 'GET', abortSignal, statusCodes: getAnswers });
+  }
+
+  /** A GET whose body the caller reads as it comes (a whole log, which dockerode would hold at once). */
+  getStream(path: string, query: Record<string, unknown>, abortSignal: AbortSignal): Promise<Readable> {
+    return this.#dial({ path: `${path}?`, method: 'GET', options: query, abortSignal, isStream: true, statusCodes: getAnswers });
   }
 
   /**
@@ -65,9 +68,8 @@ export class EngineRequests {
    * JSON message. `auth` is the X-Registry-Auth header, as the modem sends it.
    */
   async postStream(path: string, query: Record<string, string>, auth: string | undefined, abortSignal: AbortSignal): Promise<IncomingMessage> {
-    const modem = this.docker.modem as Modem;
     const options = { path: `${path}?`, method: 'POST', options: query, authconfig: auth && { key: auth }, abortSignal, isStream: true, statusCodes: everyStatus };
-    const answer = await new Promise<IncomingMessage>((resolve, reject) => modem.dial(options, (error, data) => (error ? reject(error) : resolve(data as IncomingMessage))));
+    const answer = await this.#dial<IncomingMessage>(options);
     if (answer.statusCode === 200) return answer;
     let body = '';
     for await (const chunk of answer) body += String(chunk);
@@ -123,6 +125,11 @@ export class EngineRequests {
     return body;
   }
 
+  #dial<T>(options: object): Promise<T> {
+    const modem = this.docker.modem as Modem;
+    return new Promise((resolve, reject) => modem.dial(options, (error, data) => (error ? reject(error) : resolve(data as T))));
+  }
+
   async #bounded<T>(doing: string, deadlineMs: number, call: (signal: AbortSignal) => Promise<T>, until?: AbortSignal): Promise<T> {
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), deadlineMs);
@@ -136,6 +143,9 @@ export class EngineRequests {
     }
   }
 }
+
+/** The answers of a GET that the modem hands back rather than fails. */
+const getAnswers = { 200: true, 404: 'not found', 500: 'server error' };
 
 /** Every HTTP status, as the modem's list of answers it hands back rather than fails. */
 const everyStatus: Record<number, true> = Object.fromEntries(Array.from({ length: 500 }, (_, index) => [100 + index, true]));

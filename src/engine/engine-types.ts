@@ -108,4 +108,6 @@ export interface LogLine {
   at: Date;
   /** The same moment in nanoseconds since the epoch, as the engine records it: where to open the log again without repeating a line. */
   time: bigint;
+  /** Set when the engine wrote the line without a timestamp (its own error): it has the moment read before it. */
+  undated?: true;
 }

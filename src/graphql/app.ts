@@ -98,8 +98,9 @@ export function createBerthApp({ modules, config = noFile, logger, auth = noAuth
       ...(introspection ? [] : [useDisableIntrospection()]),
       useRoles((context) => (context as Partial<BerthContext>).principal),
       useRevocation(auth, (context) => (context as Partial<BerthContext>).principal),
-      // Compiled queries: the frontend asks the same few operations over and over. Subscriptions
-      // keep graphql-js, whose source-stream errors and snapshots graphql-ws expects.
+      // Compiled queries: the frontend asks the same few operations over and over. Subscriptions keep
+      // graphql-js's subscribe, whose source-stream errors and snapshots graphql-ws expects; their events
+      // run compiled too, in useSharedSubscriptionExecution.
       useGraphQlJit({}, { enableIf: ({ document }) => document.definitions.every((definition) => !isSubscription(definition)) }),
       useSharedSubscriptionExecution(),
       useReadiness(engineReady),

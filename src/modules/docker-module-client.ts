@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Dependency, ModuleSpec, RegistryCredentials } from '../config/module-spec.ts';
 import type { DockerClient } from '../engine/docker-client.ts';
 import { engineStatusCode } from '../engine/engine-error.ts';
-import type { ContainerDetails, LogLine } from '../engine/engine-types.ts';
+import type { ContainerDetails } from '../engine/engine-types.ts';
 import { BerthError } from '../errors.ts';
 import { endWhen } from '../lib/async-iteration.ts';
 import { pause } from '../lib/timing.ts';
@@ -149,7 +149,7 @@ export class DockerModuleClient {
   }
 
   /** The last lines of the module's container's log (Module.logs); none without a container. */
-  async logs(name: string, request: LogRequest): Promise<LogLine[]> {
+  async logs(name: string, request: LogRequest): Promise<FollowedLogLine[]> {
     return this.#logs.read(this.get(name).spec.name, request);
   }
 

@@ -44,8 +44,6 @@ export class LogFollower {
   #skip = 0;
   /** Lines dropped since the last one the queue took. */
   #dropped = 0;
-  /** Lines read from the engine so far, not counting those skipped as read before. */
-  #read = 0;
 
   constructor({ docker, store, log, module, container, queue, signal, since }: LogFollowerOptions) {
     this.#docker = docker;
@@ -64,7 +62,7 @@ export class LogFollower {
    */
   async open(tail: number): Promise<AsyncIterable<LogLine[]>> {
     if (tail > 0) return this.#stream({ tail, since: this.#since });
-    const [last] = await this.#docker.logs.read(this.#container.id, { tty: this.#container.tty, tail: 1, since: this.#since });
+    const [last] = (await this.#docker.logs.read(this.#container.id, { tty: this.#container.tty, tail: 1, since: this.#since })).lines;
     if (last) this.#skipThrough(last.time);
     return this.#stream({ since: last?.time ?? this.#since });
   }
@@ -73,7 +71,7 @@ export class LogFollower {
   async follow(first: AsyncIterable<LogLine[]>): Promise<void> {
     let stream: AsyncIterable<LogLine[]> | undefined = first;
     for (let quiet = 0; !this.#signal.aborted; ) {
-      const read = this.#read;
+      const latest = this.#latest;
       try {
         stream ??= await this.#stream({ since: this.#latest ?? this.#since });
         for await (const batch of stream) for (const line of batch) this.#deliver(line);
@@ -82,7 +80,8 @@ export class LogFollower {
         this.#log.debug({ err: error, module: this.#module, container: this.#container.id }, 'a module log stream broke; opening it again');
       }
       stream = undefined;
-      quiet = this.#read === read ? quiet + 1 : 0;
+      // Only a later moment is progress: an engine that ends each stream at once with its own error is not.
+      quiet = this.#latest === latest ? quiet + 1 : 0;
       if (!(await this.#runsAgain(quiet))) return;
       this.#skip = this.#atLatest;
     }
@@ -93,15 +92,21 @@ export class LogFollower {
   }
 
   #deliver(line: FollowedLogLine): void {
-    if (line.time === this.#latest && this.#skip > 0) {
-      this.#skip--;
-      return;
-    }
-    this.#read++;
-    if (this.#latest === undefined || line.time > this.#latest) this.#skipThrough(line.time, 0);
-    else if (line.time === this.#latest) this.#atLatest++;
+    // The engine's own error, with no stamp, neither repeats a line nor moves the log on: it is only passed on.
+    if (!line.undated && !this.#counted(line)) return;
     if (this.#dropped > 0) line.dropped = this.#dropped;
     this.#dropped = this.#queue.offer(line) ? 0 : this.#dropped + 1;
+  }
+
+  /** Whether the line is new (then it counts towards the latest moment), rather than one read before a reopening. */
+  #counted(line: LogLine): boolean {
+    if (line.time === this.#latest && this.#skip > 0) {
+      this.#skip--;
+      return false;
+    }
+    if (this.#latest === undefined || line.time > this.#latest) this.#skipThrough(line.time, 0);
+    else if (line.time === this.#latest) this.#atLatest++;
+    return true;
   }
 
   /** The latest moment read, with one line read at it. */
@@ -113,38 +118,35 @@ export class LogFollower {
 
   /**
    * After the engine's stream ended: true once the log is to be opened again, false when the module's
-   * container is gone. A container that stopped is waited for until it runs again. One the store still
-   * shows running stopped a moment ago (its event is on the way), restarted already, or its stream broke:
-   * the log is opened again at once after a stream that brought lines, after a growing pause otherwise
-   * (an engine that is down, say).
+   * container is gone. A container that stopped is waited for until it runs again, and its log opened at
+   * once. One the store shows running all along (it stopped a moment ago and its event is on the way, it
+   * restarted already, or its stream broke) gets a pause first, growing while streams bring nothing new
+   * (an engine that is down, or that ends each stream at once): never a stream opened over and over.
    */
   async #runsAgain(quiet: number): Promise<boolean> {
+    const paused = AbortSignal.timeout(Math.round(backoffDelay(quiet, 100, 2_000)));
     for (let stopped = false; ; ) {
       const container = this.#store.container(this.#module);
       if (container?.id !== this.#container.id || this.#signal.aborted) return false;
       const running = container.state === 'running';
-      if (running && (quiet === 0 || stopped)) return true;
+      if (running && (stopped || paused.aborted)) return true;
       stopped ||= !running;
-      const changed = await this.#moduleChange(running ? backoffDelay(quiet - 1, 100, 2_000) : undefined);
-      if (!changed && running) return true;
+      await this.#moduleChange(running ? AbortSignal.any([this.#signal, paused]) : this.#signal);
     }
   }
 
-  /** Resolves true on the module's next visible change, false when `timeoutMs` passes first or the subscriber leaves. */
-  #moduleChange(timeoutMs: number | undefined): Promise<boolean> {
+  /** Resolves on the module's next visible change, or when `until` aborts (the subscriber left, a pause is over). */
+  #moduleChange(until: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
-      const settle = (changed: boolean) => {
+      const settle = () => {
         stopListening();
-        clearTimeout(timer);
-        this.#signal.removeEventListener('abort', left);
-        resolve(changed);
+        until.removeEventListener('abort', settle);
+        resolve();
       };
-      const left = () => settle(false);
       const stopListening = this.#store.onModuleChanged((module) => {
-        if (module.spec.name === this.#module) settle(true);
+        if (module.spec.name === this.#module) settle();
       });
-      const timer = timeoutMs === undefined ? undefined : setTimeout(() => settle(false), timeoutMs);
-      this.#signal.addEventListener('abort', left, { once: true });
+      until.addEventListener('abort', settle, { once: true });
     });
   }
 }

@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import type { DockerClient } from '../engine/docker-client.ts';
-import type { LogLine } from '../engine/engine-types.ts';
 import { BerthError } from '../errors.ts';
 import { PushQueue } from '../lib/async-iteration.ts';
 import { LogFollower, type FollowedLogLine } from './log-follower.ts';
@@ -20,8 +19,11 @@ export interface ModuleLogsOptions {
   docker: DockerClient;
   store: ModuleStore;
   logger: Logger;
-  /** What a follower holds for a subscriber that does not keep up, in bytes of text (each line counts 100 more); default 2 MiB. */
-  bufferBytes?: number;
+  /**
+   * What a follower holds for a subscriber that does not keep up, in UTF-16 units of text (String length;
+   * each line counts 100 more); default 2 Mi: 2 MiB of ASCII text, up to twice that of other text.
+   */
+  bufferLength?: number;
 }
 
 /** What a held line costs besides its text: the objects around it. */
@@ -35,21 +37,25 @@ export class ModuleLogs {
   readonly #docker: DockerClient;
   readonly #store: ModuleStore;
   readonly #log: Logger;
-  readonly #bufferBytes: number;
+  readonly #bufferLength: number;
 
-  constructor({ docker, store, logger, bufferBytes = 2 * 1024 * 1024 }: ModuleLogsOptions) {
+  constructor({ docker, store, logger, bufferLength = 2 * 1024 * 1024 }: ModuleLogsOptions) {
     this.#docker = docker;
     this.#store = store;
     this.#log = logger;
-    this.#bufferBytes = bufferBytes;
+    this.#bufferLength = bufferLength;
   }
 
-  /** The last lines of the module's container's log; none without a container. */
-  async read(module: string, request: LogRequest): Promise<LogLine[]> {
+  /**
+   * The last lines of the module's container's log; none without a container. When the read left older
+   * lines out to keep the answer small, the first line says how many in `dropped`.
+   */
+  async read(module: string, request: LogRequest): Promise<FollowedLogLine[]> {
     checkLogRequest(request);
     const container = await this.#container(module);
     if (!container || request.tail === 0) return [];
-    return this.#docker.logs.read(container.id, { tty: container.tty, tail: request.tail, since: nanoseconds(request.since) });
+    const { lines, leftOut } = await this.#docker.logs.read(container.id, { tty: container.tty, tail: request.tail, since: nanoseconds(request.since) });
+    return leftOut > 0 && lines[0] ? [{ ...lines[0], dropped: leftOut }, ...lines.slice(1)] : lines;
   }
 
   /**
@@ -62,7 +68,7 @@ export class ModuleLogs {
     const container = await this.#container(module);
     if (!container) return ended();
     const stop = new AbortController();
-    const queue = new PushQueue<FollowedLogLine>({ capacity: this.#bufferBytes, weigh: (line) => line.text.length + lineOverhead, onEnd: () => stop.abort() });
+    const queue = new PushQueue<FollowedLogLine>({ capacity: this.#bufferLength, weigh: (line) => line.text.length + lineOverhead, onEnd: () => stop.abort() });
     const follower = new LogFollower({ docker: this.#docker, store: this.#store, log: this.#log, module, container, queue, signal: stop.signal, since: nanoseconds(request.since) });
     try {
       const first = await follower.open(request.tail);

@@ -8,13 +8,16 @@ import { print } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { ContainerCreateOptions } from 'dockerode';
 import WebSocket from 'ws';
 import { TokenFileAuthenticator } from '../../src/auth/authenticator.ts';
 import { newToken } from '../../src/auth/tokens.ts';
+import { maxLineBytes } from '../../src/engine/log-stream.ts';
 import { createBerthApp } from '../../src/graphql/app.ts';
 import { listen, type RunningServer } from '../../src/http/listen.ts';
+import { labelKeys, moduleLabels, specDigest } from '../../src/modules/container-spec.ts';
 import { ModuleLogsDocument, StartModuleDocument, type ModuleLogsSubscription } from '../generated/operations.ts';
-import { createHarness, testImage, waitFor, type Harness } from './harness.ts';
+import { createHarness, docker, testImage, waitFor, type Harness } from './harness.ts';
 import { subscribe } from './subscription.ts';
 
 const run = promisify(execFile);
@@ -28,6 +31,16 @@ const talker = [
   'echo "out-1 run $n"; echo "err-1 run $n" >&2; echo "out-2 run $n"',
   'trap "exit 0" TERM; while true; do sleep 1 & wait $!; done',
 ].join('; ');
+
+/** Waits, and leaves at once on SIGTERM. */
+const waits = 'trap "exit 0" TERM; while true; do sleep 1 & wait $!; done';
+
+/** Prints a line of more than 16 KiB with a character of three bytes across the engine's cut at 16,384 bytes. */
+const splitCharacter = "head -c 16383 /dev/zero | tr '\\0' x; printf '\\342\\202\\254END\\n'";
+
+// That line, then one longer than 256 KiB whose short last piece comes after the engine's stamp again, then a
+// short one.
+const longLines = [splitCharacter, `head -c ${16 * 16_384 + 100} /dev/zero | tr '\\0' y; echo`, 'echo short', waits].join('; ');
 
 /** Writes a line into the container's stdout or stderr, as its own process would. */
 const say = (containerId: string, text: string, fd: 1 | 2 = 1) => dockerCli('exec', containerId, 'sh', '-c', `echo '${text}' > /proc/1/fd/${fd}`);
@@ -43,6 +56,12 @@ async function cliLog(containerId: string, ...args: string[]): Promise<{ at: str
   return [...lines(stdout, 'STDOUT'), ...lines(stderr, 'STDERR')]
     .sort((a, b) => (a.stamp < b.stamp ? -1 : a.stamp > b.stamp ? 1 : 0))
     .map(({ stamp, stream, text }) => ({ at: new Date(stamp).toISOString(), stream, text }));
+}
+
+/** The lines as the docker CLI shows them without timestamps: what the engine kept of each, without its end. */
+async function cliLines(containerId: string): Promise<string[]> {
+  const { stdout } = await run('docker', ['logs', containerId], { maxBuffer: 16 * 1024 * 1024 });
+  return stdout.split('\n').map((line) => line.replace(/\r$/, ''));
 }
 
 /**
@@ -100,6 +119,21 @@ describe('module logs on the engine', () => {
     kind: silent{{run}}
     image: ${testImage}
     autostart: false
+  longlines:
+    kind: longlines{{run}}
+    image: ${testImage}
+    autostart: false
+    command: ["sh", "-c", ${JSON.stringify(longLines)}]
+  console:
+    kind: console{{run}}
+    image: ${testImage}
+    autostart: false
+    command: ["sh", "-c", ${JSON.stringify(longLines)}]
+  keeper:
+    kind: keeper{{run}}
+    image: ${testImage}
+    autostart: false
+    command: ["sh", "-c", ${JSON.stringify(`${splitCharacter}; ${waits}`)}]
 `,
       { connection: { socketPath: watch.socketPath } },
     );
@@ -115,7 +149,10 @@ describe('module logs on the engine', () => {
   });
 
   const logs = async (variables: Record<string, unknown>) => {
-    const result = await berth.gql(`query($tail: Int, $since: DateTime) { module(name: "talker") { logs(tail: $tail, since: $since) { at stream text dropped } } }`, variables);
+    const result = await berth.gql(`query($name: String!, $tail: Int, $since: DateTime) { module(name: $name) { logs(tail: $tail, since: $since) { at stream text dropped } } }`, {
+      name: 'talker',
+      ...variables,
+    });
     if (result.errors) throw new Error(JSON.stringify(result.errors));
     return result.data!.module.logs as { at: string; stream: string; text: string; dropped: number }[];
   };
@@ -150,6 +187,54 @@ describe('module logs on the engine', () => {
     const since = await logs({ tail: 100, since: later.at });
     expect(since.map(({ at, stream, text }) => ({ at, stream, text }))).toEqual(await cliLog(containerId, '--since', later.at));
     expect(since.map((line) => line.text)).toEqual(['later']);
+  });
+
+  /**
+   * A container made outside berth for the module, labelled as berth labels its own, with what docker.yaml has
+   * no words for (a TTY, another log driver): berth takes it as the module's.
+   */
+  const adopted = async (name: string, options: Partial<ContainerCreateOptions>) => {
+    const spec = berth.config.modules.find((module) => module.name === name)!;
+    const labels = { ...moduleLabels(berth.project, spec), [labelKeys.spec]: specDigest(spec) };
+    const container = await docker.createContainer({ name: spec.containerName, Image: spec.image, Cmd: spec.command, Labels: labels, ...options });
+    await container.start();
+    await waitFor(() => berth.modules.get(name).containerId === container.id && berth.modules.get(name).status === 'RUNNING', 'berth to see the module run');
+    return container.id;
+  };
+
+  /** The longLines log as berth must give it: the engine's lines, the long one in pieces of 256 KiB of one moment. */
+  const expectLongLines = async (lines: { at: string; text: string }[], containerId: string) => {
+    const [splitLine, long, short] = await cliLines(containerId);
+    expect(splitLine).toMatch(/^x{16383}.+END$/u);
+    expect(lines.map(({ text }) => text)).toEqual([splitLine, long!.slice(0, maxLineBytes), long!.slice(maxLineBytes), short]);
+    expect(lines[2]!.at).toBe(lines[1]!.at);
+  };
+
+  /** Reads and follows a longLines module; answers once the lines are checked. */
+  const expectLongLinesOf = async (name: string, containerId: string) => {
+    await waitFor(async () => (await logs({ name })).at(-1)?.text === 'short', 'the last line');
+    await expectLongLines(await logs({ name }), containerId);
+    const feed = follow({ name, tail: 100 });
+    await feed.until((line) => line.text === 'short', 'the last line followed');
+    await expectLongLines(feed.received, containerId);
+    feed.dispose();
+  };
+
+  it('reads and follows lines longer than the engine\'s 16 KiB messages as the engine kept them, without its stamps, in pieces of 256 KiB', async () => {
+    await expectLongLinesOf('longlines', await started('longlines'));
+  });
+
+  it('reads and follows the log of a container with a TTY: raw text, its long lines without the engine\'s stamps', async () => {
+    await expectLongLinesOf('console', await adopted('console', { Tty: true }));
+  });
+
+  it('keeps a character the engine cut between two messages whole, where the log driver keeps its bytes', async () => {
+    // json-file writes such a character as U+FFFD (its messages are JSON strings); the local driver keeps it.
+    const containerId = await adopted('keeper', { HostConfig: { LogConfig: { Type: 'local', Config: {} } } });
+    await waitFor(async () => (await logs({ name: 'keeper' })).at(-1)?.text.endsWith('END') === true, 'the line');
+    // The local driver drops the newline of a line it cut: the CLI shows the line without one, berth at the log's end.
+    expect((await logs({ name: 'keeper' })).map(({ text }) => text)).toEqual(await cliLines(containerId));
+    expect(await cliLines(containerId)).toEqual([`${'x'.repeat(16_383)}€END`]);
   });
 
   it('refuses a tail outside 0 to 10,000 as BAD_USER_INPUT, over HTTP and graphql-ws', async () => {

@@ -7,7 +7,7 @@ import { toBerthError } from '../../src/engine/engine-error.ts';
 import type { PullFrame, RegistryAuth } from '../../src/engine/image-pull-client.ts';
 import { BerthError } from '../../src/errors.ts';
 import type { ContainerDetails, ContainerHealth, ContainerStats, EngineContainerState, EngineEvent, EngineVersion, ImageDetails, ImageSummary, LogLine, LogStream } from '../../src/engine/engine-types.ts';
-import type { LogQuery } from '../../src/engine/log-client.ts';
+import type { LogQuery, LogRead } from '../../src/engine/log-client.ts';
 import { labelKeys, moduleLabels } from '../../src/modules/container-spec.ts';
 import { PushQueue } from '../../src/lib/async-iteration.ts';
 import { ModuleReader } from '../../src/modules/module-reader.ts';
@@ -204,9 +204,9 @@ export class FakeEngine implements DockerClient {
   }
 
   readonly logs = {
-    read: async (id: string, query: LogQuery): Promise<LogLine[]> => {
+    read: async (id: string, query: LogQuery): Promise<LogRead> => {
       await this.#call('logs.read', id);
-      return this.#find(id) ? this.#logLines(id, query) : [];
+      return { lines: this.#find(id) ? this.#logLines(id, query) : [], leftOut: 0 };
     },
     follow: async (id: string, query: LogQuery, signal: AbortSignal): Promise<AsyncIterable<LogLine[]>> => {
       await this.#call('logs.follow', `${id} tail=${query.tail ?? 'all'} since=${query.since ?? '-'}`);

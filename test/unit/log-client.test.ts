@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DockerodeClient } from '../../src/engine/docker-client.ts';
+import { readTextLength } from '../../src/engine/log-client.ts';
 
 /** One frame of a log without a TTY. */
 function frame(stream: 1 | 2, payload: string): Buffer {
@@ -46,7 +47,8 @@ describe('the log client', () => {
 
   it('reads both streams with the engine timestamps, the tail and a moment to the nanosecond', async () => {
     answer = (_request, response) => response.end(Buffer.concat([frame(1, '2026-01-02T03:04:05.000000001Z out\n'), frame(2, '2026-01-02T03:04:05.000000002Z err\n')]));
-    const lines = await docker.logs.read('c0ffee', { tty: false, tail: 2, since: 1_767_323_045_000_000_005n });
+    const { lines, leftOut } = await docker.logs.read('c0ffee', { tty: false, tail: 2, since: 1_767_323_045_000_000_005n });
+    expect(leftOut).toBe(0);
     expect(lines.map((line) => [line.stream, line.text])).toEqual([
       ['stdout', 'out'],
       ['stderr', 'err'],
@@ -58,7 +60,32 @@ describe('the log client', () => {
 
   it('answers no lines for a container that is gone', async () => {
     answer = (_request, response) => response.writeHead(404, { 'content-type': 'application/json' }).end('{"message":"No such container: c0ffee"}');
-    expect(await docker.logs.read('c0ffee', { tty: false })).toEqual([]);
+    expect(await docker.logs.read('c0ffee', { tty: false })).toEqual({ lines: [], leftOut: 0 });
+  });
+
+  it('keeps the last lines whose text fits in readTextLength, and counts the older ones it left out', async () => {
+    // The engine's tail counts its messages: 600 lines of 16,000 characters are 9.6 million.
+    const line = (index: number) => `${String(index).padStart(5, '0')}${'a'.repeat(15_995)}`;
+    answer = (_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/vnd.docker.raw-stream' });
+      for (let index = 0; index < 600; index++) response.write(frame(1, `2026-01-02T03:04:05.000000001Z ${line(index)}\n`));
+      response.end();
+    };
+    const { lines, leftOut } = await docker.logs.read('c0ffee', { tty: false, tail: 600 });
+    const kept = Math.floor(readTextLength / 16_000);
+    expect([lines.length, leftOut]).toEqual([kept, 600 - kept]);
+    expect([lines[0]!.text, lines.at(-1)!.text]).toEqual([line(600 - kept), line(599)]);
+  });
+
+  it('gives up a read whose body stops coming at the read deadline, and leaves no connection open', async () => {
+    answer = (_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/vnd.docker.raw-stream' });
+      response.write(frame(1, '2026-01-02T03:04:05.000000001Z the engine froze after this\n'));
+    };
+    const readMs = 200;
+    const hurried = new DockerodeClient({ connection: { socketPath: join(dir, 'docker.sock') }, deadlines: { readMs }, logger: pino({ level: 'silent' }) });
+    await expect(hurried.logs.read('c0ffee', { tty: false })).rejects.toMatchObject({ code: 'ENGINE_UNAVAILABLE', message: expect.stringContaining(`no answer within ${readMs} ms`) });
+    await expect.poll(openConnections).toBe(0);
   });
 
   it('follows a log as the engine sends it, and closes the connection when the signal aborts', async () => {

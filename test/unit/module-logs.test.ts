@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { ContainerDetails } from '../../src/engine/engine-types.ts';
+import { LogDemultiplexer } from '../../src/engine/log-stream.ts';
 import type { FollowedLogLine } from '../../src/modules/log-follower.ts';
 import { ModuleLogs } from '../../src/modules/module-logs.ts';
 import { DockerModuleClient } from '../../src/modules/docker-module-client.ts';
@@ -79,6 +80,15 @@ describe('module logs against a fake engine', () => {
       expect(await modules.logs('alpha', { tail: 0 })).toEqual([]);
     });
 
+    it('says on the first line how many older lines the read left out to keep the answer small', async () => {
+      const [, second, third] = print(3);
+      docker.logs.read = () => Promise.resolve({ lines: [{ ...second! }, { ...third! }], leftOut: 1 });
+      expect((await modules.logs('alpha', { tail: 3 })).map((line) => [line.text, line.dropped])).toEqual([
+        ['line 1', 1],
+        ['line 2', undefined],
+      ]);
+    });
+
     it('refuses a tail outside 0 to 10,000 as BAD_USER_INPUT, and an unknown module as MODULE_NOT_FOUND', async () => {
       for (const tail of [-1, 10_001, 1.5]) await expect(modules.logs('alpha', { tail })).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
       await expect(modules.followLogs('alpha', { tail: -1 })).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
@@ -124,15 +134,48 @@ describe('module logs against a fake engine', () => {
       await feed.return!();
     });
 
-    it('opens the log again after a pause, not over and over, while the engine ends it at once and the store still shows the container running', async () => {
+    /** When the stream ends (now), then when each follow opens the log again, as `follow` answers. */
+    function reopenings(follow = docker.logs.follow): number[] {
+      const opened = [performance.now()];
+      docker.logs.follow = (...args) => {
+        opened.push(performance.now());
+        return follow(...args);
+      };
+      return opened;
+    }
+    /** Whether each pause before a follow was at least the backoff's least delay: 100 ms doubling, -20% of jitter, 1 ms early timers. */
+    const pausedEnough = (opened: number[]) => opened.slice(1).map((at, index) => at - opened[index]! >= 0.8 * 100 * 2 ** index - 1);
+
+    it('opens the log again after growing pauses, while the engine ends it at once and the store still shows the container running', async () => {
       print(2);
       const feed = await modules.followLogs('alpha', { tail: 100 });
       expect(await next(feed, 2)).toEqual(['line 0', 'line 1']);
       // Stopped on the engine, its event not yet in the store: each stream now ends at once, with the last line again.
+      const opened = reopenings();
       docker.setState(container.id, 'exited');
-      for (let turn = 0; turn < 200; turn++) await Promise.resolve();
-      expect(follows()).toHaveLength(2);
-      await until(() => follows().length === 3, 'the log opened again after a pause');
+      await until(() => opened.length === 4, 'the log opened again three times');
+      expect(pausedEnough(opened)).toEqual([true, true, true]);
+      await feed.return!();
+    });
+
+    it('passes on the error the engine writes when it ends each stream at once, dated with the latest line, without opening it over and over', async () => {
+      print(1);
+      const feed = await modules.followLogs('alpha', { tail: 100 });
+      const first = await feed.next();
+      // As a corrupt json-file log makes the engine do: its error in a frame of its own, without a stamp, then the end.
+      const opened = reopenings((_id, query) => {
+        const log = new LogDemultiplexer(false, query.since);
+        const error = Buffer.from(`Error grabbing logs: invalid character '\\x00' looking for beginning of value\n`);
+        const header = Buffer.from([3, 0, 0, 0, 0, 0, 0, error.length]);
+        const lines = [...log.write(Buffer.concat([header, error])), ...log.end()];
+        return Promise.resolve((async function* () {
+          yield lines;
+        })());
+      });
+      docker.breakLogStreams(container.id);
+      const errors = await Promise.all([feed.next(), feed.next(), feed.next()]);
+      expect(errors.map(({ value }) => [value?.text.slice(0, 20), value?.at])).toEqual(Array(3).fill(['Error grabbing logs:', first.value?.at]));
+      expect(pausedEnough(opened)).toEqual([true, true, true]);
       await feed.return!();
     });
 
@@ -194,7 +237,7 @@ describe('module logs against a fake engine', () => {
     });
 
     it('drops what a slow subscriber cannot take, says how many before the next line, and holds no more than its buffer', async () => {
-      const logs = new ModuleLogs({ docker, store, logger, bufferBytes: 1_000 });
+      const logs = new ModuleLogs({ docker, store, logger, bufferLength: 1_000 });
       const slow = await logs.follow('alpha', { tail: 0 });
       // The other subscriber has the default buffer: it takes each batch of the engine whole.
       const other = await modules.followLogs('alpha', { tail: 0 });

@@ -17,10 +17,10 @@ const LogLineRef = builder.objectRef<FollowedLogLine>('LogLine').implement({
   fields: (t) => ({
     at: t.field({ type: 'DateTime', description: 'When the engine read the line from the container (its clock, to the millisecond).', resolve: (line) => line.at }),
     stream: t.field({ type: LogStreamEnum, resolve: (line) => line.stream }),
-    text: t.string({ description: 'The line without its newline; a line longer than 256 KiB comes as several LogLines of one `at`.', resolve: (line) => line.text }),
+    text: t.string({ description: 'The line without its newline; a line longer than 256 KiB (of UTF-8) comes as several LogLines of one `at`.', resolve: (line) => line.text }),
     dropped: t.int({
       description:
-        'Lines dropped just before this one because the subscriber of moduleLogs did not keep up (it holds about 2 MiB of lines); 0 when none were, and always in Module.logs.',
+        "Lines left out just before this one: in moduleLogs because the subscriber did not keep up (it holds 2 Mi characters of lines); in Module.logs, on the first line only, the older lines past the answer's 8 Mi characters of text. 0 when none were.",
       resolve: (line) => line.dropped ?? 0,
     }),
   }),
