@@ -65,7 +65,7 @@ export async function benchLoad({ command, megabytes = 1024, trials = 3 }: LoadB
     const floorGrowths = floors.map((run) => run.peak - run.before);
     const times = runs.map((run) => run.ms);
     return [
-      '## Loading an image archive (`loadImages`)',
+      '## g. Loading an image archive (`loadImages`)',
       '',
       `A \`docker save\` archive of ${size.toFixed(0)} MiB (one layer of random data) uploaded over HTTP with the GraphQL multipart request, streamed through berth to the engine, against \`docker load -i\` of the same file. berth's RSS is sampled every 50 ms; each of the ${trials} trials starts a fresh berth. The growth is the peak less the RSS before the upload. Its floor is a bare Node HTTP server (bench/load-floor.ts, run with berth's node flags) that pipes the same archive, sent as a plain body, to the engine's \`POST /images/load\`: what is left of the growth there is the socket reads' buffers that the collector has not freed yet, which both hold.`,
       '',

@@ -230,7 +230,7 @@ function section(trials: Trial[], lines: number, engineVersion: string): string[
   const ratio = median(ratios);
   const count = (value: number) => value.toLocaleString('en-US');
   return [
-    '## Log throughput to one follower',
+    '## i. Log throughput to one follower',
     '',
     `Each trial starts a new container (${image}, Docker Engine ${engineVersion}) that prints ${count(lines)} lines of ` +
       `${benchLine.length} characters as fast as \`yes\` can, once two followers are attached to it: \`moduleLogs(tail: 0)\` ` +

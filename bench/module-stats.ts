@@ -99,7 +99,7 @@ function report({ subscribers, seconds, opened, one, all }: { subscribers: numbe
   const perSubscriberKb = ((all.rssMb - one.rssMb) * 1024) / others;
   const perSubscriberCpu = (all.cpuPercent - one.cpuPercent) / others;
   return [
-    `## Stats: ${subscribers} \`moduleStats\` subscribers of one module`,
+    `## h. Stats: ${subscribers} \`moduleStats\` subscribers of one module`,
     '',
     `One module running; one subscriber, then ${subscribers} (one graphql-ws connection each), each watched for ${seconds} s. berth reaches the engine through the allowlisting proxy of the integration tests, which counts the engine's stats requests.`,
     '',

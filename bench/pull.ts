@@ -116,7 +116,7 @@ function section(berthTimes: number[], cliTimes: number[], engineVersion: string
   const paired = percentile(berthTimes.map((time, trial) => time / cliTimes[trial]!), 50);
   const megabytes = ((randomLayers * randomLayerBytes) / 1e6).toFixed(0);
   return [
-    '## Pull from a local registry: berth against `docker pull`',
+    '## f. Pull from a local registry: berth against `docker pull`',
     '',
     `The same image (a static busybox, then ${randomLayers} layers of ${randomLayerBytes / 1e6} MB of random bytes: ${megabytes} MB to download) ` +
       `from Debian's docker-registry on 127.0.0.1, onto Docker Engine ${engineVersion}, removed from the engine after every pull. ` +

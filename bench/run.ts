@@ -3,7 +3,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { Agent, request } from 'node:http';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -76,6 +76,15 @@ async function gql<T, V>(port: number, document: TypedDocumentNode<T, V>, variab
     body: JSON.stringify({ query: print(document), variables }),
   });
   return response.json() as Promise<{ data?: T; errors?: unknown[] }>;
+}
+
+/** Below this line docs/benchmarks.md is written by hand (comparisons of two commits), and a new run keeps it. */
+const handWritten = '<!-- Written by hand below: npm run bench keeps what follows. -->';
+
+async function writeReport(file: string, lines: readonly string[]): Promise<void> {
+  const previous = await readFile(file, 'utf8').catch(() => '');
+  const kept = previous.includes(handWritten) ? previous.slice(previous.indexOf(handWritten)) : '';
+  await writeFile(file, `${lines.join('\n')}\n${kept}`);
 }
 
 async function main(): Promise<void> {
@@ -241,7 +250,7 @@ async function main(): Promise<void> {
     for (const line of await benchLoad({ command: berthRun })) report(line);
     for (const line of await benchModuleStats({ command: berthRun })) report(line);
     for (const line of await benchLogs({ command: berthRun })) report(line);
-    if (!process.env.BERTH_BENCH_NODE_FLAGS) await writeFile(join(root, 'docs/benchmarks.md'), `${lines.join('\n')}\n`);
+    if (!process.env.BERTH_BENCH_NODE_FLAGS) await writeReport(join(root, 'docs/benchmarks.md'), lines);
   } finally {
     subscribers?.send({ type: 'close' } satisfies SubscribersCommand);
     berth?.kill('SIGTERM');
