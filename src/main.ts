@@ -23,6 +23,7 @@ async function main(): Promise<void> {
     logger,
     watcher: { resyncMs: settings.resyncSeconds * 1000 },
     dependencyTimeoutMs: settings.dependencyTimeoutSeconds * 1000,
+    updateTimeoutMs: settings.updateTimeoutSeconds * 1000,
   });
   const auth = settings.auth.mode === 'tokens' ? await TokenFileAuthenticator.open(settings.auth.file, logger) : noAuthentication;
   if (settings.auth.mode === 'tokens') logger.info({ file: settings.auth.file }, 'authentication on: bearer tokens from the tokens file');

@@ -20,6 +20,8 @@ export interface BerthServicesOptions {
   watcher?: Pick<EngineWatcherOptions, 'initialBackoffMs' | 'maxBackoffMs' | 'watchdogMs' | 'resyncMs'>;
   /** How long a start waits for each dependency's condition; default 300 s. */
   dependencyTimeoutMs?: number;
+  /** How long an applied module's new container has to run (and be healthy) before it is rolled back; default 60 s. */
+  updateTimeoutMs?: number;
 }
 
 export type BerthServices = ReturnType<typeof createServices>;
@@ -32,10 +34,11 @@ const readyProbeMs = 800;
  * Data flows one way: the watcher and the operations read the engine and hand the store what they saw;
  * the store's changes go to subscribers and to the reconciler, which starts autostart modules.
  */
-export function createServices({ config, logger, connection, deadlines, watcher: watcherOptions, dependencyTimeoutMs }: BerthServicesOptions) {
+export function createServices({ config, logger, connection, deadlines, watcher: watcherOptions, dependencyTimeoutMs, updateTimeoutMs }: BerthServicesOptions) {
   const docker = new DockerodeClient({ connection, deadlines, redact: redactor(config.secrets), logger: logger.child({ component: 'engine' }) });
   const store = new ModuleStore({ config, logger: logger.child({ component: 'store' }) });
   const reader = new ModuleReader({ docker, store, project: config.project });
+  const audit = new AuditLog(logger);
   const modules = new DockerModuleClient({
     docker,
     store,
@@ -46,6 +49,8 @@ export function createServices({ config, logger, connection, deadlines, watcher:
     reconnect: () => watcher.reachableNow(),
     dependencyTimeoutMs,
     registries: config.registries,
+    updateTimeoutMs,
+    audit,
   });
   const reconciler = new Reconciler({ modules, store, logger: logger.child({ component: 'reconciler' }) });
   const watcher = new EngineWatcher({
@@ -53,7 +58,10 @@ export function createServices({ config, logger, connection, deadlines, watcher:
     store,
     reader,
     logger: logger.child({ component: 'watcher' }),
-    onSynced: () => reconciler.reconcile(),
+    onSynced: () => {
+      reconciler.reconcile();
+      modules.recoverUpdates().catch((error: Error) => logger.error({ err: error }, 'could not undo an update left unfinished'));
+    },
     socketPath: docker.socketPath,
     ...watcherOptions,
   });
@@ -61,7 +69,7 @@ export function createServices({ config, logger, connection, deadlines, watcher:
   return {
     docker,
     /** One line per mutation, apply and reload. */
-    audit: new AuditLog(logger),
+    audit,
     store,
     modules,
     /** For /ready: a probe of an engine marked down tries a reconnect at once rather than wait for the next attempt. */
