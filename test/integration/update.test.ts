@@ -71,7 +71,7 @@ ${healthcheck}`,
     expect(await servedEnv(port)).toContain('GREETING=one');
   });
   afterAll(async () => {
-    await Promise.all(clients.map((client) => client.dispose()));
+    for (const client of clients) void client.dispose();
     await Promise.all(servers.map((server) => server.close()));
     for (const harness of harnesses.reverse()) await harness.cleanup();
   });

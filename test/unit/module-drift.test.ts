@@ -1,9 +1,11 @@
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { ModuleSpec } from '../../src/config/module-spec.ts';
 import type { ContainerDetails } from '../../src/engine/engine-types.ts';
 import { containerCreateOptions, fieldDigests, labelKeys } from '../../src/modules/container-spec.ts';
 import { moduleDrift } from '../../src/modules/module-drift.ts';
-import { moduleSpec } from './fake-engine.ts';
+import { ModuleStore, type ModuleState } from '../../src/modules/module-store.ts';
+import { berthConfig, FakeEngine, moduleSpec, project, sync } from './fake-engine.ts';
 
 const imageId = 'sha256:aaaa';
 
@@ -87,9 +89,25 @@ describe('moduleDrift', () => {
 
   it('falls back to the whole-spec digest for a container made before the digest per field: spec', () => {
     const older = containerOf(web);
-    const { [labelKeys.fields]: _, ...labels } = older.labels;
+    const labels = Object.fromEntries(Object.entries(older.labels).filter(([key]) => key !== labelKeys.fields));
     expect(moduleDrift(web, { ...older, labels }, imageId)).toEqual([]);
     expect(moduleDrift({ ...web, command: ['x'] }, { ...older, labels }, imageId)).toEqual(['spec']);
     expect(moduleDrift(web, { ...older, labels: { ...labels, [labelKeys.fields]: 'not json' } }, 'sha256:bbbb')).toEqual(['imageId']);
+  });
+});
+
+describe('drift in the store', () => {
+  it('reaches moduleChanged listeners when the image a reference names moves, and when it moves back', async () => {
+    const docker = new FakeEngine();
+    const madeFrom = docker.addImage(web.image);
+    docker.addContainer(web, 'running', containerCreateOptions(project, web).Labels).imageId = madeFrom;
+    const store = new ModuleStore({ config: berthConfig(web), logger: pino({ level: 'silent' }) });
+    await sync(store, docker);
+    const changed: ModuleState[] = [];
+    store.onModuleChanged((module) => changed.push(module));
+    expect(store.get('web')!.drift).toEqual([]);
+    store.observe({ type: 'image', reference: web.image, image: { id: 'sha256:moved' }, since: store.mark() });
+    store.observe({ type: 'image', reference: web.image, image: { id: madeFrom }, since: store.mark() });
+    expect(changed.map((module) => module.drift)).toEqual([['imageId'], []]);
   });
 });
