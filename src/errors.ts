@@ -8,6 +8,7 @@ export const errorCodes = [
   'DEPENDENCY_FAILED',
   'LOAD_FAILED',
   'PULL_FAILED',
+  'UPDATE_ROLLED_BACK',
   'BAD_USER_INPUT',
   'UNAUTHENTICATED',
   'FORBIDDEN',

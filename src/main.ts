@@ -25,6 +25,7 @@ async function main(): Promise<void> {
     logger,
     watcher: { resyncMs: settings.resyncSeconds * 1000 },
     dependencyTimeoutMs: settings.dependencyTimeoutSeconds * 1000,
+    updateTimeoutMs: settings.updateTimeoutSeconds * 1000,
   });
   const reloader = new ConfigReloader({ file: settings.configFile, env: process.env, loaded, apply: (next) => services.reconfigure(next), audit: services.audit, logger });
   const auth = settings.auth.mode === 'tokens' ? await TokenFileAuthenticator.open(settings.auth.file, logger) : noAuthentication;

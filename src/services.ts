@@ -24,6 +24,8 @@ export interface BerthServicesOptions {
   dependencyTimeoutMs?: number;
   /** How long the container of a module a reload removed gets to stop before it is killed; default 10 s. */
   removalStopSeconds?: number;
+  /** How long an applied module's new container has to run (and be healthy) before it is rolled back; default 60 s. */
+  updateTimeoutMs?: number;
 }
 
 export type BerthServices = ReturnType<typeof createServices>;
@@ -36,7 +38,7 @@ const readyProbeMs = 800;
  * Data flows one way: the watcher and the operations read the engine and hand the store what they saw;
  * the store's changes go to subscribers and to the reconciler, which starts autostart modules.
  */
-export function createServices({ config, logger, connection, deadlines, watcher: watcherOptions, dependencyTimeoutMs, removalStopSeconds }: BerthServicesOptions) {
+export function createServices({ config, logger, connection, deadlines, watcher: watcherOptions, dependencyTimeoutMs, removalStopSeconds, updateTimeoutMs }: BerthServicesOptions) {
   let current = config;
   // Every secret of every configuration loaded: an older engine message may still carry one a reload replaced.
   const secrets = new Set(config.secrets);
@@ -44,6 +46,7 @@ export function createServices({ config, logger, connection, deadlines, watcher:
   const docker = new DockerodeClient({ connection, deadlines, redact: (text) => redact(text), logger: logger.child({ component: 'engine' }) });
   const store = new ModuleStore({ config, logger: logger.child({ component: 'store' }) });
   const reader = new ModuleReader({ docker, store, project: config.project });
+  const audit = new AuditLog(logger);
   const modules = new DockerModuleClient({
     docker,
     store,
@@ -54,6 +57,8 @@ export function createServices({ config, logger, connection, deadlines, watcher:
     reconnect: () => watcher.reachableNow(),
     dependencyTimeoutMs,
     registries: config.registries,
+    updateTimeoutMs,
+    audit,
   });
   const reconciler = new Reconciler({ modules, store, logger: logger.child({ component: 'reconciler' }) });
   const reconfiguration = new Reconfiguration({ store, reader, modules, logger: logger.child({ component: 'reload' }), stopTimeoutSeconds: removalStopSeconds });
@@ -64,6 +69,7 @@ export function createServices({ config, logger, connection, deadlines, watcher:
     logger: logger.child({ component: 'watcher' }),
     onSynced: () => {
       reconciler.reconcile();
+      modules.recoverUpdates().catch((error: Error) => logger.error({ err: error }, 'could not undo an update left unfinished'));
       reconfiguration.retryRemovals();
     },
     socketPath: docker.socketPath,
@@ -73,7 +79,7 @@ export function createServices({ config, logger, connection, deadlines, watcher:
   return {
     docker,
     /** One line per mutation, apply and reload. */
-    audit: new AuditLog(logger),
+    audit,
     store,
     modules,
     /** For /ready: a probe of an engine marked down tries a reconnect at once rather than wait for the next attempt. */

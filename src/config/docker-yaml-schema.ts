@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { parse as parseShellWords } from 'shell-quote';
 import { z } from 'zod';
 import { splitRegistry } from '../engine/image-reference.ts';
-import { dependencyConditions, portProtocols } from './module-spec.ts';
+import { dependencyConditions, portProtocols, updateModes } from './module-spec.ts';
 
 const moduleName = z
   .string()
@@ -205,6 +205,7 @@ const module = z.strictObject(
     volumes: z.array(volumeEntry, { error: (issue) => `expected a list of volume entries, got ${describe(issue.input)}` }).default([]),
     networks: z.array(resourceName, { error: (issue) => `expected a list of network names declared under networks, got ${describe(issue.input)}` }).default([]),
     healthcheck: z.strictObject(healthcheckShape, { error: (issue) => `expected a mapping { test, interval, timeout, retries, startPeriod }, got ${describe(issue.input)}` }).optional(),
+    update: z.enum(updateModes, { error: `expected one of ${updateModes.join(', ')}` }).default('manual'),
     dependsOn: z.record(moduleName, dependencyCondition, { error: mappingError('a mapping of module names to started, healthy or completed') }).default({}),
   },
   { error: (issue) => `expected a module mapping with kind and image, got ${describe(issue.input)}` },

@@ -162,6 +162,7 @@ function toBerthConfig(data: DockerYaml, secrets: string[], folder: string): Ber
     volumes: module.volumes.map(({ source, ...volume }): VolumeMount => ({ ...volume, source: volume.type === 'bind' ? resolve(folder, source) : scoped(source) })),
     networks: ['default', ...module.networks].map(scoped),
     healthcheck: module.healthcheck && healthcheck(module.healthcheck),
+    update: module.update,
     dependsOn: Object.entries(module.dependsOn).map(([dependency, condition]): Dependency => ({ module: dependency, condition })),
   }));
   const volumes = Object.keys(data.volumes).map(scoped);

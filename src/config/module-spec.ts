@@ -48,6 +48,9 @@ export interface HealthcheckSpec {
   startPeriodNs?: number;
 }
 
+export const updateModes = ['manual', 'auto'] as const;
+export type UpdateMode = (typeof updateModes)[number];
+
 export const dependencyConditions = ['started', 'healthy', 'completed'] as const;
 /** started: running; healthy: its healthcheck passes; completed: it ran and exited with code 0. */
 export type DependencyCondition = (typeof dependencyConditions)[number];
@@ -79,6 +82,11 @@ export interface ModuleSpec {
   /** The engine networks it joins, `<project>_default` first, with the module's name as its alias on each. */
   networks: string[];
   healthcheck?: HealthcheckSpec;
+  /**
+   * manual: drift waits for applyModule; auto: berth applies it itself (when the image moves, and on reload).
+   * Not part of the container, nor of its digest.
+   */
+  update: UpdateMode;
   /** Modules to bring to a condition before this one starts; not part of the container, nor of its digest. */
   dependsOn: Dependency[];
 }

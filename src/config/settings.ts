@@ -27,6 +27,7 @@ const settingsSchema = z.object({
   // A day at most: Node's timers take at most 2^31-1 ms, and run a longer interval every millisecond.
   BERTH_RESYNC_SECONDS: count.pipe(z.number().max(86_400, 'expected at most 86400 seconds (a day)')).default(60),
   BERTH_DEPENDENCY_TIMEOUT_SECONDS: count.pipe(z.number().max(86_400, 'expected at most 86400 seconds (a day)')).default(300),
+  BERTH_UPDATE_TIMEOUT_SECONDS: count.pipe(z.number().max(86_400, 'expected at most 86400 seconds (a day)')).default(60),
 });
 
 export interface Settings {
@@ -48,6 +49,8 @@ export interface Settings {
   resyncSeconds: number;
   /** How long a start waits for each dependency to be started, healthy or completed; default 300 s. */
   dependencyTimeoutSeconds: number;
+  /** How long an applied module's new container has to run, and be healthy with a healthcheck, before it is rolled back; default 60 s. */
+  updateTimeoutSeconds: number;
   /** Introspection queries; default on. */
   introspection: boolean;
   limits: {
@@ -109,6 +112,7 @@ export function readSettings(env: Environment): Settings {
     graphiql: data.BERTH_GRAPHIQL === 'on',
     resyncSeconds: data.BERTH_RESYNC_SECONDS,
     dependencyTimeoutSeconds: data.BERTH_DEPENDENCY_TIMEOUT_SECONDS,
+    updateTimeoutSeconds: data.BERTH_UPDATE_TIMEOUT_SECONDS,
     introspection: data.BERTH_INTROSPECTION === 'on',
     limits: { connections: data.BERTH_MAX_CONNECTIONS, subscriptionsPerConnection: data.BERTH_MAX_SUBSCRIPTIONS, bodyBytes: data.BERTH_MAX_BODY_BYTES, uploadBytes: data.BERTH_MAX_UPLOAD_BYTES },
   };

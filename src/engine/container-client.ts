@@ -17,6 +17,7 @@ export interface ContainerClient {
   unpause(id: string): Promise<void>;
   /** Removes it whatever its state (force). */
   remove(id: string): Promise<void>;
+  rename(id: string, name: string): Promise<void>;
 }
 
 export class DockerContainerClient implements ContainerClient {
@@ -71,6 +72,11 @@ export class DockerContainerClient implements ContainerClient {
     await this.#requests.write(`remove container ${id}`, (abortSignal) => this.#requests.docker.getContainer(id).remove({ force: true, abortSignal }));
     this.#requests.log.debug({ container: id }, 'removed container');
   }
+
+  async rename(id: string, name: string): Promise<void> {
+    await this.#requests.write(`rename container ${id} to ${name}`, (abortSignal) => this.#requests.docker.getContainer(id).rename({ name, abortSignal }));
+    this.#requests.log.debug({ container: id, name }, 'renamed container');
+  }
 }
 
 function fromSummary(summary: Dockerode.ContainerInfo): ContainerSummary {
@@ -95,10 +101,12 @@ function fromInspect(details: Dockerode.ContainerInspectInfo): ContainerDetails 
     state: state.Status as EngineContainerState,
     labels: details.Config.Labels ?? {},
     image: details.Config.Image,
+    imageId: details.Image,
     startedAt: ran ? new Date(state.StartedAt) : undefined,
     exitCode: ran && !state.Running ? state.ExitCode : undefined,
     health: containerHealth(state.Health?.Status),
     healthcheck: runsHealthcheck(details.Config.Healthcheck?.Test),
+    healthOutput: state.Health?.Log?.at(-1)?.Output,
     tty: details.Config.Tty,
   };
 }

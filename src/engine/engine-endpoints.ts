@@ -38,6 +38,7 @@ export const engineEndpoints: readonly EngineEndpoint[] = [
   endpoint('POST', '/containers/{id}/start', `/containers/${name}/start`, 'startModule, autostart'),
   endpoint('POST', '/containers/{id}/stop', `/containers/${name}/stop`, 'stopModule'),
   endpoint('POST', '/containers/{id}/unpause', `/containers/${name}/unpause`, 'start a paused module'),
+  endpoint('POST', '/containers/{id}/rename', `/containers/${name}/rename`, "applyModule: keep the old container aside under another name until the new one is healthy, and restore it"),
   endpoint('DELETE', '/containers/{id}', `/containers/${name}`, "recreate a module's stale or dead container (force)"),
   endpoint('GET', '/networks', '/networks', "whether a module's network is there (by name) before its container is made"),
   endpoint('DELETE', '/networks/{id}', `/networks/${name}`, "remove the empty one of two networks of one name made at once by two berths (only the project's own)"),

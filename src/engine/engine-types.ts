@@ -29,6 +29,8 @@ export function containerHealth(word: string | undefined): ContainerHealth | und
 export interface ContainerDetails extends ContainerSummary {
   /** The image reference the container was created from. */
   image: string;
+  /** The id of the image it was made from (sha256:…); known from an inspect only. */
+  imageId?: string;
   startedAt: Date | undefined;
   exitCode: number | undefined;
   /**
@@ -42,6 +44,8 @@ export interface ContainerDetails extends ContainerSummary {
    * known (a container seen only in events), which a start of it cannot tell from `health` alone.
    */
   healthcheck?: boolean;
+  /** The output of the healthcheck's last run, as inspect's State.Health.Log keeps it; known from an inspect only. */
+  healthOutput?: string;
   /** Whether it runs with a TTY (inspect's Config.Tty): its log is then raw text, all of it stdout. Known from an inspect only. */
   tty?: boolean;
 }

@@ -30,15 +30,17 @@ export class AuditLog {
     this.#log.info({ audit: entry }, `${entry.action}${entry.module ? ` ${entry.module}` : ''}: ${entry.outcome}`);
   }
 
-  /** Runs `act` and writes its entry with the time it took; `outcome` reads how it ended. */
-  async time<T>(entry: Omit<AuditEntry, 'outcome' | 'durationMs'>, act: () => Promise<T>, outcome: (error: unknown) => string): Promise<T> {
+  /** Runs `act` and writes its entry with the time it took; `outcome` reads how it ended, and may add details (a reason). */
+  async time<T>(entry: Omit<AuditEntry, 'outcome' | 'durationMs'>, act: () => Promise<T>, outcome: (error: unknown) => string | Pick<AuditEntry, 'outcome' | 'details'>): Promise<T> {
     const start = performance.now();
     try {
       const result = await act();
       this.write({ ...entry, outcome: 'ok', durationMs: Math.round(performance.now() - start) });
       return result;
     } catch (error) {
-      this.write({ ...entry, outcome: outcome(error), durationMs: Math.round(performance.now() - start) });
+      const ended = outcome(error);
+      const { outcome: how, details } = typeof ended === 'string' ? { outcome: ended, details: undefined } : ended;
+      this.write({ ...entry, outcome: how, details: details ? { ...entry.details, ...details } : entry.details, durationMs: Math.round(performance.now() - start) });
       throw error;
     }
   }

@@ -9,6 +9,8 @@ export const labelKeys = {
   module: 'berth.module',
   /** Digest of what the container was created from, to notice a docker.yaml change. */
   spec: 'berth.spec',
+  /** A digest per field (fieldDigests), as JSON: what Module.drift compares docker.yaml with. */
+  fields: 'berth.spec.fields',
 } as const;
 
 /** The labels that make a container berth's, for this project. */
@@ -46,6 +48,34 @@ export function specDigest(module: ModuleSpec): string {
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex').slice(0, 16);
 }
 
+/**
+ * One short digest per field of the container that docker.yaml sets, by its drift name (`image`, `envs.NAME`,
+ * `ports.NAME`, `volumes`, `command`…); fields left unset are left out. Digests rather than values: a label
+ * never holds an env value. Memoised per spec, since every snapshot of the module compares them.
+ */
+export function fieldDigests(module: ModuleSpec): Readonly<Record<string, string>> {
+  let digests = fieldDigestsOf.get(module);
+  if (!digests) fieldDigestsOf.set(module, (digests = computeFieldDigests(module)));
+  return digests;
+}
+
+const fieldDigestsOf = new WeakMap<ModuleSpec, Readonly<Record<string, string>>>();
+
+function computeFieldDigests(module: ModuleSpec): Record<string, string> {
+  const { containerName, image, envs, ports, restart, resources, command, entrypoint, user, workdir, volumes, networks, healthcheck } = module;
+  const fields: Record<string, unknown> = { containerName, image, restart, resources, command, entrypoint, user, workdir, networks, healthcheck };
+  fields.volumes = volumes.map(({ type, source, target, readOnly }) => ({ type, source, target, readOnly }));
+  for (const [name, value] of Object.entries(envs)) fields[`envs.${name}`] = [name, value];
+  for (const { name, ...port } of ports) fields[`ports.${name}`] = port;
+  const digests: Record<string, string> = {};
+  for (const [field, value] of Object.entries(fields)) if (value !== undefined) digests[field] = shortDigest(value);
+  return digests;
+}
+
+function shortDigest(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 12);
+}
+
 /** `networks`: the engine's ids of spec.networks, in order, where names could be ambiguous; default the names. */
 export function containerCreateOptions(project: string, module: ModuleSpec, networks: readonly string[] = module.networks): ContainerCreateOptions {
   const exposedPorts: Record<string, object> = {};
@@ -61,7 +91,7 @@ export function containerCreateOptions(project: string, module: ModuleSpec, netw
     name: module.containerName,
     Image: module.image,
     Env: Object.entries(module.envs).map(([key, value]) => `${key}=${value}`),
-    Labels: { ...moduleLabels(project, module), [labelKeys.spec]: specDigest(module) },
+    Labels: { ...moduleLabels(project, module), [labelKeys.spec]: specDigest(module), [labelKeys.fields]: JSON.stringify(fieldDigests(module)) },
     ExposedPorts: exposedPorts,
     Cmd: module.command,
     Entrypoint: module.entrypoint,

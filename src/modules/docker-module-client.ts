@@ -7,9 +7,11 @@ import { engineStatusCode } from '../engine/engine-error.ts';
 import type { ContainerDetails } from '../engine/engine-types.ts';
 import { BerthError } from '../errors.ts';
 import { endWhen } from '../lib/async-iteration.ts';
+import { AuditLog } from '../lib/audit-log.ts';
 import { pause } from '../lib/timing.ts';
 import { containerCreateOptions, isOwnedBy, labelKeys, specDigest } from './container-spec.ts';
 import { stopFirst, underWay, verdict } from './dependencies.ts';
+import { ModuleUpdates } from './module-updates.ts';
 import { ImagePulls, type ImagePull } from './image-pulls.ts';
 import type { ModuleReader } from './module-reader.ts';
 import { ImageLoader } from './image-loader.ts';
@@ -19,6 +21,7 @@ import { bindSourceMissing, isAmbiguousNetwork, isMissingNetwork, ModuleResource
 import { ModuleStatsStreams, type ModuleStats, type StatsSubscriberOptions } from './module-stats.ts';
 import type { ContainerStatus } from './module-status.ts';
 import type { ModuleState, ModuleStore } from './module-store.ts';
+import { untilModule } from './module-waits.ts';
 
 export type { ModuleState } from './module-store.ts';
 
@@ -37,6 +40,17 @@ export interface DockerModuleClientOptions {
   dependencyTimeoutMs?: number;
   /** Credentials by registry host, for pulls; default none. */
   registries?: Readonly<Record<string, RegistryCredentials>>;
+  /** How long an applied module's new container has to run (and be healthy) before it is rolled back. Default 60 s. */
+  updateTimeoutMs?: number;
+  /** Where applies are written down; default an audit log on `logger`. */
+  audit?: AuditLog;
+}
+
+/** Who applies an update: a token's name, or `auto` for berth's own applies of `update: auto` modules. */
+export interface ApplyOptions {
+  who: string;
+  /** How long the old container gets to stop before it is killed; default 10 s. */
+  timeoutSeconds?: number;
 }
 
 export const maxStopTimeoutSeconds = 3600;
@@ -59,8 +73,12 @@ export class DockerModuleClient {
   readonly #images: ImageLoader;
   readonly #pulls: ImagePulls;
   readonly #stats: ModuleStatsStreams;
+  readonly #updates: ModuleUpdates;
+  readonly #audit: AuditLog;
+  #recovered = false;
 
-  constructor({ docker, store, reader, project, logger, reconnect = async () => false, dependencyTimeoutMs = 300_000, registries = {} }: DockerModuleClientOptions) {
+  constructor(options: DockerModuleClientOptions) {
+    const { docker, store, reader, project, logger, reconnect = async () => false, dependencyTimeoutMs = 300_000, registries = {} } = options;
     this.#docker = docker;
     this.#store = store;
     this.#reader = reader;
@@ -73,6 +91,14 @@ export class DockerModuleClient {
     this.#images = new ImageLoader({ docker, store, reader, logger });
     this.#pulls = new ImagePulls({ docker, store, reader, registries, logger });
     this.#stats = new ModuleStatsStreams({ docker, store, logger });
+    this.#audit = options.audit ?? new AuditLog(logger);
+    const steps = {
+      owned: (spec: ModuleSpec) => this.#ownedContainer(spec),
+      create: (spec: ModuleSpec) => this.#create(spec),
+      start: (spec: ModuleSpec, id: string) => this.#startContainer(spec, id),
+      remove: (id: string) => this.#removeIfThere(id),
+    };
+    this.#updates = new ModuleUpdates({ docker, store, reader, project, steps, logger, timeoutMs: options.updateTimeoutMs });
   }
 
   /** A `docker save` archive, streamed to the engine as it arrives; answers the references loaded. */
@@ -201,6 +227,54 @@ export class DockerModuleClient {
     return names.map(stopAfterDependents);
   }
 
+  /**
+   * Recreates a drifted module from docker.yaml (ModuleUpdates), running or not as it was; a running one's
+   * dependencies are brought to their conditions first. One without drift is answered untouched. Audited.
+   */
+  async apply(name: string, { who, timeoutSeconds = 10 }: ApplyOptions): Promise<ModuleState> {
+    const spec = this.#spec(name);
+    checkTimeout(timeoutSeconds);
+    const drift = [...(this.#store.get(name)?.drift ?? [])];
+    return this.#audit.time({ who, action: 'applyModule', module: name, details: { drift } }, async () => {
+      if (this.#store.get(name)?.status === 'RUNNING' && drift.length > 0) await this.#satisfy(spec);
+      return this.#operate(spec, () => this.#updates.apply(spec, timeoutSeconds), (state) => state.drift.length === 0);
+    }, applyOutcome);
+  }
+
+  /** Each named module applied as apply() does, after those of the batch it depends on. One promise per name. */
+  applyMany(names: readonly string[], options: ApplyOptions): Promise<ModuleState>[] {
+    const dependents = stopFirst(names, (name) => this.#store.spec(name));
+    const applies = new Map<string, Promise<ModuleState>>();
+    const applyAfterDependencies = (name: string): Promise<ModuleState> => {
+      let apply = applies.get(name);
+      if (!apply) {
+        const dependencies = names.filter((other) => dependents.get(other)?.includes(name)).map(applyAfterDependencies);
+        applies.set(name, (apply = Promise.allSettled(dependencies).then(() => this.apply(name, options))));
+      }
+      return apply;
+    };
+    return names.map(applyAfterDependencies);
+  }
+
+  /**
+   * The `update: auto` modules among `names` (all when none) that drifted, applied by `auto`, dependencies
+   * first: for a new image, and for a reload that changed them.
+   */
+  applyDrifted(names: readonly string[] = [...this.#store.specs].map((spec) => spec.name)): Promise<ModuleState>[] {
+    const drifted = names.filter((name) => this.#store.spec(name)?.update === 'auto' && (this.#store.get(name)?.drift.length ?? 0) > 0);
+    return this.applyMany(drifted, { who: 'auto' });
+  }
+
+  /**
+   * Once, when berth first sees the engine: updates a stopped berth left unfinished are undone (ModuleUpdates),
+   * each under its module's lock.
+   */
+  async recoverUpdates(): Promise<void> {
+    if (this.#recovered) return;
+    this.#recovered = true;
+    for (const spec of await this.#updates.interrupted()) await this.#operate(spec, () => this.#updates.recover(spec));
+  }
+
   /** Starts pulling the module's declared image, or joins the pull under way (ImagePulls). */
   async pullImage(name: string): Promise<ImagePull> {
     return this.#pulls.start(this.#spec(name));
@@ -282,30 +356,17 @@ export class DockerModuleClient {
    */
   #until(module: string, condition: Dependency['condition']): Promise<void> {
     let staleHealth = this.#store.get(module)!.health === 'UNHEALTHY';
-    return new Promise((resolve, reject) => {
-      const settle = (error?: Error) => {
-        stop();
-        clearTimeout(timer);
-        if (error) reject(error);
-        else resolve();
-      };
-      const check = (state: ModuleState) => {
-        staleHealth &&= state.health === 'UNHEALTHY';
-        const result = verdict(condition, staleHealth ? { ...state, health: 'STARTING' } : state, this.#store.container(module)?.healthcheck);
-        if (result.met) settle();
-        else if (result.never) settle(new BerthError('DEPENDENCY_FAILED', result.never));
-      };
-      const stop = this.#store.onModuleChanged((state) => {
-        if (state.spec.name === module) check(state);
-      });
-      const seconds = Math.round(this.#dependencyTimeoutMs / 1000);
-      const late = () => {
-        const { status, health } = this.#store.get(module)!;
-        return new BerthError('DEPENDENCY_FAILED', `it was not ${condition} within ${seconds} s (BERTH_DEPENDENCY_TIMEOUT_SECONDS); it is ${status}, health ${health}`);
-      };
-      const timer = setTimeout(() => settle(late()), this.#dependencyTimeoutMs);
-      check(this.#store.get(module)!);
-    });
+    const seconds = Math.round(this.#dependencyTimeoutMs / 1000);
+    const late = () => {
+      const { status, health } = this.#store.get(module)!;
+      return new BerthError('DEPENDENCY_FAILED', `it was not ${condition} within ${seconds} s (BERTH_DEPENDENCY_TIMEOUT_SECONDS); it is ${status}, health ${health}`);
+    };
+    return untilModule(this.#store, module, this.#dependencyTimeoutMs, (state) => {
+      staleHealth &&= state.health === 'UNHEALTHY';
+      const result = verdict(condition, staleHealth ? { ...state, health: 'STARTING' } : state, this.#store.container(module)?.healthcheck);
+      if (!result.met && result.never) throw new BerthError('DEPENDENCY_FAILED', result.never);
+      return result.met;
+    }, late);
   }
 
   #spec(name: string): ModuleSpec {
@@ -521,6 +582,12 @@ const nameTakenWaitMs = 2_000;
 /** A container a start can use as it is: not dead, and running or made from this docker.yaml. */
 function startsAsIs(container: ContainerDetails, spec: ModuleSpec): boolean {
   return container.state !== 'dead' && (container.state === 'running' || container.labels[labelKeys.spec] === specDigest(spec));
+}
+
+/** An apply's audit outcome: its error code, with a rollback's reason. */
+function applyOutcome(error: unknown) {
+  const outcome = error instanceof BerthError ? error.code : 'failed';
+  return { outcome, details: { reason: error instanceof Error ? error.message : String(error) } };
 }
 
 function engineUnavailable(message: string): BerthError {

@@ -5,6 +5,7 @@ import { familiarReference } from '../engine/image-reference.ts';
 import type { ContainerDetails, EngineEvent, EngineVersion, ImageDetails } from '../engine/engine-types.ts';
 import { containerActions, containerAfter } from './container-events.ts';
 import { labelKeys } from './container-spec.ts';
+import { moduleDrift } from './module-drift.ts';
 import { moduleHealth, moduleStatus, type ContainerStatus, type HealthStatus } from './module-status.ts';
 
 export interface ModuleState {
@@ -20,6 +21,8 @@ export interface ModuleState {
   containerId: string | undefined;
   startedAt: Date | undefined;
   exitCode: number | undefined;
+  /** What differs between the container and the spec, by field (module-drift.ts); empty without a container. */
+  drift: readonly string[];
 }
 
 /**
@@ -34,6 +37,7 @@ const visible: { [K in keyof ModuleState]-?: (module: ModuleState) => unknown } 
   containerId: (module) => module.containerId,
   startedAt: (module) => module.startedAt?.getTime(),
   exitCode: (module) => module.exitCode,
+  drift: (module) => module.drift.join(' '),
 };
 
 const differsVisibly = (before: ModuleState, after: ModuleState) => Object.values(visible).some((field) => field(before) !== field(after));
@@ -217,7 +221,8 @@ export class ModuleStore {
     const container = this.#containers.get(name);
     const status = this.#handling.has(name) ? 'HANDLING' : moduleStatus(this.#images.get(spec.image) !== undefined, container?.state);
     const health = moduleHealth(container?.health);
-    const state: ModuleState = { spec, status, health, containerId: container?.id, startedAt: container?.startedAt, exitCode: container?.exitCode };
+    const drift = moduleDrift(spec, container, this.#images.get(spec.image)?.id);
+    const state: ModuleState = { spec, status, health, containerId: container?.id, startedAt: container?.startedAt, exitCode: container?.exitCode, drift };
     this.#states.set(name, state);
     return state;
   }

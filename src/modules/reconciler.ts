@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { backoffDelay } from '../lib/timing.ts';
+import { specDigest } from './container-spec.ts';
 import type { DockerModuleClient } from './docker-module-client.ts';
 import type { ModuleState, ModuleStore } from './module-store.ts';
 
@@ -13,7 +14,10 @@ export interface ReconcilerOptions {
   maxRetryMs?: number;
 }
 
-/** Creates and starts what the store shows as NOT_CREATED and docker.yaml marks autostart. */
+/**
+ * Creates and starts what the store shows as NOT_CREATED and docker.yaml marks autostart, and applies the
+ * drift of `update: auto` modules.
+ */
 export class Reconciler {
   readonly #modules: DockerModuleClient;
   readonly #store: ModuleStore;
@@ -24,6 +28,9 @@ export class Reconciler {
   /** Failed tries in a row, by module. */
   readonly #failures = new Map<string, number>();
   readonly #retries = new Map<string, NodeJS.Timeout>();
+  /** What each auto module was last applied towards (spec digest and image id): tried once, whatever came of it. */
+  readonly #appliedTowards = new Map<string, string>();
+  readonly #applying = new Set<Promise<unknown>>();
   #following = false;
 
   constructor({ modules, store, logger, retryMs = 1_000, maxRetryMs = 60_000 }: ReconcilerOptions) {
@@ -36,7 +43,10 @@ export class Reconciler {
 
   /** Every module once: after each resync. */
   reconcile(): void {
-    for (const module of this.#store.list()) this.#autostart(module);
+    for (const module of this.#store.list()) {
+      this.#autostart(module);
+      this.#autoUpdate(module);
+    }
   }
 
   /**
@@ -47,10 +57,12 @@ export class Reconciler {
     this.#following = true;
     const stopChanges = this.#store.subscribe((change) => this.#autostart(change.module));
     const stopNames = this.#store.onNameFreed((name) => this.#autostart(this.#store.get(name)!));
+    const stopDrift = this.#store.onModuleChanged((module) => this.#autoUpdate(module));
     return () => {
       this.#following = false;
       stopChanges();
       stopNames();
+      stopDrift();
       for (const timer of this.#retries.values()) clearTimeout(timer);
       this.#retries.clear();
     };
@@ -75,9 +87,25 @@ export class Reconciler {
     this.#starting.set(name, starting);
   }
 
+  /**
+   * An auto module that drifted (its image moved, or its spec changed) is applied, once for each spec and image
+   * it drifted towards: an update that was rolled back is not tried again until one of them changes.
+   */
+  #autoUpdate(module: ModuleState): void {
+    const { spec, drift, status } = module;
+    if (spec.update !== 'auto' || drift.length === 0 || status === 'HANDLING') return;
+    const towards = `${specDigest(spec)} ${this.#store.image(spec.image)?.id}`;
+    if (this.#appliedTowards.get(spec.name) === towards) return;
+    this.#appliedTowards.set(spec.name, towards);
+    this.#log.info({ module: spec.name, drift }, 'applying the drift of an update: auto module');
+    const applying = Promise.all(this.#modules.applyDrifted([spec.name])).catch((error: Error) => this.#log.warn({ module: spec.name, err: error }, 'could not apply an update: auto module'));
+    this.#applying.add(applying);
+    void applying.finally(() => this.#applying.delete(applying));
+  }
+
   /** Resolves once the autostarts under way have ended (after follow() was stopped: for a clean teardown). */
   async idle(): Promise<void> {
-    await Promise.allSettled(this.#starting.values());
+    await Promise.allSettled([...this.#starting.values(), ...this.#applying]);
   }
 
   /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ModuleSpec } from '../../src/config/module-spec.ts';
-import { containerCreateOptions, isOwnedBy, specDigest } from '../../src/modules/container-spec.ts';
+import { containerCreateOptions, fieldDigests, isOwnedBy, specDigest } from '../../src/modules/container-spec.ts';
 
 const tts: ModuleSpec = {
   name: 'tts',
@@ -16,6 +16,7 @@ const tts: ModuleSpec = {
   ],
   volumes: [],
   networks: ['demo_default'],
+  update: 'manual',
   dependsOn: [],
 };
 
@@ -26,12 +27,13 @@ describe('containerCreateOptions', () => {
     expect(options).toMatchObject({ name: 'tts_piper', Image: 'local/piper:1.2' });
   });
 
-  it('labels the container as berth-managed for the project and module, with the spec digest', () => {
+  it('labels the container as berth-managed for the project and module, with the spec digest and its digest per field', () => {
     expect(options.Labels).toEqual({
       'berth.managed': 'true',
       'berth.project': 'demo',
       'berth.module': 'tts',
       'berth.spec': specDigest(tts),
+      'berth.spec.fields': JSON.stringify(fieldDigests(tts)),
     });
     expect(specDigest(tts)).toMatch(/^[0-9a-f]{16}$/);
   });

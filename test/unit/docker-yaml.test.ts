@@ -488,6 +488,7 @@ describe('parseConfig', () => {
           ],
           volumes: [],
           networks: ['berth_default'],
+          update: 'manual',
           dependsOn: [],
         },
       ],

@@ -16,7 +16,7 @@ import type { ModuleStore } from '../../src/modules/module-store.ts';
 export const project = 'testproj';
 
 export function moduleSpec(name: string, overrides: Partial<ModuleSpec> = {}): ModuleSpec {
-  return { name, kind: 'svc', containerName: `${name}_svc`, image: `example/${name}:1`, autostart: false, envs: {}, ports: [], volumes: [], networks: [`${project}_default`], dependsOn: [], ...overrides };
+  return { name, kind: 'svc', containerName: `${name}_svc`, image: `example/${name}:1`, autostart: false, envs: {}, ports: [], volumes: [], networks: [`${project}_default`], update: 'manual', dependsOn: [], ...overrides };
 }
 
 export function berthConfig(...modules: ModuleSpec[]): BerthConfig {
@@ -164,6 +164,11 @@ export class FakeEngine implements DockerClient {
       this.held.delete(this.#existing(id).id);
       this.logsHeld.delete(id);
       this.#endLogStreams(id);
+    },
+    rename: async (id: string, name: string) => {
+      await this.#call('containers.rename', id);
+      if (this.#find(name)) throw toBerthError(Object.assign(new Error('name in use'), { statusCode: 409 }), 'rename');
+      this.#existing(id).name = name;
     },
   };
 

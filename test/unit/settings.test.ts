@@ -13,6 +13,7 @@ describe('readSettings', () => {
       graphiql: true,
       resyncSeconds: 60,
       dependencyTimeoutSeconds: 300,
+      updateTimeoutSeconds: 60,
       introspection: true,
       limits: { connections: 4096, subscriptionsPerConnection: 100, bodyBytes: 100_000, uploadBytes: 10 * 1024 ** 3 },
     });
@@ -35,6 +36,7 @@ describe('readSettings', () => {
         BERTH_MAX_UPLOAD_BYTES: '4096',
         BERTH_RESYNC_SECONDS: '15',
         BERTH_DEPENDENCY_TIMEOUT_SECONDS: '45',
+        BERTH_UPDATE_TIMEOUT_SECONDS: '90',
       }),
     ).toEqual({
       port: 8080,
@@ -46,6 +48,7 @@ describe('readSettings', () => {
       graphiql: false,
       resyncSeconds: 15,
       dependencyTimeoutSeconds: 45,
+      updateTimeoutSeconds: 90,
       introspection: false,
       limits: { connections: 100, subscriptionsPerConnection: 5, bodyBytes: 2048, uploadBytes: 4096 },
     });

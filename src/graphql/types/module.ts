@@ -25,6 +25,11 @@ export const ModuleRef = builder.objectRef<ModuleState>('Module').implement({
     containerId: t.string({ nullable: true, resolve: (module) => module.containerId }),
     startedAt: t.field({ type: 'DateTime', nullable: true, resolve: (module) => module.startedAt }),
     exitCode: t.int({ nullable: true, description: 'Set once the container has run and stopped.', resolve: (module) => module.exitCode }),
+    drift: t.stringList({
+      description:
+        'What differs between the container and docker.yaml, by field, sorted: image, imageId (the reference now names another image), envs.NAME (names only), ports.NAME, volumes, command, entrypoint, user, workdir, restart, resources, healthcheck, networks, containerName; spec for a container made by an older berth, which recorded no digest per field (which field is not known). Empty when up to date, and without a container. applyModule recreates the container from docker.yaml.',
+      resolve: (module) => module.drift,
+    }),
   }),
 });
 
@@ -93,6 +98,16 @@ builder.mutationFields((t) => ({
     },
     resolve: (_root, { name, timeoutSeconds }, { modules }) => modules.restart(name, timeoutSeconds),
   }),
+  applyModule: t.field({
+    type: ModuleRef,
+    description:
+      "Recreates a drifted module's container from docker.yaml, running or not as it was; without drift, answers the module untouched. The old container waits aside (stopped, renamed <container>-berth-previous) until the new one runs and, with a healthcheck, is healthy within BERTH_UPDATE_TIMEOUT_SECONDS; otherwise the new one is removed, the old one restored and started, and the mutation fails with UPDATE_ROLLED_BACK and the reason. timeoutSeconds: how long the old container gets to stop before it is killed.",
+    args: {
+      name: t.arg.string({ required: true }),
+      timeoutSeconds: t.arg.int({ required: true, defaultValue: 10 }),
+    },
+    resolve: (_root, { name, timeoutSeconds }, { modules, principal }) => modules.apply(name, { who: principal?.name ?? 'anonymous', timeoutSeconds }),
+  }),
 }));
 
 /** The arguments of every subscription that follows modules (moduleFeed). */
@@ -104,7 +119,7 @@ export const moduleFeedArgs = builder.args((t) => ({
 builder.subscriptionField('moduleChanged', (t) =>
   t.field({
     type: ModuleRef,
-    description: 'The whole module each time anything a query could see of it changes: status, health, container, start time or exit code.',
+    description: 'The whole module each time anything a query could see of it changes: status, health, container, start time, exit code or drift.',
     args: moduleFeedArgs,
     subscribe: (_root, { names, initial }, { modules }) => moduleChangedFeed(modules, { names: names ?? undefined, initial }),
     resolve: (module) => module,

@@ -1,0 +1,185 @@
+import type { Logger } from 'pino';
+import type { ModuleSpec } from '../config/module-spec.ts';
+import type { DockerClient } from '../engine/docker-client.ts';
+import type { ContainerDetails } from '../engine/engine-types.ts';
+import { BerthError } from '../errors.ts';
+import { labelKeys, moduleLabels, ownershipLabels } from './container-spec.ts';
+import type { ModuleReader } from './module-reader.ts';
+import type { ModuleStore } from './module-store.ts';
+import { untilModule } from './module-waits.ts';
+
+/** What an update borrows from the module client: the steps a start takes, with their checks and retries. */
+export interface ContainerSteps {
+  /** The module's container as the engine holds it now, if berth owns one. */
+  owned(spec: ModuleSpec): Promise<ContainerDetails | undefined>;
+  /** Creates the module's container from its spec (image, networks, volumes, name checked); answers its id. */
+  create(spec: ModuleSpec): Promise<string>;
+  /** Starts it; answers the id of the container started (a new one when a network had to be made again). */
+  start(spec: ModuleSpec, id: string): Promise<string>;
+  /** Removes it; gone already is done. */
+  remove(id: string): Promise<void>;
+}
+
+export interface ModuleUpdatesOptions {
+  docker: DockerClient;
+  store: ModuleStore;
+  reader: ModuleReader;
+  project: string;
+  steps: ContainerSteps;
+  logger: Logger;
+  /** How long a new container has to run, and be healthy when it has a healthcheck, before it is rolled back. Default 60 s. */
+  timeoutMs?: number;
+}
+
+/**
+ * The old container's name while it waits aside: it ran when the update began (a rollback starts it again),
+ * or it did not. The name says which, so that a berth that stopped mid-update restores it as it was.
+ */
+const aside = { running: '-berth-previous', stopped: '-berth-previous-stopped' } as const;
+const asideName = /^(.+?)(-berth-previous(-stopped)?)$/;
+
+/** The longest output of a failed healthcheck or log quoted in a rollback's reason. */
+const reasonOutputChars = 500;
+
+/**
+ * applyModule's work, run under the module's lock: the new container is made from the current spec while the
+ * old one waits aside (renamed, stopped once the new one exists, so that no host port is held twice), and the
+ * old one is removed only once the new one runs and, with a healthcheck, is healthy. Otherwise the new one is
+ * removed and the old one restored under its name, running again if it ran: UPDATE_ROLLED_BACK.
+ */
+export class ModuleUpdates {
+  readonly #docker: DockerClient;
+  readonly #store: ModuleStore;
+  readonly #reader: ModuleReader;
+  readonly #project: string;
+  readonly #steps: ContainerSteps;
+  readonly #log: Logger;
+  readonly #timeoutMs: number;
+
+  constructor({ docker, store, reader, project, steps, logger, timeoutMs = 60_000 }: ModuleUpdatesOptions) {
+    this.#docker = docker;
+    this.#store = store;
+    this.#reader = reader;
+    this.#project = project;
+    this.#steps = steps;
+    this.#log = logger;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /**
+   * Recreates the module's container from its spec, leaving it running or not as the old one was; answers
+   * the id of the container the module is left with (none when it had none). `stopSeconds`: how long the old
+   * one gets to stop before it is killed.
+   */
+  async apply(spec: ModuleSpec, stopSeconds: number): Promise<string | undefined> {
+    const old = await this.#steps.owned(spec);
+    if (!old) return undefined;
+    const running = old.state === 'running' || old.state === 'restarting' || old.state === 'paused';
+    await this.#docker.containers.rename(old.id, `${old.name}${running ? aside.running : aside.stopped}`);
+    let fresh: string;
+    try {
+      fresh = await this.#steps.create(spec);
+    } catch (error) {
+      await this.#docker.containers.rename(old.id, old.name);
+      throw error;
+    }
+    if (running) {
+      await this.#docker.containers.stop(old.id, stopSeconds);
+      const started = await this.#startAndWait(spec, fresh);
+      if (started.failure) {
+        await this.#rollBack(spec, old, started.id);
+        throw new BerthError('UPDATE_ROLLED_BACK', `module "${spec.name}" was rolled back to its previous container: the new one ${started.failure}`);
+      }
+      fresh = started.id;
+    }
+    await this.#steps.remove(old.id);
+    this.#log.info({ module: spec.name, container: fresh, previous: old.id }, 'module updated');
+    return fresh;
+  }
+
+  /**
+   * The new container started and watched until it runs (and is healthy, with a healthcheck); answers the id of
+   * the container started and, when it failed, why.
+   */
+  async #startAndWait(spec: ModuleSpec, created: string): Promise<{ id: string; failure?: string }> {
+    let id = created;
+    try {
+      id = await this.#steps.start(spec, created);
+      this.#store.observe(await this.#reader.containerById(spec, id));
+      await this.#until(spec, id);
+      return { id };
+    } catch (error) {
+      if (error instanceof BerthError && error.code === 'ENGINE_UNAVAILABLE') throw error;
+      const reason = error instanceof Error ? error.message : String(error);
+      return { id, failure: `${reason}${await this.#lastWords(id)}` };
+    }
+  }
+
+  #until(spec: ModuleSpec, id: string): Promise<void> {
+    const seconds = Math.round(this.#timeoutMs / 1000);
+    const late = () => {
+      const container = this.#store.container(spec.name);
+      const health = container?.id === id && container.health ? `, health ${container.health}` : '';
+      return new Error(`was not ${container?.healthcheck ? 'healthy' : 'running'} within ${seconds} s (BERTH_UPDATE_TIMEOUT_SECONDS)${health}`);
+    };
+    return untilModule(this.#store, spec.name, this.#timeoutMs, () => {
+      const container = this.#store.container(spec.name);
+      if (container?.id !== id) return false;
+      if (container.state === 'exited' || container.state === 'dead') throw new Error(`exited with code ${container.exitCode ?? 'unknown'}`);
+      if (container.health === 'unhealthy' && container.state === 'running') throw new Error('is unhealthy: its healthcheck failed');
+      return container.state === 'running' && (!container.healthcheck || container.health === 'healthy');
+    }, late);
+  }
+
+  /** The failed container's last healthcheck output, or else the last lines of its log, for the reason. */
+  async #lastWords(id: string): Promise<string> {
+    try {
+      const details = await this.#docker.containers.inspect(id);
+      const health = details?.healthOutput?.trim();
+      if (health) return `; last healthcheck output: ${quote(health)}`;
+      const lines = details ? (await this.#docker.logs.read(id, { tty: details.tty ?? false, tail: 5 })).lines : [];
+      return lines.length > 0 ? `; last log lines: ${quote(lines.map((line) => line.text).join('\n'))}` : '';
+    } catch (error) {
+      this.#log.warn({ err: error, container: id }, 'could not read why a new container failed');
+      return '';
+    }
+  }
+
+  async #rollBack(spec: ModuleSpec, old: ContainerDetails, fresh: string): Promise<void> {
+    this.#log.warn({ module: spec.name, container: fresh, previous: old.id }, 'rolling back an update');
+    await this.#steps.remove(fresh);
+    await this.#docker.containers.rename(old.id, old.name);
+    await this.#docker.containers.start(old.id);
+  }
+
+  /**
+   * The modules with a container left aside by an update that a stopped berth did not finish: listed once,
+   * when berth first sees the engine.
+   */
+  async interrupted(): Promise<ModuleSpec[]> {
+    const containers = await this.#docker.containers.list(ownershipLabels(this.#project));
+    const modules = new Set(containers.filter((container) => asideName.test(container.name)).map((container) => container.labels[labelKeys.module]));
+    return [...this.#store.specs].filter((spec) => modules.has(spec.name));
+  }
+
+  /**
+   * Undoes an update a stopped berth left unfinished: the new container, if made, is removed, and the old one
+   * takes its name back, running again if it ran. Answers the id of the container restored.
+   */
+  async recover(spec: ModuleSpec): Promise<string | undefined> {
+    const containers = await this.#docker.containers.list(moduleLabels(this.#project, spec));
+    const left = containers.find((container) => asideName.test(container.name));
+    const [, name = '', suffix] = (left && asideName.exec(left.name)) ?? [];
+    if (!left) return undefined;
+    const holder = containers.find((container) => container.name === name);
+    if (holder) await this.#steps.remove(holder.id);
+    await this.#docker.containers.rename(left.id, name);
+    if (suffix === aside.running) await this.#docker.containers.start(left.id);
+    this.#log.warn({ module: spec.name, container: left.id, removed: holder?.id }, 'restored the container an interrupted update left aside');
+    return left.id;
+  }
+}
+
+function quote(text: string): string {
+  return JSON.stringify(text.length > reasonOutputChars ? `…${text.slice(-reasonOutputChars)}` : text);
+}
