@@ -141,6 +141,19 @@ describe('docker.yaml reloaded while berth runs', () => {
     expect(berth.store.list().map((state) => state.spec.name)).toEqual(['keep', 'fresh']);
   });
 
+  it('shows the drift of a manual module a reload changed, and applies an `update: auto` one at once', async () => {
+    const freshId = berth.store.get('fresh')?.containerId;
+    await writeFile(file, text(`modules:\n${module('keep', '    envs: { GREETING: drifted }\n')}${module('fresh', '    update: auto\n    envs: { GREETING: auto }\n')}`));
+    const drift = async (name: string) => ((await berth.gql<{ module: { drift: string[] } }>(`{ module(name: "${name}") { drift } }`)).data?.module.drift ?? []);
+    await waitFor(async () => (await drift('keep')).includes('envs.GREETING'), "the manual module's drift");
+    await waitFor(async () => {
+      const [container] = await docker.listContainers({ filters: { label: [`berth.project=${berth.project}`, 'berth.module=fresh'] } });
+      return container !== undefined && container.Id !== freshId && (await docker.getContainer(container.Id).inspect()).Config.Env.includes('GREETING=auto');
+    }, 'the auto module made again from the new file, running', 60_000);
+    await waitFor(async () => (await drift('fresh')).length === 0, "the auto module's drift gone");
+    await waitFor(() => berth.store.get('fresh')?.status === 'RUNNING', 'the update to end with the module running');
+  });
+
   it('reloads on SIGHUP: the entry point the handler calls', async () => {
     const yaml = text(`modules:\n${module('keep', '    envs: { GREETING: hup }\n')}${module('fresh')}`);
     await writeFile(join(folder, 'next.yaml'), yaml);
