@@ -15,6 +15,7 @@ import { buildService, serviceCommand } from '../scripts/service-command.ts';
 import { StartModuleDocument } from '../test/generated/operations.ts';
 import { startSecondEngine, type SecondEngine } from '../test/integration/second-engine.ts';
 import { freePort, startBerth, stopBerth } from './berth-process.ts';
+import { rawContainer } from './raw-container.ts';
 import { percentile } from './stats.ts';
 
 const image = 'berth-test/http-env:1.0';
@@ -73,7 +74,7 @@ export async function benchRecovery(options: RecoveryOptions = {}): Promise<stri
     const port = await freePort();
     // Its log is left out: every refused startModule logs an error with its stack, many per outage.
     berth = await startBerth(command, { configFile: await writeConfig(dir), port, env: { DOCKER_HOST: `unix://${engine.socketPath}` }, log: 'ignore' });
-    const bench: Bench = { engine, port, raw: await rawContainer(engine.docker), signal };
+    const bench: Bench = { engine, port, raw: await rawContainer(engine.docker, { image, name: 'recovery-raw', network: 'recovery-raw' }), signal };
     const results: Series[] = [];
     for (const seconds of durations) results.push({ seconds, trials: await series(bench, seconds, trials) });
     return section(results, (await engine.docker.version()).Version);
@@ -207,13 +208,6 @@ async function mustHaveStarted(docker: Dockerode, containerId: string, stoppedAt
 }
 
 /** An equivalent container outside berth, created and run once, stopped between trials. */
-async function rawContainer(docker: Dockerode): Promise<Dockerode.Container> {
-  const raw = await docker.createContainer({ Image: image, name: 'recovery-raw' });
-  await raw.start();
-  await raw.stop({ t: 0 });
-  return raw;
-}
-
 async function timeRawStart(raw: Dockerode.Container): Promise<number> {
   const begin = performance.now();
   await raw.start();

@@ -21,6 +21,7 @@ import { benchLogs } from './logs.ts';
 import { benchModuleStats } from './module-stats.ts';
 import { benchPull } from './pull.ts';
 import { benchRecovery } from './recovery.ts';
+import { rawContainer, removeLabelledNetworks } from './raw-container.ts';
 import { percentile } from './stats.ts';
 import type { SubscribersCommand, SubscribersReport } from './subscribers.ts';
 
@@ -84,7 +85,9 @@ const handWritten = '<!-- Written by hand below: npm run bench keeps what follow
 async function writeReport(file: string, lines: readonly string[]): Promise<void> {
   const previous = await readFile(file, 'utf8').catch(() => '');
   const kept = previous.includes(handWritten) ? previous.slice(previous.indexOf(handWritten)) : '';
-  await writeFile(file, `${lines.join('\n')}\n${kept}`);
+  // Each section's heading, and the hand-written part, after one blank line, whichever bench wrote the section before.
+  const text = `${lines.join('\n')}\n${kept}`.replace(/\n*(\n## |\n<!-- Written by hand)/g, '\n$1');
+  await writeFile(file, text);
 }
 
 async function main(): Promise<void> {
@@ -207,9 +210,7 @@ async function main(): Promise<void> {
     const startModule = print(StartModuleDocument);
     for (let trial = 0; trial < startTrials; trial++) {
       // Both sides start a container that has run once and is stopped, one after the other, taking turns at going first.
-      const raw = await docker.createContainer({ Image: image, name: `bench-raw-${process.pid}-${trial}`, Labels: { 'bench.raw': project } });
-      await raw.start();
-      await raw.stop({ t: 0 });
+      const raw = await rawContainer(docker, { image, name: `bench-raw-${process.pid}-${trial}`, network: `bench-raw-${process.pid}`, labels: { 'bench.raw': project } });
       const name = names[1 + trial]!;
       // node:http with keep-alive on both sides, as in a.
       const berthStart = async () => {
@@ -232,7 +233,7 @@ async function main(): Promise<void> {
     const pairedRatio = percentile(berthStarts.map((berthTime, trial) => berthTime / rawStarts[trial]!), 50);
     report('## c. `startModule` against a raw dockerode start');
     report();
-    report('Existing stopped containers; berth\'s figure is the whole GraphQL mutation over HTTP (lock, engine calls, state refresh), the raw one `POST /containers/{id}/start` on an equivalent container. The two take turns at going first.');
+    report('Existing stopped containers; berth\'s figure is the whole GraphQL mutation over HTTP (lock, engine calls, state refresh), the raw one `POST /containers/{id}/start` on an equivalent container (on a user-defined bridge network with an alias, as a module\'s container is on `<project>_default`). The two take turns at going first.');
     report();
     report('| | trials | p50 | p99 |');
     report('| --- | --- | --- | --- |');
@@ -257,6 +258,8 @@ async function main(): Promise<void> {
     const leftovers = await docker.listContainers({ all: true, filters: { label: [`berth.project=${project}`] } });
     const raw = await docker.listContainers({ all: true, filters: { label: [`bench.raw=${project}`] } });
     await Promise.all([...leftovers, ...raw].map((container) => docker.getContainer(container.Id).remove({ force: true })));
+    await removeLabelledNetworks(docker, `bench.raw=${project}`);
+    await removeLabelledNetworks(docker, `berth.project=${project}`);
     await rm(dir, { recursive: true, force: true });
   }
 }

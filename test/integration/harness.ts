@@ -93,15 +93,16 @@ export function createHarness(yaml: string, { env = {}, connection = { socketPat
       await services.stop();
       // An autostart under way would make a container after the removal below.
       await services.settled();
-      await removeProjectContainers(project);
-      await removeProjectResources(project);
+      await removeProject(project);
     },
   };
 }
 
-export async function removeProjectContainers(project: string): Promise<void> {
+/** Everything a project left on the engine: its containers, then its networks and volumes. */
+export async function removeProject(project: string): Promise<void> {
   const containers = await docker.listContainers({ all: true, filters: { label: [`berth.project=${project}`] } });
   await Promise.all(containers.map((container) => docker.getContainer(container.Id).remove({ force: true })));
+  await removeProjectResources(project);
 }
 
 /**

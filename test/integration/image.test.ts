@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 import { ensureBaseImage, provideBuildCa } from '../../scripts/image.ts';
 import { newToken } from '../../src/auth/tokens.ts';
 import { ModuleStatusChangedDocument, StartModuleDocument, StopModuleDocument, type ModuleStatusChangedSubscription } from '../generated/operations.ts';
-import { docker, freePort, removeProjectContainers, servedEnv, testImage, waitFor } from './harness.ts';
+import { docker, freePort, removeProject, servedEnv, testImage, waitFor } from './harness.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const operator = newToken('e2e', 'operator');
@@ -55,7 +55,7 @@ describe('the service image', () => {
   }, 600_000);
   afterAll(async () => {
     await berth?.stop({ timeout: 10_000 });
-    await removeProjectContainers(project);
+    await removeProject(project);
     await docker.getImage(`berth-e2e:${project}`).remove({ force: true }).catch(() => {});
   });
 

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:net';
 import { GenericContainer, type StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModuleDetailDocument, StartModuleDocument, StopModuleDocument } from '../generated/operations.ts';
-import { createHarness, docker, freePort, removeProjectContainers, servedEnv, testImage, waitFor, type Harness } from './harness.ts';
+import { createHarness, docker, freePort, removeProject, servedEnv, testImage, waitFor, type Harness } from './harness.ts';
 
 describe('containers berth does not own', () => {
   let berth: Harness;
@@ -32,7 +32,7 @@ describe('containers berth does not own', () => {
   });
   afterAll(async () => {
     await Promise.all([foreign, otherProject, unlabelled].map((container) => container?.stop({ remove: true, timeout: 1 })));
-    await Promise.all([berth.cleanup(), removeProjectContainers(`other-${berth.run}`)]);
+    await Promise.all([berth.cleanup(), removeProject(`other-${berth.run}`)]);
   });
 
   it('refuses to start or stop a module whose container name another container holds, and leaves that container as it was', async () => {

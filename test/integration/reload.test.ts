@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { serviceCommand } from '../../scripts/service-command.ts';
 import { textDigest } from '../../src/config/docker-yaml.ts';
 import { listen, type RunningServer } from '../../src/http/listen.ts';
-import { createHarness, docker, freePort, removeProjectContainers, testImage, waitFor, type Harness } from './harness.ts';
+import { createHarness, docker, freePort, removeProject, testImage, waitFor, type Harness } from './harness.ts';
 import { subscribe, wsClient, type Subscription } from './subscription.ts';
 
 interface StatusChange {
@@ -173,7 +173,7 @@ describe('the built service', () => {
   const project = `it-hup-${Math.random().toString(36).slice(2, 8)}`;
 
   afterAll(async () => {
-    await removeProjectContainers(project);
+    await removeProject(project);
     if (folder) await rm(folder, { recursive: true, force: true });
   });
 
