@@ -75,7 +75,7 @@ export class ConfigReloader {
   watch(): void {
     this.#unwatch ??= watchFile(this.#file, () => void this.reload('file'), {
       quietMs: this.#quietMs,
-      onError: (error) => this.#log.error({ err: error, file: this.#file }, 'cannot watch docker.yaml; it is re-read on SIGHUP only'),
+      onError: (error) => this.#log.error({ err: error, file: this.#file }, 'cannot watch docker.yaml: changes to it are not seen; send SIGHUP to reload it'),
     });
   }
 
