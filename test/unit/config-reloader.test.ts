@@ -1,0 +1,74 @@
+import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { diffConfigs } from '../../src/config/config-diff.ts';
+import { ConfigReloader } from '../../src/config/config-reloader.ts';
+import { readConfig } from '../../src/config/docker-yaml.ts';
+import type { BerthConfig } from '../../src/config/module-spec.ts';
+import { AuditLog } from '../../src/lib/audit-log.ts';
+import { until } from './fake-engine.ts';
+
+const logger = pino({ level: 'silent' });
+const alpha = (tag: number) => `project: p\nmodules:\n  alpha:\n    kind: http\n    image: example/alpha:${tag}\n`;
+const beta = '  beta:\n    kind: http\n    image: example/beta:1\n';
+
+describe('ConfigReloader, a file that removes modules', () => {
+  let folder: string;
+  let file: string;
+  let current: BerthConfig;
+  const removed: string[] = [];
+  /** Each wait before a file that removes modules is read again: the test lets it end. */
+  const waits: (() => void)[] = [];
+  const apply = vi.fn(async (next: BerthConfig) => {
+    const changes = diffConfigs(current, next);
+    current = next;
+    removed.push(...changes.removed);
+    return changes;
+  });
+
+  beforeEach(async () => {
+    folder = await mkdtemp(join(tmpdir(), 'berth-settle-'));
+    file = join(folder, 'docker.yaml');
+    await writeFile(file, alpha(1) + beta);
+    current = (await readConfig(file, {})).config;
+    removed.length = 0;
+    waits.length = 0;
+    apply.mockClear();
+  });
+  afterEach(() => rm(folder, { recursive: true, force: true }));
+
+  const reloader = async () =>
+    new ConfigReloader({ file, env: {}, loaded: await readConfig(file, {}), apply, audit: new AuditLog(logger), logger, settle: () => new Promise<void>((resolve) => waits.push(resolve)) });
+
+  it('is read again after a wait: a file caught part-way through a slow write that broke at a module removes nothing', async () => {
+    const config = await reloader();
+    await writeFile(file, alpha(2));
+    const outcome = config.reload('file');
+    await until(() => waits.length === 1, 'the wait before the file is read again');
+    await appendFile(file, beta); // the rest of the slow write
+    waits[0]!();
+    expect(await outcome).toBe('ok');
+    expect(apply).toHaveBeenCalledTimes(1);
+    expect(removed).toEqual([]);
+    expect(current.modules.map((module) => module.name)).toEqual(['alpha', 'beta']);
+  });
+
+  it('removes them once it reads the same after the wait', async () => {
+    const config = await reloader();
+    await writeFile(file, alpha(1));
+    const outcome = config.reload('SIGHUP');
+    await until(() => waits.length === 1, 'the wait before the file is read again');
+    waits[0]!();
+    expect(await outcome).toBe('ok');
+    expect(removed).toEqual(['beta']);
+  });
+
+  it('is not waited for when it only adds or changes modules', async () => {
+    const config = await reloader();
+    await writeFile(file, alpha(2) + beta);
+    expect(await config.reload('file')).toBe('ok');
+    expect(waits).toEqual([]);
+  });
+});
