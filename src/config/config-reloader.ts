@@ -125,9 +125,10 @@ export class ConfigReloader {
       this.#state = { ...this.#state, digest: read.digest, errors: [] };
       return audit('unchanged', { digest: read.digest });
     }
+    const changes = await this.#apply(read.config);
+    // Only once in force: after a failed apply, the same file read again is applied again, not `unchanged`.
     this.#config = read.config;
     this.#state = { path: this.#file, loadedAt: new Date(), digest: read.digest, errors: [] };
-    const changes = await this.#apply(read.config);
     this.#log.info({ file: this.#file, ...changes }, 'docker.yaml reloaded');
     return audit('ok', { digest: read.digest, ...changes });
   }

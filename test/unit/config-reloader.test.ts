@@ -72,3 +72,23 @@ describe('ConfigReloader, a file that removes modules', () => {
     expect(waits).toEqual([]);
   });
 });
+
+describe('ConfigReloader, an apply that fails', () => {
+  let folder: string;
+  beforeEach(async () => (folder = await mkdtemp(join(tmpdir(), 'berth-failed-apply-'))));
+  afterEach(() => rm(folder, { recursive: true, force: true }));
+
+  it('leaves the configuration in force as it was: the same file read again is applied again', async () => {
+    const file = join(folder, 'docker.yaml');
+    await writeFile(file, alpha(1));
+    const loaded = await readConfig(file, {});
+    const apply = vi.fn<(next: BerthConfig) => Promise<ReturnType<typeof diffConfigs>>>().mockRejectedValueOnce(new Error('a bug')).mockResolvedValue({ added: [], removed: [], changed: ['alpha'] });
+    const config = new ConfigReloader({ file, env: {}, loaded, apply, audit: new AuditLog(logger), logger });
+    await writeFile(file, alpha(2));
+    expect(await config.reload('file')).toBe('failed');
+    expect(config.state.digest).toBe(loaded.digest);
+    expect(await config.reload('SIGHUP')).toBe('ok');
+    expect(apply).toHaveBeenCalledTimes(2);
+    expect(config.state.digest).not.toBe(loaded.digest);
+  });
+});
