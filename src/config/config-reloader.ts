@@ -31,7 +31,7 @@ export interface ConfigReloaderOptions {
   env: Environment;
   /** The configuration berth started with, and its file's digest. */
   loaded: ReadConfig;
-  /** Puts a new configuration in force (services.reconfigure). */
+  /** Puts a new configuration in force (services.reconfigure); the removed modules' containers go after it, in the background. */
   apply: (config: BerthConfig) => Promise<ConfigChanges>;
   audit: AuditLog;
   logger: Logger;
@@ -130,7 +130,7 @@ export class ConfigReloader {
     this.#config = read.config;
     this.#state = { path: this.#file, loadedAt: new Date(), digest: read.digest, errors: [] };
     this.#log.info({ file: this.#file, ...changes }, 'docker.yaml reloaded');
-    return audit('ok', { digest: read.digest, ...changes });
+    return audit('ok', { digest: read.digest, ...changes, ...(changes.removed.length > 0 && { removal: 'background' }) });
   }
 
   #readFile(): Promise<ReadConfig> {

@@ -7,7 +7,7 @@ import { diffConfigs } from '../../src/config/config-diff.ts';
 import { ConfigReloader } from '../../src/config/config-reloader.ts';
 import { readConfig } from '../../src/config/docker-yaml.ts';
 import type { BerthConfig } from '../../src/config/module-spec.ts';
-import { AuditLog } from '../../src/lib/audit-log.ts';
+import { AuditLog, type AuditEntry } from '../../src/lib/audit-log.ts';
 import { until } from './fake-engine.ts';
 
 const logger = pino({ level: 'silent' });
@@ -35,12 +35,17 @@ describe('ConfigReloader, a file that removes modules', () => {
     current = (await readConfig(file, {})).config;
     removed.length = 0;
     waits.length = 0;
+    audited.length = 0;
     apply.mockClear();
   });
   afterEach(() => rm(folder, { recursive: true, force: true }));
 
-  const reloader = async () =>
-    new ConfigReloader({ file, env: {}, loaded: await readConfig(file, {}), apply, audit: new AuditLog(logger), logger, settle: () => new Promise<void>((resolve) => waits.push(resolve)) });
+  const audited: AuditEntry[] = [];
+  const reloader = async () => {
+    const audit = new AuditLog(logger);
+    vi.spyOn(audit, 'write').mockImplementation((entry) => void audited.push(entry));
+    return new ConfigReloader({ file, env: {}, loaded: await readConfig(file, {}), apply, audit, logger, settle: () => new Promise<void>((resolve) => waits.push(resolve)) });
+  };
 
   it('is read again after a wait: a file caught part-way through a slow write that broke at a module removes nothing', async () => {
     const config = await reloader();
@@ -63,6 +68,7 @@ describe('ConfigReloader, a file that removes modules', () => {
     waits[0]!();
     expect(await outcome).toBe('ok');
     expect(removed).toEqual(['beta']);
+    expect(audited.at(-1)).toMatchObject({ outcome: 'ok', details: { removed: ['beta'], removal: 'background' } });
   });
 
   it('is not waited for when it only adds or changes modules', async () => {

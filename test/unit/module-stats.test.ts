@@ -181,7 +181,7 @@ describe('module stats', () => {
       await until(() => docker.openStatsStreams.includes(added.id), "gamma's stream");
       docker.sendStats(added.id);
       expect((await next(all)).module.spec.name).toBe('gamma');
-      await reload(alpha, beta);
+      await (await reload(alpha, beta)).removed;
       await until(() => !docker.openStatsStreams.includes(added.id), "gamma's stream closed with its container");
       expect(store.spec('gamma')).toBeUndefined();
       docker.sendStats(running.id);
