@@ -55,9 +55,8 @@ async function main(): Promise<void> {
     onError: (error) => logger.error({ err: error }, 'server error'),
   });
   logger.info({ url: running.url }, 'berth is listening');
-  services.start();
-  reloader.watch();
-  // Installed once berth listens: before, the signal's default would end the process.
+  // Installed once berth listens (before, the signal's default would end the process), and before anything
+  // else that could fail: a SIGHUP must never end a berth that serves, nor SIGTERM skip the graceful stop.
   process.on('SIGHUP', () => {
     logger.info({ signal: 'SIGHUP' }, 'reloading docker.yaml');
     void reloader.reload('SIGHUP');
@@ -81,6 +80,8 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  services.start();
+  reloader.watch();
 }
 
 main().catch((error: unknown) => {

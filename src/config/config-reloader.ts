@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
 import type { AuditLog } from '../lib/audit-log.ts';
+import { pause } from '../lib/timing.ts';
 import { watchFile } from '../lib/watch-file.ts';
 import type { ConfigChanges } from './config-diff.ts';
-import { sameConfig } from './config-diff.ts';
+import { diffConfigs, sameConfig } from './config-diff.ts';
 import { ConfigError, formatIssue, type ConfigIssue } from './config-error.ts';
 import { readConfig, type ReadConfig } from './docker-yaml.ts';
 import type { Environment } from './interpolate.ts';
@@ -30,13 +31,17 @@ export interface ConfigReloaderOptions {
   env: Environment;
   /** The configuration berth started with, and its file's digest. */
   loaded: ReadConfig;
-  /** Puts a new configuration in force (services.reconfigure). */
+  /** Puts a new configuration in force (services.reconfigure); the removed modules' containers go after it, in the background. */
   apply: (config: BerthConfig) => Promise<ConfigChanges>;
   audit: AuditLog;
   logger: Logger;
   /** How long the folder must be quiet before a change is read; default 100 ms. */
   quietMs?: number;
+  /** The wait before a file that removes modules is read again to see it unchanged; default 1 s. */
+  settle?: () => Promise<void>;
 }
+
+const settleMs = 1_000;
 
 /**
  * docker.yaml read again when it changes (watch) or on SIGHUP (reload), one reload at a time. A valid new file
@@ -51,18 +56,20 @@ export class ConfigReloader {
   readonly #audit: AuditLog;
   readonly #log: Logger;
   readonly #quietMs: number;
+  readonly #settle: () => Promise<void>;
   #config: BerthConfig;
   #state: ConfigState;
   #queue: Promise<unknown> = Promise.resolve();
   #unwatch: (() => void) | undefined;
 
-  constructor({ file, env, loaded, apply, audit, logger, quietMs = 100 }: ConfigReloaderOptions) {
+  constructor({ file, env, loaded, apply, audit, logger, quietMs = 100, settle = () => pause(settleMs) }: ConfigReloaderOptions) {
     this.#file = file;
     this.#env = env;
     this.#apply = apply;
     this.#audit = audit;
     this.#log = logger;
     this.#quietMs = quietMs;
+    this.#settle = settle;
     this.#config = loaded.config;
     this.#state = { path: file, loadedAt: new Date(), digest: loaded.digest, errors: [] };
   }
@@ -75,7 +82,7 @@ export class ConfigReloader {
   watch(): void {
     this.#unwatch ??= watchFile(this.#file, () => void this.reload('file'), {
       quietMs: this.#quietMs,
-      onError: (error) => this.#log.error({ err: error, file: this.#file }, 'cannot watch docker.yaml; it is re-read on SIGHUP only'),
+      onError: (error) => this.#log.error({ err: error, file: this.#file }, 'cannot watch docker.yaml: changes to it are not seen; send SIGHUP to reload it'),
     });
   }
 
@@ -107,7 +114,7 @@ export class ConfigReloader {
   async #read(audit: (outcome: ReloadOutcome, details: Record<string, unknown>) => ReloadOutcome): Promise<ReloadOutcome> {
     let read: ReadConfig;
     try {
-      read = await readConfig(this.#file, this.#env, { project: this.#config.project });
+      read = await this.#settled(await this.#readFile());
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       this.#state = { ...this.#state, errors: error.issues };
@@ -118,10 +125,30 @@ export class ConfigReloader {
       this.#state = { ...this.#state, digest: read.digest, errors: [] };
       return audit('unchanged', { digest: read.digest });
     }
+    const changes = await this.#apply(read.config);
+    // Only once in force: after a failed apply, the same file read again is applied again, not `unchanged`.
     this.#config = read.config;
     this.#state = { path: this.#file, loadedAt: new Date(), digest: read.digest, errors: [] };
-    const changes = await this.#apply(read.config);
     this.#log.info({ file: this.#file, ...changes }, 'docker.yaml reloaded');
-    return audit('ok', { digest: read.digest, ...changes });
+    return audit('ok', { digest: read.digest, ...changes, ...(changes.removed.length > 0 && { removal: 'background' }) });
+  }
+
+  #readFile(): Promise<ReadConfig> {
+    return readConfig(this.#file, this.#env, { project: this.#config.project });
+  }
+
+  /**
+   * A file read part-way through a slow write (scp, a pipe: pieces further apart than the quiet time) that
+   * broke at a module is valid, and would remove the modules not yet written. A file that removes modules is
+   * therefore read again after a wait, until it reads the same.
+   */
+  async #settled(read: ReadConfig): Promise<ReadConfig> {
+    while (diffConfigs(this.#config, read.config).removed.length > 0) {
+      await this.#settle();
+      const again = await this.#readFile();
+      if (again.digest === read.digest) return read;
+      read = again;
+    }
+    return read;
   }
 }

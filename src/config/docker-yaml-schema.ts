@@ -54,7 +54,7 @@ const portName = z
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name of letters, digits and "_", not starting with a digit');
 
 const envValue = z.union([z.string(), z.number(), z.boolean()], {
-  error: (issue) => `expected a scalar value (string, number or boolean), got ${describe(issue.input)}`,
+  error: (issue) => `expected a scalar value (string, number or boolean), got ${typeOf(issue.input)}`,
 });
 
 const restart = z
@@ -176,7 +176,7 @@ const registryHost = z
 
 /** A user name or password: a string, or a number written without quotes. */
 const credential = z
-  .union([z.string(), z.number()], { error: (issue) => `expected a string, such as "\${REGISTRY_PASSWORD}", got ${describe(issue.input)}` })
+  .union([z.string(), z.number()], { error: (issue) => `expected a string, such as "\${REGISTRY_PASSWORD}", got ${typeOf(issue.input)}` })
   .transform(String)
   .pipe(z.string().min(1, 'expected a value that is not empty'));
 
@@ -187,7 +187,7 @@ const module = z.strictObject(
     kind,
     image,
     autostart: z.boolean({ error: (issue) => `expected true or false, got ${describe(issue.input)}` }).default(true),
-    envs: z.record(envName, envValue, { error: mappingError('a mapping of NAME: value') }).default({}),
+    envs: z.record(envName, envValue, { error: mappingError('a mapping of NAME: value', typeOf) }).default({}),
     ports: z.record(portName, port, { error: mappingError('a mapping of port names to ports') }).default({}),
     restart: restart.optional(),
     resources: z.strictObject(resourcesShape, { error: (issue) => `expected a mapping { cpus, memory }, got ${describe(issue.input)}` }).optional(),
@@ -220,8 +220,8 @@ export const dockerYamlSchema = z.strictObject(
     volumes: z.record(resourceName, declared, { error: mappingError('a mapping of volume names to {}') }).default({}),
     networks: z.record(resourceName, declared, { error: mappingError('a mapping of network names to {}') }).default({}),
     registries: z
-      .record(registryHost, z.strictObject(registryShape, { error: (issue) => `expected a mapping { username, password }, got ${describe(issue.input)}` }), {
-        error: mappingError('a mapping of registry hosts to { username, password }'),
+      .record(registryHost, z.strictObject(registryShape, { error: (issue) => `expected a mapping { username, password }, got ${typeOf(issue.input)}` }), {
+        error: mappingError('a mapping of registry hosts to { username, password }', typeOf),
       })
       .default({}),
     modules: z.record(moduleName, module, { error: mappingError('a mapping of module names to modules') }),
@@ -232,17 +232,25 @@ export const dockerYamlSchema = z.strictObject(
 export type DockerYaml = z.output<typeof dockerYamlSchema>;
 
 /** A record's own error, which would otherwise replace the message of its key's schema. */
-function mappingError(expected: string) {
+function mappingError(expected: string, got: (value: unknown) => string = describe) {
   return (issue: z.core.$ZodRawIssue) =>
-    issue.code === 'invalid_key' ? issue.issues?.[0]?.message : `expected ${expected}, got ${describe(issue.input)}`;
+    issue.code === 'invalid_key' ? issue.issues?.[0]?.message : `expected ${expected}, got ${got(issue.input)}`;
 }
 
+/** The value as a message quotes it: a scalar itself, anything else by its type. */
 function describe(value: unknown): string {
+  return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? JSON.stringify(value) : typeOf(value);
+}
+
+/**
+ * The value's type only: what messages about envs and registries say, since env values and credentials are
+ * quoted nowhere (`config.errors` is a viewer's, and "bob:hunter2" given for a registry is a password).
+ */
+function typeOf(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'a mapping';
-  return JSON.stringify(value);
+  return typeof value === 'object' ? 'a mapping' : `a ${typeof value}`;
 }
 
 /** The keys a strict mapping at this path takes, for "unknown key" messages. */

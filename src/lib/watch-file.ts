@@ -1,4 +1,4 @@
-import { watch } from 'node:fs';
+import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { debounce } from './timing.ts';
 
@@ -18,9 +18,16 @@ export interface WatchFileOptions {
  */
 export function watchFile(file: string, onChange: () => void, { quietMs = 100, onError }: WatchFileOptions): () => void {
   const changed = debounce(onChange, quietMs);
-  const watcher = watch(dirname(file), (_event, name) => {
-    if (name === null || name === basename(file) || name.startsWith('..')) changed();
-  });
+  let watcher: FSWatcher;
+  try {
+    watcher = watch(dirname(file), (_event, name) => {
+      if (name === null || name === basename(file) || name.startsWith('..')) changed();
+    });
+  } catch (error) {
+    // fs.watch throws at once when the folder is missing (ENOENT) or inotify's watches are used up (ENOSPC).
+    onError(error as Error);
+    return () => {};
+  }
   watcher.on('error', onError);
   return () => {
     changed.cancel();

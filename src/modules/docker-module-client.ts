@@ -140,9 +140,10 @@ export class DockerModuleClient {
     return this.#store.onModuleRemoved(...args);
   }
 
-  /** One subscriber's stats of the named modules (all when none) while each runs; unknown names are MODULE_NOT_FOUND. */
+  /** One subscriber's stats of the named modules (all when none, a reload's too) while each runs; unknown names are MODULE_NOT_FOUND. */
   stats(names: readonly string[] | undefined, options?: StatsSubscriberOptions): AsyncIterableIterator<ModuleStats> {
-    return this.#whileDeclared(names ?? [], this.#stats.subscribe(this.select(names), options));
+    const declared = this.select(names);
+    return this.#whileDeclared(names ?? [], this.#stats.subscribe(names ? declared : 'all', options));
   }
 
   /** A subscription that names modules ends once a reload has removed one of them (and its container is gone). */

@@ -48,19 +48,41 @@ export class ModuleStatsStreams {
   }
 
   /**
-   * One subscriber's readings of these modules, about one a second for each that runs. Each reading is one
-   * new object handed to every subscriber of its module, so that the shared execution of subscriptions
-   * runs an operation once per reading. A subscriber that falls behind by its capacity is ended.
+   * One subscriber's readings of these modules (`all`: every module, and those a reload adds once the store
+   * announces them), about one a second for each that runs. Each reading is one new object handed to every
+   * subscriber of its module, so that the shared execution of subscriptions runs an operation once per
+   * reading. A subscriber that falls behind by its capacity is ended.
    */
-  subscribe(modules: readonly ModuleState[], { perModuleCapacity = 30 }: StatsSubscriberOptions = {}): PushQueue<ModuleStats> {
-    const names = modules.map((module) => module.spec.name);
+  subscribe(modules: readonly ModuleState[] | 'all', { perModuleCapacity = 30 }: StatsSubscriberOptions = {}): PushQueue<ModuleStats> {
+    const names = new Set((modules === 'all' ? this.#store.list() : modules).map((module) => module.spec.name));
+    let unlisten = () => {};
     const subscriber: PushQueue<ModuleStats> = new PushQueue({
-      capacity: perModuleCapacity * Math.max(1, names.length),
-      onOverflow: () => this.#log.info({ modules: names }, 'ended a stats subscriber that fell behind'),
-      onEnd: () => this.#leave(names, subscriber),
+      capacity: perModuleCapacity * Math.max(1, names.size),
+      onOverflow: () => this.#log.info({ modules: [...names] }, 'ended a stats subscriber that fell behind'),
+      onEnd: () => {
+        unlisten();
+        this.#leave([...names], subscriber);
+      },
     });
     for (const name of names) this.#join(name, subscriber);
+    if (modules === 'all') unlisten = this.#followDeclared(names, subscriber);
     return subscriber;
+  }
+
+  /** An `all` subscriber joins the modules a reload adds as they are announced, and leaves those it removes. */
+  #followDeclared(names: Set<string>, subscriber: PushQueue<ModuleStats>): () => void {
+    const stopAdded = this.#store.onModuleChanged(({ spec: { name } }) => {
+      if (names.has(name)) return;
+      names.add(name);
+      this.#join(name, subscriber);
+    });
+    const stopRemoved = this.#store.onModuleRemoved((name) => {
+      if (names.delete(name)) this.#leave([name], subscriber);
+    });
+    return () => {
+      stopAdded();
+      stopRemoved();
+    };
   }
 
   #join(name: string, subscriber: PushQueue<ModuleStats>): void {

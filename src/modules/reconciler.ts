@@ -57,7 +57,11 @@ export class Reconciler {
     this.#following = true;
     const stopChanges = this.#store.subscribe((change) => this.#autostart(change.module));
     const stopNames = this.#store.onNameFreed((name) => this.#autostart(this.#store.get(name)!));
-    const stopDrift = this.#store.onModuleChanged((module) => this.#autoUpdate(module));
+    // A spec change is a module change too: a reload may turn autostart on for a module without a container.
+    const stopDrift = this.#store.onModuleChanged((module) => {
+      this.#autostart(module);
+      this.#autoUpdate(module);
+    });
     return () => {
       this.#following = false;
       stopChanges();

@@ -17,8 +17,8 @@ export interface ReconfigurationOptions {
 /**
  * A new docker.yaml applied to the modules without a restart. Added and changed modules take their spec at
  * once and are read from the engine (an added one is announced with the status read, and autostarts through
- * the reconciler as at start-up); removed ones retire: their container is stopped and removed, never their
- * volumes or networks, after any operation under way on them.
+ * the reconciler as at start-up); removed ones retire in the background: their container is stopped and
+ * removed, never their volumes or networks, after any operation under way on them.
  */
 export class Reconfiguration {
   readonly #store: ModuleStore;
@@ -36,12 +36,16 @@ export class Reconfiguration {
     this.#stopTimeoutSeconds = stopTimeoutSeconds;
   }
 
-  /** Resolves once the new modules are read and the removed ones' containers are gone (or their removal failed). */
-  async apply(config: BerthConfig, changes: ConfigChanges): Promise<void> {
+  /**
+   * Resolves once the added and changed modules are read. The removed ones retire in the background, since
+   * each waits for the operation under way on it (a stop given an hour, say) and the next reload must not:
+   * `removed` resolves once their containers are gone (or their removal failed, to be tried again).
+   */
+  async apply(config: BerthConfig, changes: ConfigChanges): Promise<{ removed: Promise<void> }> {
     this.#modules.useRegistries(config.registries);
     this.#store.reconfigure(config, changes);
     await Promise.all([...changes.added, ...changes.changed].map((name) => this.#read(name)));
-    await Promise.all(changes.removed.map((name) => this.#retire(name)));
+    return { removed: Promise.all(changes.removed.map((name) => this.#retire(name))).then(() => undefined) };
   }
 
   /** Removals that failed (the engine was down) are tried again once berth is in sync with the engine. */

@@ -437,6 +437,18 @@ describe('registries', () => {
     expect(config.secrets).toEqual(['123456']);
   });
 
+  it('never quotes what is given for a registry or under envs, only its type: it may be a credential', () => {
+    expect(issues(yaml('registries:', '  registry.example.com: "bob:hunter2"', 'modules:', ...piper))).toMatchObject([
+      { path: 'registries.registry.example.com', message: 'expected a mapping { username, password }, got a string' },
+    ]);
+    expect(issues(yaml('registries: "bob:hunter2"', 'modules:', ...piper))).toMatchObject([{ message: 'expected a mapping of registry hosts to { username, password }, got a string' }]);
+    expect(issues(yaml('registries:', '  registry.example.com: { username: bob, password: [hunter2] }', 'modules:', ...piper))).toMatchObject([
+      { message: 'expected a string, such as "${REGISTRY_PASSWORD}", got a list' },
+    ]);
+    expect(issues(yaml('modules:', ...piper, '    envs: "API_TOKEN=hunter2"'))).toMatchObject([{ path: 'modules.tts.envs', message: 'expected a mapping of NAME: value, got a string' }]);
+    expect(issues(yaml('modules:', ...piper, '    envs: ${TTS_ENV}'), { TTS_ENV: 'API_TOKEN=hunter2' }).map((issue) => issue.message).join('\n')).not.toMatch(/hunter2/);
+  });
+
   it('reports an unknown key, a missing password and an unset variable at their places', () => {
     const text = yaml('registries:', `  ${hostKey}`, '    username: ${NOPE}', '    passwd: x', 'modules:', ...piper);
     expect(issues(text)).toEqual([

@@ -1,11 +1,13 @@
 import { pino } from 'pino';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { ContainerDetails } from '../../src/engine/engine-types.ts';
+import { diffConfigs } from '../../src/config/config-diff.ts';
 import { BerthError } from '../../src/errors.ts';
 import { DockerModuleClient } from '../../src/modules/docker-module-client.ts';
 import type { ModuleStats } from '../../src/modules/module-stats.ts';
 import { ModuleReader } from '../../src/modules/module-reader.ts';
 import { ModuleStore } from '../../src/modules/module-store.ts';
+import { Reconfiguration } from '../../src/modules/reconfiguration.ts';
 import { berthConfig, containerEvent, FakeEngine, handling, moduleSpec, project, sync, until } from './fake-engine.ts';
 
 const alpha = moduleSpec('alpha');
@@ -161,5 +163,32 @@ describe('module stats', () => {
     expect(() => modules.stats(['alpha', 'nope'])).toThrow(expect.objectContaining({ code: 'MODULE_NOT_FOUND' }) as BerthError);
     expect(docker.openStatsStreams).toHaveLength(1);
     await subscriber.return!();
+  });
+
+  it('follows, without names, a module a reload adds, and goes on when a reload removes it', async () => {
+    const gamma = moduleSpec('gamma');
+    const added = docker.addContainer(gamma, 'running'); // already running when the reload declares it
+    docker.addImage(gamma.image);
+    const reconfiguration = new Reconfiguration({ store, reader: new ModuleReader({ docker, store, project }), modules, logger, stopTimeoutSeconds: 0 });
+    const reload = (...specs: typeof alpha[]) => {
+      const next = berthConfig(...specs);
+      return reconfiguration.apply(next, diffConfigs(berthConfig(...store.list().map((module) => module.spec)), next));
+    };
+    const all = modules.stats(undefined);
+    try {
+      await until(() => docker.openStatsStreams.length === 1, "alpha's stream");
+      await reload(alpha, beta, gamma);
+      await until(() => docker.openStatsStreams.includes(added.id), "gamma's stream");
+      docker.sendStats(added.id);
+      expect((await next(all)).module.spec.name).toBe('gamma');
+      await (await reload(alpha, beta)).removed;
+      await until(() => !docker.openStatsStreams.includes(added.id), "gamma's stream closed with its container");
+      expect(store.spec('gamma')).toBeUndefined();
+      docker.sendStats(running.id);
+      expect((await next(all)).module.spec.name).toBe('alpha');
+    } finally {
+      await all.return!();
+    }
+    expect(docker.openStatsStreams).toEqual([]);
   });
 });

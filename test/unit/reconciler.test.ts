@@ -1,10 +1,12 @@
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { diffConfigs } from '../../src/config/config-diff.ts';
 import { labelKeys, moduleLabels, specDigest } from '../../src/modules/container-spec.ts';
 import { DockerModuleClient } from '../../src/modules/docker-module-client.ts';
 import { ModuleReader } from '../../src/modules/module-reader.ts';
 import { ModuleStore } from '../../src/modules/module-store.ts';
 import { Reconciler } from '../../src/modules/reconciler.ts';
+import { Reconfiguration } from '../../src/modules/reconfiguration.ts';
 import { berthConfig, containerEvent, FakeEngine, moduleSpec, project, sync, until } from './fake-engine.ts';
 
 const web = moduleSpec('web', { autostart: true });
@@ -64,5 +66,30 @@ describe('Reconciler', () => {
     reconciler.reconcile();
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(engine.calls.filter((call) => call.startsWith('containers.start'))).toEqual([]);
+  });
+});
+
+describe('Reconciler, after a reload', () => {
+  it('starts a module with no container that a reload turned autostart on for, as it starts one a reload adds', async () => {
+    const off = moduleSpec('web', { autostart: false });
+    const on = { ...off, autostart: true };
+    const engine = new FakeEngine();
+    engine.addImage(off.image);
+    const store = new ModuleStore({ config: berthConfig(off), logger });
+    const reader = new ModuleReader({ docker: engine, store, project });
+    const modules = new DockerModuleClient({ docker: engine, store, reader, project, logger });
+    const reconciler = new Reconciler({ modules, store, logger });
+    const stop = reconciler.follow();
+    try {
+      await sync(store, engine);
+      reconciler.reconcile(); // the first sync's: web is autostart: false
+      expect(store.get('web')!.status).toBe('NOT_CREATED');
+      await new Reconfiguration({ store, reader, modules, logger }).apply(berthConfig(on), diffConfigs(berthConfig(off), berthConfig(on)));
+      // No resync follows (BERTH_RESYNC_SECONDS is 60 by default): the spec change alone starts it.
+      await until(() => store.get('web')!.status === 'RUNNING', 'web autostarted');
+    } finally {
+      stop();
+      await reconciler.idle();
+    }
   });
 });

@@ -98,7 +98,7 @@ describe('Reconfiguration', () => {
     let late: Promise<unknown> | undefined;
     store.subscribe((change) => {
       if (change.status !== 'HANDLING' || applying) return;
-      applying = apply(beta);
+      applying = apply(beta).then(({ removed }) => removed);
       late = modules.start('alpha');
     });
     expect(await modules.stop('alpha', 0)).toMatchObject({ status: 'EXITED' });
@@ -111,6 +111,29 @@ describe('Reconfiguration', () => {
     expect(seen.at(-1)).toBe('HANDLING>NOT_CREATED');
     expect(store.list().map((module) => module.spec.name)).toEqual(['beta']);
     await expect(modules.start('alpha')).rejects.toMatchObject({ code: 'MODULE_NOT_FOUND' });
+  });
+
+  it('does not hold the reload up while a removed module waits for a long operation under way: the removal goes on after it', async () => {
+    engine.addContainer(alpha, 'running');
+    await sync(store, engine);
+    // A stop given an hour, still under way when the reload comes.
+    let release = () => {};
+    const stop = engine.containers.stop;
+    engine.containers.stop = async (id) => {
+      await new Promise<void>((resolve) => (release = resolve));
+      engine.containers.stop = stop;
+      await stop(id);
+    };
+    const stopping = modules.stop('alpha', 3600);
+    await until(() => store.get('alpha')!.status === 'HANDLING', 'the stop under way');
+    const { removed } = await apply(beta, gamma);
+    expect(store.get('gamma')).toMatchObject({ status: 'NOT_CREATED' });
+    expect(store.retiring('alpha')).toBe(true);
+    release();
+    await stopping;
+    await removed;
+    expect(store.spec('alpha')).toBeUndefined();
+    expect(engine.held.size).toBe(0);
   });
 
   it('gives a changed module its new spec, and tells moduleChanged', async () => {
