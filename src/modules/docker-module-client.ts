@@ -9,7 +9,7 @@ import { BerthError } from '../errors.ts';
 import { endWhen } from '../lib/async-iteration.ts';
 import { AuditLog } from '../lib/audit-log.ts';
 import { pause } from '../lib/timing.ts';
-import { containerCreateOptions, isOwnedBy, labelKeys, specDigest } from './container-spec.ts';
+import { containerCreateOptions, isOwnedBy, labelKeys, moduleLabels, specDigest } from './container-spec.ts';
 import { stopFirst, underWay, verdict } from './dependencies.ts';
 import { ModuleUpdates } from './module-updates.ts';
 import { ImagePulls, type ImagePull } from './image-pulls.ts';
@@ -75,7 +75,6 @@ export class DockerModuleClient {
   readonly #stats: ModuleStatsStreams;
   readonly #updates: ModuleUpdates;
   readonly #audit: AuditLog;
-  #recovered = false;
 
   constructor(options: DockerModuleClientOptions) {
     const { docker, store, reader, project, logger, reconnect = async () => false, dependencyTimeoutMs = 300_000, registries = {} } = options;
@@ -164,11 +163,12 @@ export class DockerModuleClient {
     await this.#operate(spec, async () => {
       // Declared again by a later reload while this waited: it stays.
       if (!this.#store.retiring(name)) return undefined;
-      const container = await this.#ownedContainer(spec);
-      if (!container) return undefined;
-      await this.#docker.containers.stop(container.id, timeoutSeconds);
-      await this.#removeIfThere(container.id);
-      this.#log.info({ module: name, container: container.id }, 'removed the container of a module no longer in docker.yaml');
+      // Every container of the module: one an unfinished update left aside too.
+      for (const container of await this.#docker.containers.list(moduleLabels(this.#project, spec))) {
+        await this.#docker.containers.stop(container.id, timeoutSeconds);
+        await this.#removeIfThere(container.id);
+        this.#log.info({ module: name, container: container.id }, 'removed the container of a module no longer in docker.yaml');
+      }
       return undefined;
     }, undefined, { retiring: true });
     if (this.#store.retiring(name)) this.#store.forget(name);
@@ -266,13 +266,16 @@ export class DockerModuleClient {
   }
 
   /**
-   * Once, when berth first sees the engine: updates a stopped berth left unfinished are undone (ModuleUpdates),
-   * each under its module's lock.
+   * At each sync: updates left unfinished (by a stopped berth, or by an engine gone mid-update) are undone
+   * (ModuleUpdates), each under its module's lock; one whose module is busy is left to the operation under way.
+   * The containers left aside of a module docker.yaml no longer has are removed.
    */
   async recoverUpdates(): Promise<void> {
-    if (this.#recovered) return;
-    this.#recovered = true;
-    for (const spec of await this.#updates.interrupted()) await this.#operate(spec, () => this.#updates.recover(spec));
+    for (const [name, ids] of await this.#updates.interrupted()) {
+      const spec = this.#store.spec(name);
+      if (!spec) for (const id of ids) await this.#removeIfThere(id);
+      else if (!this.#lock(name).isLocked() && !this.#store.retiring(name)) await this.#operate(spec, () => this.#updates.recover(spec));
+    }
   }
 
   /** Starts pulling the module's declared image, or joins the pull under way (ImagePulls). */

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { BerthError } from '../errors.ts';
 import { backoffDelay } from '../lib/timing.ts';
 import { specDigest } from './container-spec.ts';
 import type { DockerModuleClient } from './docker-module-client.ts';
@@ -98,7 +99,11 @@ export class Reconciler {
     if (this.#appliedTowards.get(spec.name) === towards) return;
     this.#appliedTowards.set(spec.name, towards);
     this.#log.info({ module: spec.name, drift }, 'applying the drift of an update: auto module');
-    const applying = Promise.all(this.#modules.applyDrifted([spec.name])).catch((error: Error) => this.#log.warn({ module: spec.name, err: error }, 'could not apply an update: auto module'));
+    const applying = Promise.all(this.#modules.applyDrifted([spec.name])).catch((error: Error) => {
+      // The engine went: the update was not tried, and is at the next resync.
+      if (error instanceof BerthError && error.code === 'ENGINE_UNAVAILABLE') this.#appliedTowards.delete(spec.name);
+      this.#log.warn({ module: spec.name, err: error }, 'could not apply an update: auto module');
+    });
     this.#applying.add(applying);
     void applying.finally(() => this.#applying.delete(applying));
   }
