@@ -75,6 +75,8 @@ export class DockerModuleClient {
   readonly #stats: ModuleStatsStreams;
   readonly #updates: ModuleUpdates;
   readonly #audit: AuditLog;
+  /** The applies under way, by module: a dependent's waits for its dependencies'. */
+  readonly #applying = new Map<string, Promise<ModuleState>>();
 
   constructor(options: DockerModuleClientOptions) {
     const { docker, store, reader, project, logger, reconnect = async () => false, dependencyTimeoutMs = 300_000, registries = {} } = options;
@@ -229,11 +231,24 @@ export class DockerModuleClient {
 
   /**
    * Recreates a drifted module from docker.yaml (ModuleUpdates), running or not as it was; a running one's
-   * dependencies are brought to their conditions first. One without drift is answered untouched. Audited.
+   * dependencies are brought to their conditions first, after the applies under way on them. One without
+   * drift is answered untouched. Audited.
    */
-  async apply(name: string, { who, timeoutSeconds = 10 }: ApplyOptions): Promise<ModuleState> {
+  async apply(name: string, options: ApplyOptions): Promise<ModuleState> {
     const spec = this.#spec(name);
-    checkTimeout(timeoutSeconds);
+    checkTimeout(options.timeoutSeconds ?? 0);
+    const dependencies = spec.dependsOn.map(({ module }) => this.#applying.get(module));
+    const applying = Promise.allSettled(dependencies).then(() => this.#applyNow(spec, options));
+    this.#applying.set(name, applying);
+    try {
+      return await applying;
+    } finally {
+      if (this.#applying.get(name) === applying) this.#applying.delete(name);
+    }
+  }
+
+  async #applyNow(spec: ModuleSpec, { who, timeoutSeconds = 10 }: ApplyOptions): Promise<ModuleState> {
+    const { name } = spec;
     const drift = [...(this.#store.get(name)?.drift ?? [])];
     return this.#audit.time({ who, action: 'applyModule', module: name, details: { drift } }, async () => {
       if (this.#store.get(name)?.status === 'RUNNING' && drift.length > 0) await this.#satisfy(spec);
@@ -258,11 +273,12 @@ export class DockerModuleClient {
 
   /**
    * The `update: auto` modules among `names` (all when none) that drifted, applied by `auto`, dependencies
-   * first: for a new image, and for a reload that changed them.
+   * first: for a new image, and for a reload that changed them. One promise per module applied, by name.
    */
-  applyDrifted(names: readonly string[] = [...this.#store.specs].map((spec) => spec.name)): Promise<ModuleState>[] {
+  applyDrifted(names: readonly string[] = [...this.#store.specs].map((spec) => spec.name)): Map<string, Promise<ModuleState>> {
     const drifted = names.filter((name) => this.#store.spec(name)?.update === 'auto' && (this.#store.get(name)?.drift.length ?? 0) > 0);
-    return this.applyMany(drifted, { who: 'auto' });
+    const applies = this.applyMany(drifted, { who: 'auto' });
+    return new Map(drifted.map((name, index) => [name, applies[index]!]));
   }
 
   /**

@@ -32,6 +32,9 @@ export class Reconciler {
   /** What each auto module was last applied towards (spec digest and image id): tried once, whatever came of it. */
   readonly #appliedTowards = new Map<string, string>();
   readonly #applying = new Set<Promise<unknown>>();
+  /** The auto modules that drifted in this turn, applied together at its end. */
+  readonly #drifted = new Set<string>();
+  #flush: Promise<void> | undefined;
   #following = false;
 
   constructor({ modules, store, logger, retryMs = 1_000, maxRetryMs = 60_000 }: ReconcilerOptions) {
@@ -90,7 +93,8 @@ export class Reconciler {
 
   /**
    * An auto module that drifted (its image moved, or its spec changed) is applied, once for each spec and image
-   * it drifted towards: an update that was rolled back is not tried again until one of them changes.
+   * it drifted towards: an update that was rolled back is not tried again until one of them changes. Those that
+   * drift at once (a shared image moved, a reload) are applied together, dependencies first.
    */
   #autoUpdate(module: ModuleState): void {
     const { spec, drift, status } = module;
@@ -99,17 +103,28 @@ export class Reconciler {
     if (this.#appliedTowards.get(spec.name) === towards) return;
     this.#appliedTowards.set(spec.name, towards);
     this.#log.info({ module: spec.name, drift }, 'applying the drift of an update: auto module');
-    const applying = Promise.all(this.#modules.applyDrifted([spec.name])).catch((error: Error) => {
-      // The engine went: the update was not tried, and is at the next resync.
-      if (error instanceof BerthError && error.code === 'ENGINE_UNAVAILABLE') this.#appliedTowards.delete(spec.name);
-      this.#log.warn({ module: spec.name, err: error }, 'could not apply an update: auto module');
-    });
-    this.#applying.add(applying);
-    void applying.finally(() => this.#applying.delete(applying));
+    this.#drifted.add(spec.name);
+    this.#flush ??= Promise.resolve().then(() => this.#applyDrifted());
+  }
+
+  #applyDrifted(): void {
+    const names = [...this.#drifted];
+    this.#drifted.clear();
+    this.#flush = undefined;
+    for (const [name, apply] of this.#modules.applyDrifted(names)) {
+      const applying = apply.catch((error: Error) => {
+        // The engine went: the update was not tried, and is at the next resync.
+        if (error instanceof BerthError && error.code === 'ENGINE_UNAVAILABLE') this.#appliedTowards.delete(name);
+        this.#log.warn({ module: name, err: error }, 'could not apply an update: auto module');
+      });
+      this.#applying.add(applying);
+      void applying.finally(() => this.#applying.delete(applying));
+    }
   }
 
   /** Resolves once the autostarts under way have ended (after follow() was stopped: for a clean teardown). */
   async idle(): Promise<void> {
+    await this.#flush;
     await Promise.allSettled([...this.#starting.values(), ...this.#applying]);
   }
 
