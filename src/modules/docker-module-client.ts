@@ -237,7 +237,7 @@ export class DockerModuleClient {
   async apply(name: string, options: ApplyOptions): Promise<ModuleState> {
     const spec = this.#spec(name);
     checkTimeout(options.timeoutSeconds ?? 0);
-    const dependencies = spec.dependsOn.map(({ module }) => this.#applying.get(module));
+    const dependencies = spec.dependsOn.flatMap(({ module }) => this.#applying.get(module) ?? []);
     const applying = Promise.allSettled(dependencies).then(() => this.#applyNow(spec, options));
     this.#applying.set(name, applying);
     try {
