@@ -3,7 +3,7 @@ import { Mutex } from 'async-mutex';
 import type { Logger } from 'pino';
 import type { Dependency, ModuleSpec, RegistryCredentials } from '../config/module-spec.ts';
 import type { DockerClient } from '../engine/docker-client.ts';
-import { engineStatusCode } from '../engine/engine-error.ts';
+import { engineStatusCode, type Redact } from '../engine/engine-error.ts';
 import type { ContainerDetails } from '../engine/engine-types.ts';
 import { BerthError } from '../errors.ts';
 import { endWhen } from '../lib/async-iteration.ts';
@@ -44,6 +44,8 @@ export interface DockerModuleClientOptions {
   updateTimeoutMs?: number;
   /** Where applies are written down; default an audit log on `logger`. */
   audit?: AuditLog;
+  /** Scrubs secrets from a rolled-back container's log or health output in a reason; default none. */
+  redact?: Redact;
 }
 
 /** Who applies an update: a token's name, or `auto` for berth's own applies of `update: auto` modules. */
@@ -99,7 +101,7 @@ export class DockerModuleClient {
       start: (spec: ModuleSpec, id: string) => this.#startContainer(spec, id),
       remove: (id: string) => this.#removeIfThere(id),
     };
-    this.#updates = new ModuleUpdates({ docker, store, reader, project, steps, logger, timeoutMs: options.updateTimeoutMs });
+    this.#updates = new ModuleUpdates({ docker, store, reader, project, steps, logger, timeoutMs: options.updateTimeoutMs, redact: options.redact });
   }
 
   /** A `docker save` archive, streamed to the engine as it arrives; answers the references loaded. */

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { ModuleSpec } from '../config/module-spec.ts';
 import type { DockerClient } from '../engine/docker-client.ts';
+import type { Redact } from '../engine/engine-error.ts';
 import type { ContainerDetails } from '../engine/engine-types.ts';
 import { BerthError } from '../errors.ts';
 import { labelKeys, moduleLabels, ownershipLabels } from './container-spec.ts';
@@ -29,6 +30,8 @@ export interface ModuleUpdatesOptions {
   logger: Logger;
   /** How long a new container has to run, and be healthy when it has a healthcheck, before it is rolled back. Default 60 s. */
   timeoutMs?: number;
+  /** Scrubs secrets from what a failed container said (its log, its healthcheck output); default none. */
+  redact?: Redact;
 }
 
 /**
@@ -55,8 +58,9 @@ export class ModuleUpdates {
   readonly #steps: ContainerSteps;
   readonly #log: Logger;
   readonly #timeoutMs: number;
+  readonly #redact: Redact;
 
-  constructor({ docker, store, reader, project, steps, logger, timeoutMs = 60_000 }: ModuleUpdatesOptions) {
+  constructor({ docker, store, reader, project, steps, logger, timeoutMs = 60_000, redact = (text) => text }: ModuleUpdatesOptions) {
     this.#docker = docker;
     this.#store = store;
     this.#reader = reader;
@@ -64,6 +68,7 @@ export class ModuleUpdates {
     this.#steps = steps;
     this.#log = logger;
     this.#timeoutMs = timeoutMs;
+    this.#redact = redact;
   }
 
   /**
@@ -135,9 +140,9 @@ export class ModuleUpdates {
     try {
       const details = await this.#docker.containers.inspect(id);
       const health = details?.healthOutput?.trim();
-      if (health) return `; last healthcheck output: ${quote(health)}`;
+      if (health) return `; last healthcheck output: ${this.#quote(health)}`;
       const lines = details ? (await this.#docker.logs.read(id, { tty: details.tty ?? false, tail: 5 })).lines : [];
-      return lines.length > 0 ? `; last log lines: ${quote(lines.map((line) => line.text).join('\n'))}` : '';
+      return lines.length > 0 ? `; last log lines: ${this.#quote(lines.map((line) => line.text).join('\n'))}` : '';
     } catch (error) {
       this.#log.warn({ err: error, container: id }, 'could not read why a new container failed');
       return '';
@@ -145,6 +150,12 @@ export class ModuleUpdates {
   }
 
   /** recover() at once; one that fails (the engine gone) leaves the old container aside for the next sync's. */
+  /** A container's own words in a reason (an error message and an audit line): secrets scrubbed, the tail kept. */
+  #quote(output: string): string {
+    const text = this.#redact(output);
+    return JSON.stringify(text.length > reasonOutputChars ? `…${text.slice(-reasonOutputChars)}` : text);
+  }
+
   async #rollBack(spec: ModuleSpec): Promise<void> {
     this.#log.warn({ module: spec.name }, 'rolling back an update');
     await this.recover(spec).catch((error: Error) => this.#log.warn({ module: spec.name, err: error }, 'could not roll back an update yet: berth tries again at the next sync'));
@@ -180,8 +191,4 @@ export class ModuleUpdates {
     this.#log.warn({ module: spec.name, container: left.id, removed: others.map((other) => other.id) }, 'restored the container an unfinished update left aside');
     return left.id;
   }
-}
-
-function quote(text: string): string {
-  return JSON.stringify(text.length > reasonOutputChars ? `…${text.slice(-reasonOutputChars)}` : text);
 }
