@@ -79,6 +79,8 @@ export class DockerModuleClient {
   readonly #audit: AuditLog;
   /** The applies under way, by module: a dependent's waits for its dependencies'. */
   readonly #applying = new Map<string, Promise<ModuleState>>();
+  /** What each module was last applied towards (tried()). */
+  readonly #triedTowards = new Map<string, string>();
 
   constructor(options: DockerModuleClientOptions) {
     const { docker, store, reader, project, logger, reconnect = async () => false, dependencyTimeoutMs = 300_000, registries = {} } = options;
@@ -239,14 +241,32 @@ export class DockerModuleClient {
   async apply(name: string, options: ApplyOptions): Promise<ModuleState> {
     const spec = this.#spec(name);
     checkTimeout(options.timeoutSeconds ?? 0);
+    this.#triedTowards.set(name, this.#towards(spec));
     const dependencies = spec.dependsOn.flatMap(({ module }) => this.#applying.get(module) ?? []);
     const applying = Promise.allSettled(dependencies).then(() => this.#applyNow(spec, options));
     this.#applying.set(name, applying);
     try {
       return await applying;
+    } catch (error) {
+      // The engine went: the update was not tried.
+      if (error instanceof BerthError && error.code === 'ENGINE_UNAVAILABLE') this.#triedTowards.delete(name);
+      throw error;
     } finally {
       if (this.#applying.get(name) === applying) this.#applying.delete(name);
     }
+  }
+
+  /**
+   * Whether an apply (berth's own or an operator's) was already tried towards the module's spec and image in
+   * force: an update that was rolled back is not tried again by berth until one of them changes.
+   */
+  tried(name: string): boolean {
+    const spec = this.#store.spec(name);
+    return spec !== undefined && this.#triedTowards.get(name) === this.#towards(spec);
+  }
+
+  #towards(spec: ModuleSpec): string {
+    return `${specDigest(spec)} ${this.#store.image(spec.image)?.id}`;
   }
 
   async #applyNow(spec: ModuleSpec, { who, timeoutSeconds = 10 }: ApplyOptions): Promise<ModuleState> {
@@ -279,6 +299,8 @@ export class DockerModuleClient {
    */
   applyDrifted(names: readonly string[] = [...this.#store.specs].map((spec) => spec.name)): Map<string, Promise<ModuleState>> {
     const drifted = names.filter((name) => this.#store.spec(name)?.update === 'auto' && (this.#store.get(name)?.drift.length ?? 0) > 0);
+    // Tried from now on: a dependent's apply begins only after its dependencies'.
+    for (const name of drifted) this.#triedTowards.set(name, this.#towards(this.#store.spec(name)!));
     const applies = this.applyMany(drifted, { who: 'auto' });
     return new Map(drifted.map((name, index) => [name, applies[index]!]));
   }

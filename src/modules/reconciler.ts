@@ -1,7 +1,5 @@
 import type { Logger } from 'pino';
-import { BerthError } from '../errors.ts';
 import { backoffDelay } from '../lib/timing.ts';
-import { specDigest } from './container-spec.ts';
 import type { DockerModuleClient } from './docker-module-client.ts';
 import type { ModuleState, ModuleStore } from './module-store.ts';
 
@@ -29,8 +27,6 @@ export class Reconciler {
   /** Failed tries in a row, by module. */
   readonly #failures = new Map<string, number>();
   readonly #retries = new Map<string, NodeJS.Timeout>();
-  /** What each auto module was last applied towards (spec digest and image id): tried once, whatever came of it. */
-  readonly #appliedTowards = new Map<string, string>();
   readonly #applying = new Set<Promise<unknown>>();
   /** The auto modules that drifted in this turn, applied together at its end. */
   readonly #drifted = new Set<string>();
@@ -99,9 +95,7 @@ export class Reconciler {
   #autoUpdate(module: ModuleState): void {
     const { spec, drift, status } = module;
     if (spec.update !== 'auto' || drift.length === 0 || status === 'HANDLING') return;
-    const towards = `${specDigest(spec)} ${this.#store.image(spec.image)?.id}`;
-    if (this.#appliedTowards.get(spec.name) === towards) return;
-    this.#appliedTowards.set(spec.name, towards);
+    if (this.#modules.tried(spec.name)) return;
     this.#log.info({ module: spec.name, drift }, 'applying the drift of an update: auto module');
     this.#drifted.add(spec.name);
     this.#flush ??= Promise.resolve().then(() => this.#applyDrifted());
@@ -112,11 +106,8 @@ export class Reconciler {
     this.#drifted.clear();
     this.#flush = undefined;
     for (const [name, apply] of this.#modules.applyDrifted(names)) {
-      const applying = apply.catch((error: Error) => {
-        // The engine went: the update was not tried, and is at the next resync.
-        if (error instanceof BerthError && error.code === 'ENGINE_UNAVAILABLE') this.#appliedTowards.delete(name);
-        this.#log.warn({ module: name, err: error }, 'could not apply an update: auto module');
-      });
+      // One the engine interrupted is tried again at the next resync (DockerModuleClient.tried).
+      const applying = apply.catch((error: Error) => this.#log.warn({ module: name, err: error }, 'could not apply an update: auto module'));
       this.#applying.add(applying);
       void applying.finally(() => this.#applying.delete(applying));
     }

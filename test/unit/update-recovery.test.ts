@@ -123,3 +123,27 @@ it('an update: auto apply the engine interrupted is tried again at the next resy
   await reconciler.idle();
   expect(store.get('alpha')).toMatchObject({ status: 'RUNNING', drift: [] });
 });
+
+it("an update: auto module whose operator's apply rolled back is not applied again by berth until its spec or image changes", async () => {
+  const auto = moduleSpec('alpha', { envs: { GREETING: 'new' }, update: 'auto' });
+  const engine = new FakeEngine();
+  engine.addImage(auto.image);
+  const before = engine.addContainer(old, 'running', containerCreateOptions(project, old).Labels);
+  const store = new ModuleStore({ config: berthConfig(auto), logger });
+  const modules = new DockerModuleClient({ docker: engine, store, reader: new ModuleReader({ docker: engine, store, project }), project, logger, updateTimeoutMs: 1000 });
+  await sync(store, engine);
+  // The new container exits as soon as it starts.
+  const start = engine.containers.start;
+  engine.containers.start = async (id) => {
+    await start(id);
+    if (id !== before.id) engine.setState(id, 'exited');
+  };
+  await expect(modules.apply('alpha', { who: 'operator', timeoutSeconds: 0 })).rejects.toMatchObject({ code: 'UPDATE_ROLLED_BACK' });
+  const reconciler = new Reconciler({ modules, store, logger });
+  const stop = reconciler.follow();
+  reconciler.reconcile();
+  await reconciler.idle();
+  stop();
+  expect(engine.calls.filter((call) => call.startsWith('containers.create'))).toHaveLength(1);
+  expect(store.get('alpha')).toMatchObject({ status: 'RUNNING', drift: ['envs.GREETING'] });
+});
