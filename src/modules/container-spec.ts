@@ -133,7 +133,7 @@ export function containerCreateOptions(project: string, module: ModuleSpec, netw
   };
 }
 
-/** Of the containers labelled with a module, the one that counts: its own name first. */
+/** Of the containers labelled with a module, the one that counts: its own name first (mid-update: the new one, not the one aside). */
 export function moduleContainer<T extends ContainerSummary>(module: ModuleSpec, candidates: readonly T[]): T | undefined {
   return candidates.find((container) => container.name === module.containerName) ?? candidates[0];
 }

@@ -147,3 +147,17 @@ it("an update: auto module whose operator's apply rolled back is not applied aga
   expect(engine.calls.filter((call) => call.startsWith('containers.create'))).toHaveLength(1);
   expect(store.get('alpha')).toMatchObject({ status: 'RUNNING', drift: ['envs.GREETING'] });
 });
+
+it('an update cut short after a kind change leaves only the old container, under its name', async () => {
+  const renamed = moduleSpec('alpha', { containerName: 'alpha_other' });
+  const engine = new FakeEngine();
+  engine.addImage(renamed.image);
+  const before = engine.addContainer(old, 'exited', containerCreateOptions(project, old).Labels);
+  before.name = `${old.containerName}-berth-previous`; // berth stopped mid-update: the old container aside, stopped
+  engine.addContainer(renamed, 'created', containerCreateOptions(project, renamed).Labels);
+  const store = new ModuleStore({ config: berthConfig(renamed), logger });
+  const modules = new DockerModuleClient({ docker: engine, store, reader: new ModuleReader({ docker: engine, store, project }), project, logger });
+  await sync(store, engine);
+  await modules.recoverUpdates();
+  expect([...engine.held.values()].map((container) => `${container.name}:${container.state}`)).toEqual([`${old.containerName}:running`]);
+});
