@@ -59,6 +59,7 @@ export function createServices({ config, logger, connection, deadlines, watcher:
     registries: config.registries,
     updateTimeoutMs,
     audit,
+    redact: (text) => redact(text),
   });
   const reconciler = new Reconciler({ modules, store, logger: logger.child({ component: 'reconciler' }) });
   const reconfiguration = new Reconfiguration({ store, reader, modules, logger: logger.child({ component: 'reload' }), stopTimeoutSeconds: removalStopSeconds });

@@ -10,7 +10,9 @@ const moduleName = z
 
 const kind = z
   .string({ error: (issue) => `expected a string naming the kind, such as "piper", got ${describe(issue.input)}` })
-  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/, 'expected a kind of letters, digits, "_", "." and "-", starting with a letter or digit');
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/, 'expected a kind of letters, digits, "_", "." and "-", starting with a letter or digit')
+  // The container's name would read as one an update set aside (ModuleUpdates), and be undone at the next sync.
+  .refine((value) => !/-berth-previous(-stopped)?$/.test(value), 'a kind cannot end in "-berth-previous" or "-berth-previous-stopped": berth gives those names to containers set aside during an update');
 
 const image = z
   .string({ error: (issue) => `expected an image reference, such as "local/piper:1.2", got ${describe(issue.input)}` })

@@ -41,8 +41,8 @@ export function specDigest(module: ModuleSpec): string {
     entrypoint,
     user,
     workdir,
-    volumes: volumes.length > 0 ? volumes.map(({ type, source, target, readOnly }) => ({ type, source, target, readOnly })) : undefined,
-    networks,
+    volumes: volumes.length > 0 ? unordered(volumes) : undefined,
+    networks: networksAsJoined(networks),
     healthcheck,
   };
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex').slice(0, 16);
@@ -63,13 +63,28 @@ const fieldDigestsOf = new WeakMap<ModuleSpec, Readonly<Record<string, string>>>
 
 function computeFieldDigests(module: ModuleSpec): Record<string, string> {
   const { containerName, image, envs, ports, restart, resources, command, entrypoint, user, workdir, volumes, networks, healthcheck } = module;
-  const fields: Record<string, unknown> = { containerName, image, restart, resources, command, entrypoint, user, workdir, networks, healthcheck };
-  fields.volumes = volumes.map(({ type, source, target, readOnly }) => ({ type, source, target, readOnly }));
+  const fields: Record<string, unknown> = { containerName, image, restart, resources, command, entrypoint, user, workdir, networks: networksAsJoined(networks), healthcheck };
+  fields.volumes = unordered(volumes);
   for (const [name, value] of Object.entries(envs)) fields[`envs.${name}`] = [name, value];
   for (const { name, ...port } of ports) fields[`ports.${name}`] = port;
   const digests: Record<string, string> = {};
   for (const [field, value] of Object.entries(fields)) if (value !== undefined) digests[field] = shortDigest(value);
   return digests;
+}
+
+/**
+ * Mounts, which the engine holds as a set, in one order: reordering docker.yaml is no change (and a list
+ * already in that order keeps the digest it had).
+ */
+function unordered(volumes: ModuleSpec['volumes']) {
+  const mounts = volumes.map(({ type, source, target, readOnly }) => ({ type, source, target, readOnly }));
+  return mounts.map((mount) => [JSON.stringify(mount), mount] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, mount]) => mount);
+}
+
+/** The first network is the container's primary one (its NetworkMode); the others are joined, as a set. */
+function networksAsJoined(networks: readonly string[]): readonly string[] {
+  const [primary, ...others] = networks;
+  return primary === undefined ? networks : [primary, ...others.sort()];
 }
 
 function shortDigest(value: unknown): string {
@@ -118,7 +133,7 @@ export function containerCreateOptions(project: string, module: ModuleSpec, netw
   };
 }
 
-/** Of the containers labelled with a module, the one that counts: its own name first. */
+/** Of the containers labelled with a module, the one that counts: its own name first (mid-update: the new one, not the one aside). */
 export function moduleContainer<T extends ContainerSummary>(module: ModuleSpec, candidates: readonly T[]): T | undefined {
   return candidates.find((container) => container.name === module.containerName) ?? candidates[0];
 }

@@ -3,13 +3,13 @@ import { Mutex } from 'async-mutex';
 import type { Logger } from 'pino';
 import type { Dependency, ModuleSpec, RegistryCredentials } from '../config/module-spec.ts';
 import type { DockerClient } from '../engine/docker-client.ts';
-import { engineStatusCode } from '../engine/engine-error.ts';
+import { engineStatusCode, type Redact } from '../engine/engine-error.ts';
 import type { ContainerDetails } from '../engine/engine-types.ts';
 import { BerthError } from '../errors.ts';
 import { endWhen } from '../lib/async-iteration.ts';
 import { AuditLog } from '../lib/audit-log.ts';
 import { pause } from '../lib/timing.ts';
-import { containerCreateOptions, isOwnedBy, labelKeys, specDigest } from './container-spec.ts';
+import { containerCreateOptions, isOwnedBy, labelKeys, moduleLabels, specDigest } from './container-spec.ts';
 import { stopFirst, underWay, verdict } from './dependencies.ts';
 import { ModuleUpdates } from './module-updates.ts';
 import { ImagePulls, type ImagePull } from './image-pulls.ts';
@@ -44,6 +44,8 @@ export interface DockerModuleClientOptions {
   updateTimeoutMs?: number;
   /** Where applies are written down; default an audit log on `logger`. */
   audit?: AuditLog;
+  /** Scrubs secrets from a rolled-back container's log or health output in a reason; default none. */
+  redact?: Redact;
 }
 
 /** Who applies an update: a token's name, or `auto` for berth's own applies of `update: auto` modules. */
@@ -75,7 +77,10 @@ export class DockerModuleClient {
   readonly #stats: ModuleStatsStreams;
   readonly #updates: ModuleUpdates;
   readonly #audit: AuditLog;
-  #recovered = false;
+  /** The applies under way, by module: a dependent's waits for its dependencies'. */
+  readonly #applying = new Map<string, Promise<ModuleState>>();
+  /** What each module was last applied towards (tried()). */
+  readonly #triedTowards = new Map<string, string>();
 
   constructor(options: DockerModuleClientOptions) {
     const { docker, store, reader, project, logger, reconnect = async () => false, dependencyTimeoutMs = 300_000, registries = {} } = options;
@@ -98,7 +103,7 @@ export class DockerModuleClient {
       start: (spec: ModuleSpec, id: string) => this.#startContainer(spec, id),
       remove: (id: string) => this.#removeIfThere(id),
     };
-    this.#updates = new ModuleUpdates({ docker, store, reader, project, steps, logger, timeoutMs: options.updateTimeoutMs });
+    this.#updates = new ModuleUpdates({ docker, store, reader, project, steps, logger, timeoutMs: options.updateTimeoutMs, redact: options.redact });
   }
 
   /** A `docker save` archive, streamed to the engine as it arrives; answers the references loaded. */
@@ -165,11 +170,12 @@ export class DockerModuleClient {
     await this.#operate(spec, async () => {
       // Declared again by a later reload while this waited: it stays.
       if (!this.#store.retiring(name)) return undefined;
-      const container = await this.#ownedContainer(spec);
-      if (!container) return undefined;
-      await this.#docker.containers.stop(container.id, timeoutSeconds);
-      await this.#removeIfThere(container.id);
-      this.#log.info({ module: name, container: container.id }, 'removed the container of a module no longer in docker.yaml');
+      // Every container of the module: one an unfinished update left aside too.
+      for (const container of await this.#docker.containers.list(moduleLabels(this.#project, spec))) {
+        await this.#docker.containers.stop(container.id, timeoutSeconds);
+        await this.#removeIfThere(container.id);
+        this.#log.info({ module: name, container: container.id }, 'removed the container of a module no longer in docker.yaml');
+      }
       return undefined;
     }, undefined, { retiring: true });
     if (this.#store.retiring(name)) this.#store.forget(name);
@@ -230,11 +236,42 @@ export class DockerModuleClient {
 
   /**
    * Recreates a drifted module from docker.yaml (ModuleUpdates), running or not as it was; a running one's
-   * dependencies are brought to their conditions first. One without drift is answered untouched. Audited.
+   * dependencies are brought to their conditions first, after the applies under way on them. One without
+   * drift is answered untouched. Audited.
    */
-  async apply(name: string, { who, timeoutSeconds = 10 }: ApplyOptions): Promise<ModuleState> {
+  async apply(name: string, options: ApplyOptions): Promise<ModuleState> {
     const spec = this.#spec(name);
-    checkTimeout(timeoutSeconds);
+    checkTimeout(options.timeoutSeconds ?? 0);
+    this.#triedTowards.set(name, this.#towards(spec));
+    const dependencies = spec.dependsOn.flatMap(({ module }) => this.#applying.get(module) ?? []);
+    const applying = Promise.allSettled(dependencies).then(() => this.#applyNow(spec, options));
+    this.#applying.set(name, applying);
+    try {
+      return await applying;
+    } catch (error) {
+      // The engine went: the update was not tried.
+      if (error instanceof BerthError && error.code === 'ENGINE_UNAVAILABLE') this.#triedTowards.delete(name);
+      throw error;
+    } finally {
+      if (this.#applying.get(name) === applying) this.#applying.delete(name);
+    }
+  }
+
+  /**
+   * Whether an apply (berth's own or an operator's) was already tried towards the module's spec and image in
+   * force: an update that was rolled back is not tried again by berth until one of them changes.
+   */
+  tried(name: string): boolean {
+    const spec = this.#store.spec(name);
+    return spec !== undefined && this.#triedTowards.get(name) === this.#towards(spec);
+  }
+
+  #towards(spec: ModuleSpec): string {
+    return `${specDigest(spec)} ${this.#store.image(spec.image)?.id}`;
+  }
+
+  async #applyNow(spec: ModuleSpec, { who, timeoutSeconds = 10 }: ApplyOptions): Promise<ModuleState> {
+    const { name } = spec;
     const drift = [...(this.#store.get(name)?.drift ?? [])];
     return this.#audit.time({ who, action: 'applyModule', module: name, details: { drift } }, async () => {
       if (this.#store.get(name)?.status === 'RUNNING' && drift.length > 0) await this.#satisfy(spec);
@@ -259,21 +296,27 @@ export class DockerModuleClient {
 
   /**
    * The `update: auto` modules among `names` (all when none) that drifted, applied by `auto`, dependencies
-   * first: for a new image, and for a reload that changed them.
+   * first: for a new image, and for a reload that changed them. One promise per module applied, by name.
    */
-  applyDrifted(names: readonly string[] = [...this.#store.specs].map((spec) => spec.name)): Promise<ModuleState>[] {
+  applyDrifted(names: readonly string[] = [...this.#store.specs].map((spec) => spec.name)): Map<string, Promise<ModuleState>> {
     const drifted = names.filter((name) => this.#store.spec(name)?.update === 'auto' && (this.#store.get(name)?.drift.length ?? 0) > 0);
-    return this.applyMany(drifted, { who: 'auto' });
+    // Tried from now on: a dependent's apply begins only after its dependencies'.
+    for (const name of drifted) this.#triedTowards.set(name, this.#towards(this.#store.spec(name)!));
+    const applies = this.applyMany(drifted, { who: 'auto' });
+    return new Map(drifted.map((name, index) => [name, applies[index]!]));
   }
 
   /**
-   * Once, when berth first sees the engine: updates a stopped berth left unfinished are undone (ModuleUpdates),
-   * each under its module's lock.
+   * At each sync: updates left unfinished (by a stopped berth, or by an engine gone mid-update) are undone
+   * (ModuleUpdates), each under its module's lock; one whose module is busy is left to the operation under way.
+   * The containers left aside of a module docker.yaml no longer has are removed.
    */
   async recoverUpdates(): Promise<void> {
-    if (this.#recovered) return;
-    this.#recovered = true;
-    for (const spec of await this.#updates.interrupted()) await this.#operate(spec, () => this.#updates.recover(spec));
+    for (const [name, ids] of await this.#updates.interrupted()) {
+      const spec = this.#store.spec(name);
+      if (!spec) for (const id of ids) await this.#removeIfThere(id);
+      else if (!this.#lock(name).isLocked() && !this.#store.retiring(name)) await this.#operate(spec, () => this.#updates.recover(spec));
+    }
   }
 
   /** Starts pulling the module's declared image, or joins the pull under way (ImagePulls). */

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { ModuleSpec } from '../config/module-spec.ts';
 import type { DockerClient } from '../engine/docker-client.ts';
+import type { Redact } from '../engine/engine-error.ts';
 import type { ContainerDetails } from '../engine/engine-types.ts';
 import { BerthError } from '../errors.ts';
 import { labelKeys, moduleLabels, ownershipLabels } from './container-spec.ts';
@@ -29,6 +30,8 @@ export interface ModuleUpdatesOptions {
   logger: Logger;
   /** How long a new container has to run, and be healthy when it has a healthcheck, before it is rolled back. Default 60 s. */
   timeoutMs?: number;
+  /** Scrubs secrets from what a failed container said (its log, its healthcheck output); default none. */
+  redact?: Redact;
 }
 
 /**
@@ -55,8 +58,9 @@ export class ModuleUpdates {
   readonly #steps: ContainerSteps;
   readonly #log: Logger;
   readonly #timeoutMs: number;
+  readonly #redact: Redact;
 
-  constructor({ docker, store, reader, project, steps, logger, timeoutMs = 60_000 }: ModuleUpdatesOptions) {
+  constructor({ docker, store, reader, project, steps, logger, timeoutMs = 60_000, redact = (text) => text }: ModuleUpdatesOptions) {
     this.#docker = docker;
     this.#store = store;
     this.#reader = reader;
@@ -64,6 +68,7 @@ export class ModuleUpdates {
     this.#steps = steps;
     this.#log = logger;
     this.#timeoutMs = timeoutMs;
+    this.#redact = redact;
   }
 
   /**
@@ -76,23 +81,22 @@ export class ModuleUpdates {
     if (!old) return undefined;
     const running = old.state === 'running' || old.state === 'restarting' || old.state === 'paused';
     await this.#docker.containers.rename(old.id, `${old.name}${running ? aside.running : aside.stopped}`);
-    let fresh: string;
+    let fresh: string | undefined;
+    let updated = false;
+    // Whatever stops the update half-way (a failed start, the engine gone), the old container is restored.
     try {
       fresh = await this.#steps.create(spec);
-    } catch (error) {
-      await this.#docker.containers.rename(old.id, old.name);
-      throw error;
-    }
-    if (running) {
-      await this.#docker.containers.stop(old.id, stopSeconds);
-      const started = await this.#startAndWait(spec, fresh);
-      if (started.failure) {
-        await this.#rollBack(spec, old, started.id);
-        throw new BerthError('UPDATE_ROLLED_BACK', `module "${spec.name}" was rolled back to its previous container: the new one ${started.failure}`);
+      if (running) {
+        await this.#docker.containers.stop(old.id, stopSeconds);
+        const started = await this.#startAndWait(spec, fresh);
+        fresh = started.id;
+        if (started.failure) throw new BerthError('UPDATE_ROLLED_BACK', `module "${spec.name}" was rolled back to its previous container: the new one ${started.failure}`);
       }
-      fresh = started.id;
+      await this.#steps.remove(old.id);
+      updated = true;
+    } finally {
+      if (!updated) await this.#rollBack(spec);
     }
-    await this.#steps.remove(old.id);
     this.#log.info({ module: spec.name, container: fresh, previous: old.id }, 'module updated');
     return fresh;
   }
@@ -136,50 +140,55 @@ export class ModuleUpdates {
     try {
       const details = await this.#docker.containers.inspect(id);
       const health = details?.healthOutput?.trim();
-      if (health) return `; last healthcheck output: ${quote(health)}`;
+      if (health) return `; last healthcheck output: ${this.#quote(health)}`;
       const lines = details ? (await this.#docker.logs.read(id, { tty: details.tty ?? false, tail: 5 })).lines : [];
-      return lines.length > 0 ? `; last log lines: ${quote(lines.map((line) => line.text).join('\n'))}` : '';
+      return lines.length > 0 ? `; last log lines: ${this.#quote(lines.map((line) => line.text).join('\n'))}` : '';
     } catch (error) {
       this.#log.warn({ err: error, container: id }, 'could not read why a new container failed');
       return '';
     }
   }
 
-  async #rollBack(spec: ModuleSpec, old: ContainerDetails, fresh: string): Promise<void> {
-    this.#log.warn({ module: spec.name, container: fresh, previous: old.id }, 'rolling back an update');
-    await this.#steps.remove(fresh);
-    await this.#docker.containers.rename(old.id, old.name);
-    await this.#docker.containers.start(old.id);
+  /** recover() at once; one that fails (the engine gone) leaves the old container aside for the next sync's. */
+  /** A container's own words in a reason (an error message and an audit line): secrets scrubbed, the tail kept. */
+  #quote(output: string): string {
+    const text = this.#redact(output);
+    return JSON.stringify(text.length > reasonOutputChars ? `…${text.slice(-reasonOutputChars)}` : text);
+  }
+
+  async #rollBack(spec: ModuleSpec): Promise<void> {
+    this.#log.warn({ module: spec.name }, 'rolling back an update');
+    await this.recover(spec).catch((error: Error) => this.#log.warn({ module: spec.name, err: error }, 'could not roll back an update yet: berth tries again at the next sync'));
   }
 
   /**
-   * The modules with a container left aside by an update that a stopped berth did not finish: listed once,
-   * when berth first sees the engine.
+   * The containers left aside by updates that did not finish (berth stopped, or the engine went mid-update and
+   * the rollback could not run), by module name: declared modules' and those of modules docker.yaml no longer has.
    */
-  async interrupted(): Promise<ModuleSpec[]> {
-    const containers = await this.#docker.containers.list(ownershipLabels(this.#project));
-    const modules = new Set(containers.filter((container) => asideName.test(container.name)).map((container) => container.labels[labelKeys.module]));
-    return [...this.#store.specs].filter((spec) => modules.has(spec.name));
+  async interrupted(): Promise<Map<string, string[]>> {
+    const left = new Map<string, string[]>();
+    for (const container of await this.#docker.containers.list(ownershipLabels(this.#project))) {
+      const module = container.labels[labelKeys.module];
+      if (module && asideName.test(container.name)) left.set(module, [...(left.get(module) ?? []), container.id]);
+    }
+    return left;
   }
 
   /**
-   * Undoes an update a stopped berth left unfinished: the new container, if made, is removed, and the old one
-   * takes its name back, running again if it ran. Answers the id of the container restored.
+   * Undoes an update left unfinished: every other container of the module (the new one, under its name or a
+   * new kind's) is removed, and the old one takes its name back, running again if it ran. Answers the id of
+   * the container restored.
    */
   async recover(spec: ModuleSpec): Promise<string | undefined> {
     const containers = await this.#docker.containers.list(moduleLabels(this.#project, spec));
     const left = containers.find((container) => asideName.test(container.name));
     const [, name = '', suffix] = (left && asideName.exec(left.name)) ?? [];
     if (!left) return undefined;
-    const holder = containers.find((container) => container.name === name);
-    if (holder) await this.#steps.remove(holder.id);
+    const others = containers.filter((container) => container.id !== left.id);
+    for (const other of others) await this.#steps.remove(other.id);
     await this.#docker.containers.rename(left.id, name);
     if (suffix === aside.running) await this.#docker.containers.start(left.id);
-    this.#log.warn({ module: spec.name, container: left.id, removed: holder?.id }, 'restored the container an interrupted update left aside');
+    this.#log.warn({ module: spec.name, container: left.id, removed: others.map((other) => other.id) }, 'restored the container an unfinished update left aside');
     return left.id;
   }
-}
-
-function quote(text: string): string {
-  return JSON.stringify(text.length > reasonOutputChars ? `…${text.slice(-reasonOutputChars)}` : text);
 }

@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import { backoffDelay } from '../lib/timing.ts';
-import { specDigest } from './container-spec.ts';
 import type { DockerModuleClient } from './docker-module-client.ts';
 import type { ModuleState, ModuleStore } from './module-store.ts';
 
@@ -28,9 +27,10 @@ export class Reconciler {
   /** Failed tries in a row, by module. */
   readonly #failures = new Map<string, number>();
   readonly #retries = new Map<string, NodeJS.Timeout>();
-  /** What each auto module was last applied towards (spec digest and image id): tried once, whatever came of it. */
-  readonly #appliedTowards = new Map<string, string>();
   readonly #applying = new Set<Promise<unknown>>();
+  /** The auto modules that drifted in this turn, applied together at its end. */
+  readonly #drifted = new Set<string>();
+  #flush: Promise<void> | undefined;
   #following = false;
 
   constructor({ modules, store, logger, retryMs = 1_000, maxRetryMs = 60_000 }: ReconcilerOptions) {
@@ -93,22 +93,33 @@ export class Reconciler {
 
   /**
    * An auto module that drifted (its image moved, or its spec changed) is applied, once for each spec and image
-   * it drifted towards: an update that was rolled back is not tried again until one of them changes.
+   * it drifted towards: an update that was rolled back is not tried again until one of them changes. Those that
+   * drift at once (a shared image moved, a reload) are applied together, dependencies first.
    */
   #autoUpdate(module: ModuleState): void {
     const { spec, drift, status } = module;
     if (spec.update !== 'auto' || drift.length === 0 || status === 'HANDLING') return;
-    const towards = `${specDigest(spec)} ${this.#store.image(spec.image)?.id}`;
-    if (this.#appliedTowards.get(spec.name) === towards) return;
-    this.#appliedTowards.set(spec.name, towards);
+    if (this.#modules.tried(spec.name)) return;
     this.#log.info({ module: spec.name, drift }, 'applying the drift of an update: auto module');
-    const applying = Promise.all(this.#modules.applyDrifted([spec.name])).catch((error: Error) => this.#log.warn({ module: spec.name, err: error }, 'could not apply an update: auto module'));
-    this.#applying.add(applying);
-    void applying.finally(() => this.#applying.delete(applying));
+    this.#drifted.add(spec.name);
+    this.#flush ??= Promise.resolve().then(() => this.#applyDrifted());
+  }
+
+  #applyDrifted(): void {
+    const names = [...this.#drifted];
+    this.#drifted.clear();
+    this.#flush = undefined;
+    for (const [name, apply] of this.#modules.applyDrifted(names)) {
+      // One the engine interrupted is tried again at the next resync (DockerModuleClient.tried).
+      const applying = apply.catch((error: Error) => this.#log.warn({ module: name, err: error }, 'could not apply an update: auto module'));
+      this.#applying.add(applying);
+      void applying.finally(() => this.#applying.delete(applying));
+    }
   }
 
   /** Resolves once the autostarts under way have ended (after follow() was stopped: for a clean teardown). */
   async idle(): Promise<void> {
+    await this.#flush;
     await Promise.allSettled([...this.#starting.values(), ...this.#applying]);
   }
 

@@ -67,6 +67,18 @@ describe('parseConfig errors', () => {
     ]);
   });
 
+  it.each(['piper-berth-previous', 'piper-berth-previous-stopped'])('rejects the kind %s, a name berth gives containers set aside during an update', (kind) => {
+    expect(issues(yaml('modules:', '  tts:', `    kind: ${kind}`, '    image: local/piper:1.2'))).toEqual([
+      {
+        file: 'docker.yaml',
+        line: 3,
+        column: 11,
+        path: 'modules.tts.kind',
+        message: expect.stringContaining('cannot end in "-berth-previous"'),
+      },
+    ]);
+  });
+
   it('reports a host port and protocol published twice, across modules', () => {
     const text = yaml(
       'modules:',
