@@ -85,16 +85,21 @@ export async function benchLoad({ command, megabytes = 1024, trials = 3 }: LoadB
   }
 }
 
-async function trialUpload(berth: ChildProcess, port: number, archive: string): Promise<Trial> {
-  const before = await rssMb(berth.pid!);
+/** RSS before and at its peak (sampled every 50 ms) of process `pid` while `act` runs, and how long it took. */
+async function measure(pid: number, act: () => Promise<unknown>): Promise<Trial> {
+  const before = await rssMb(pid);
   let peak = before;
-  const sampler = setInterval(() => void rssMb(berth.pid!).then((rss) => (peak = Math.max(peak, rss)), () => {}), 50);
+  const sampler = setInterval(() => void rssMb(pid).then((rss) => (peak = Math.max(peak, rss)), () => {}), 50);
   try {
-    const ms = await time(() => upload(port, archive));
+    const ms = await time(act);
     return { before, peak, ms };
   } finally {
     clearInterval(sampler);
   }
+}
+
+function trialUpload(berth: ChildProcess, port: number, archive: string): Promise<Trial> {
+  return measure(berth.pid!, () => upload(port, archive));
 }
 
 /** The same upload through the floor server, started with berth's program and node flags. */
@@ -103,19 +108,11 @@ async function trialFloor([program, args]: [string, string[]], archive: string):
   const floor = spawn(program, [...flags, '--experimental-strip-types', '--disable-warning=ExperimentalWarning', fileURLToPath(new URL('load-floor.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     const [line] = (await once(createInterface({ input: floor.stdout! }), 'line')) as [string];
-    const before = await rssMb(floor.pid!);
-    let peak = before;
-    const sampler = setInterval(() => void rssMb(floor.pid!).then((rss) => (peak = Math.max(peak, rss)), () => {}), 50);
-    try {
-      const ms = await time(async () => {
-        const response = await fetch(`http://127.0.0.1:${line}/`, { method: 'POST', body: await openAsBlob(archive) });
-        const body = await response.text();
-        if (!response.ok || body.includes('"error"')) throw new Error(`the floor's load failed: ${body}`);
-      });
-      return { before, peak, ms };
-    } finally {
-      clearInterval(sampler);
-    }
+    return await measure(floor.pid!, async () => {
+      const response = await fetch(`http://127.0.0.1:${line}/`, { method: 'POST', body: await openAsBlob(archive) });
+      const body = await response.text();
+      if (!response.ok || body.includes('"error"')) throw new Error(`the floor's load failed: ${body}`);
+    });
   } finally {
     floor.kill();
   }
