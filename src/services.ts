@@ -1,13 +1,15 @@
 import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import { diffConfigs, type ConfigChanges } from './config/config-diff.ts';
-import type { BerthConfig } from './config/module-spec.ts';
+import { defaultEngine, type BerthConfig } from './config/module-spec.ts';
 import { DockerodeClient } from './engine/docker-client.ts';
+import { connectionOptions } from './engine/engine-connection.ts';
 import type { EngineDeadlines } from './engine/engine-requests.ts';
-import { redactor } from './engine/engine-error.ts';
+import { redactor, type Redact } from './engine/engine-error.ts';
 import { AuditLog } from './lib/audit-log.ts';
 import { DockerModuleClient } from './modules/docker-module-client.ts';
 import { EngineWatcher, type EngineWatcherOptions } from './modules/engine-watcher.ts';
+import { Fleet } from './modules/fleet.ts';
 import { ModuleReader } from './modules/module-reader.ts';
 import { ModuleStore } from './modules/module-store.ts';
 import { Reconciler } from './modules/reconciler.ts';
@@ -16,8 +18,11 @@ import { Reconfiguration } from './modules/reconfiguration.ts';
 export interface BerthServicesOptions {
   config: BerthConfig;
   logger: Logger;
-  /** dockerode connection options; default: from DOCKER_HOST and friends, as the docker CLI reads them. */
-  connection?: Dockerode.DockerOptions;
+  /**
+   * dockerode connection options by engine name, in place of the address docker.yaml gives it (tests reach
+   * engines through an allowlisting proxy). The default engine's default: DOCKER_HOST and friends.
+   */
+  connections?: Readonly<Record<string, Dockerode.DockerOptions>>;
   deadlines?: EngineDeadlines;
   watcher?: Pick<EngineWatcherOptions, 'initialBackoffMs' | 'maxBackoffMs' | 'watchdogMs' | 'resyncMs'>;
   /** How long a start waits for each dependency's condition; default 300 s. */
@@ -33,25 +38,100 @@ export type BerthServices = ReturnType<typeof createServices>;
 /** How long /ready waits for a reconnect it asked for: under the 1 s timeout of the usual probes. */
 const readyProbeMs = 800;
 
+/** The part of a configuration one engine runs: its modules; volumes and networks are made where a module needs them. */
+function configFor(config: BerthConfig, engine: string): BerthConfig {
+  return { ...config, modules: config.modules.filter((module) => module.engine === engine) };
+}
+
 /**
- * berth's services, built once at start-up and handed to the app; `start` begins following the engine.
- * Data flows one way: the watcher and the operations read the engine and hand the store what they saw;
- * the store's changes go to subscribers and to the reconciler, which starts autostart modules.
+ * berth's services, built once at start-up and handed to the app; `start` begins following the engines.
+ * Each engine of docker.yaml gets its own services (engineServices), and the Fleet routes each module's
+ * operations to its engine's: one engine down leaves the others as they are.
  */
-export function createServices({ config, logger, connection, deadlines, watcher: watcherOptions, dependencyTimeoutMs, removalStopSeconds, updateTimeoutMs }: BerthServicesOptions) {
+export function createServices(options: BerthServicesOptions) {
+  const { config, logger, connections = {} } = options;
   let current = config;
   // Every secret of every configuration loaded: an older engine message may still carry one a reload replaced.
   const secrets = new Set(config.secrets);
   let redact = redactor([...secrets]);
-  const docker = new DockerodeClient({ connection, deadlines, redact: (text) => redact(text), logger: logger.child({ component: 'engine' }) });
+  const audit = new AuditLog(logger);
+  const engines = config.engines.map((engine) =>
+    engineServices({
+      ...options,
+      config: configFor(config, engine.name),
+      engine: engine.name,
+      connection: connections[engine.name] ?? connectionOptions(engine),
+      logger: config.engines.length === 1 ? logger : logger.child({ engine: engine.name }),
+      audit,
+      redact: (text) => redact(text),
+    }),
+  );
+  const fleet = new Fleet(engines, config.modules.map((module) => module.name));
+  const local = engines.find((engine) => engine.name === defaultEngine)!;
+  return {
+    /** The default engine's client and store (the only ones, with one engine). */
+    docker: local.docker,
+    store: local.store,
+    /** Each engine's services, by name. */
+    engines: new Map(engines.map((engine) => [engine.name, engine])),
+    /** One line per mutation, apply and reload. */
+    audit,
+    modules: fleet,
+    /** For /ready: some engine answers. A probe tries a reconnect of the engines marked down at once rather than wait. */
+    engineReady: async () => engines.some((engine) => engine.store.engine.reachable) || (await Promise.all(engines.map((engine) => engine.reachableNow(readyProbeMs)))).some(Boolean),
+    start() {
+      for (const engine of engines) engine.start();
+    },
+    async stop() {
+      await Promise.all(engines.map((engine) => engine.stop()));
+    },
+    /**
+     * A new docker.yaml, validated, of the same project and engines: the seam of every reload. Added modules
+     * appear (and autostart), changed ones take their new spec, removed ones' containers are stopped and
+     * removed, and a module moved to another engine does both; pulls use its registries, and engine messages
+     * are scrubbed of its secrets too. Answers what it changed, once the new modules are read and the removed
+     * ones gone.
+     */
+    async reconfigure(next: BerthConfig): Promise<ConfigChanges> {
+      if (next.project !== current.project) throw new Error(`a reload cannot change the project (${current.project} to ${next.project})`);
+      const changes = diffConfigs(current, next);
+      const before = current;
+      current = next;
+      for (const secret of next.secrets) secrets.add(secret);
+      redact = redactor([...secrets]);
+      fleet.reorder(next.modules.map((module) => module.name));
+      await Promise.all(engines.map((engine) => engine.reconfigure(configFor(before, engine.name), configFor(next, engine.name))));
+      return changes;
+    },
+    /** Resolves once the autostarts under way when stop() was called have ended. */
+    settled: () => Promise.all(engines.map((engine) => engine.settled())).then(() => undefined),
+  };
+}
+
+interface EngineServicesOptions extends Omit<BerthServicesOptions, 'connections'> {
+  engine: string;
+  connection: Dockerode.DockerOptions | undefined;
+  audit: AuditLog;
+  redact: Redact;
+}
+
+export type EngineServices = ReturnType<typeof engineServices>;
+
+/**
+ * One engine's services. Data flows one way: the watcher and the operations read the engine and hand the
+ * store what they saw; the store's changes go to subscribers and to the reconciler, which starts autostart
+ * modules.
+ */
+function engineServices({ config, logger, engine, connection, deadlines, watcher: watcherOptions, dependencyTimeoutMs, removalStopSeconds, updateTimeoutMs, audit, redact }: EngineServicesOptions) {
+  const docker = new DockerodeClient({ connection, deadlines, redact, logger: logger.child({ component: 'engine' }) });
   const store = new ModuleStore({ config, logger: logger.child({ component: 'store' }) });
   const reader = new ModuleReader({ docker, store, project: config.project });
-  const audit = new AuditLog(logger);
   const modules = new DockerModuleClient({
     docker,
     store,
     reader,
     project: config.project,
+    engine,
     logger: logger.child({ component: 'modules' }),
     // The watcher below is built before anything can call this.
     reconnect: () => watcher.reachableNow(),
@@ -59,7 +139,7 @@ export function createServices({ config, logger, connection, deadlines, watcher:
     registries: config.registries,
     updateTimeoutMs,
     audit,
-    redact: (text) => redact(text),
+    redact,
   });
   const reconciler = new Reconciler({ modules, store, logger: logger.child({ component: 'reconciler' }) });
   const reconfiguration = new Reconfiguration({ store, reader, modules, logger: logger.child({ component: 'reload' }), stopTimeoutSeconds: removalStopSeconds });
@@ -78,13 +158,11 @@ export function createServices({ config, logger, connection, deadlines, watcher:
   });
   let stopReconciling: (() => void) | undefined;
   return {
+    name: engine,
     docker,
-    /** One line per mutation, apply and reload. */
-    audit,
     store,
     modules,
-    /** For /ready: a probe of an engine marked down tries a reconnect at once rather than wait for the next attempt. */
-    engineReady: () => store.engine.reachable || watcher.reachableNow(readyProbeMs),
+    reachableNow: (withinMs?: number) => watcher.reachableNow(withinMs),
     start() {
       stopReconciling ??= reconciler.follow();
       watcher.start();
@@ -94,22 +172,9 @@ export function createServices({ config, logger, connection, deadlines, watcher:
       modules.stopPulls();
       await watcher.stop();
     },
-    /**
-     * A new docker.yaml, validated, of the same project: the seam of every reload. Added modules appear (and
-     * autostart), changed ones take their new spec, removed ones' containers are stopped and removed; pulls
-     * use its registries, and engine messages are scrubbed of its secrets too. Answers what it changed, once
-     * the new modules are read and the removed ones gone.
-     */
-    async reconfigure(next: BerthConfig): Promise<ConfigChanges> {
-      if (next.project !== current.project) throw new Error(`a reload cannot change the project (${current.project} to ${next.project})`);
-      const changes = diffConfigs(current, next);
-      current = next;
-      for (const secret of next.secrets) secrets.add(secret);
-      redact = redactor([...secrets]);
-      await reconfiguration.apply(next, changes);
-      return changes;
+    async reconfigure(before: BerthConfig, next: BerthConfig): Promise<void> {
+      await reconfiguration.apply(next, diffConfigs(before, next));
     },
-    /** Resolves once the autostarts under way when stop() was called have ended. */
     settled: () => reconciler.idle(),
   };
 }

@@ -134,7 +134,7 @@ export class ConfigReloader {
   }
 
   #readFile(): Promise<ReadConfig> {
-    return readConfig(this.#file, this.#env, { project: this.#config.project });
+    return readConfig(this.#file, this.#env, { project: this.#config.project, engines: this.#config.engines });
   }
 
   /**

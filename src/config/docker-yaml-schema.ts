@@ -184,10 +184,33 @@ const credential = z
 
 const registryShape = { username: credential, password: credential };
 
+const engineName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected an engine name of lowercase letters, digits, "_" and "-"');
+
+/** As DOCKER_HOST takes it: unix:///path, tcp://host:port, or ssh://[user@]host[:port]. */
+const engineHost = z
+  .string({ error: (issue) => `expected an engine address such as unix:///var/run/docker.sock or tcp://10.0.0.5:2376, got ${describe(issue.input)}` })
+  .refine(
+    (host) => /^unix:\/\/\/./.test(host) || /^tcp:\/\/(\[[0-9a-f:]+\]|[a-z0-9.-]+):\d{1,5}$/i.test(host) || /^ssh:\/\/([^@/\s]+@)?(\[[0-9a-f:]+\]|[a-z0-9.-]+)(:\d{1,5})?$/i.test(host),
+    'expected unix:///path, tcp://host:port or ssh://user@host[:port]',
+  );
+
+const filePath = z.string({ error: (issue) => `expected a file path, got ${describe(issue.input)}` }).min(1, 'expected a file path');
+
+/** PEM files, as the docker CLI's --tlscacert, --tlscert and --tlskey; relative to docker.yaml's folder. */
+const tlsShape = { ca: filePath, cert: filePath, key: filePath };
+
+const engineShape = {
+  host: engineHost,
+  tls: z.strictObject(tlsShape, { error: (issue) => `expected a mapping { ca, cert, key } of PEM files, got ${describe(issue.input)}` }).optional(),
+};
+
 const module = z.strictObject(
   {
     kind,
     image,
+    engine: engineName.optional(),
     autostart: z.boolean({ error: (issue) => `expected true or false, got ${describe(issue.input)}` }).default(true),
     envs: z.record(envName, envValue, { error: mappingError('a mapping of NAME: value', typeOf) }).default({}),
     ports: z.record(portName, port, { error: mappingError('a mapping of port names to ports') }).default({}),
@@ -226,9 +249,14 @@ export const dockerYamlSchema = z.strictObject(
         error: mappingError('a mapping of registry hosts to { username, password }', typeOf),
       })
       .default({}),
+    engines: z
+      .record(engineName, z.strictObject(engineShape, { error: (issue) => `expected a mapping { host, tls }, got ${describe(issue.input)}` }), {
+        error: mappingError('a mapping of engine names to { host, tls }'),
+      })
+      .default({}),
     modules: z.record(moduleName, module, { error: mappingError('a mapping of module names to modules') }),
   },
-  { error: (issue) => `expected a mapping with "modules" (and optionally "project", "volumes", "networks", "registries"), got ${describe(issue.input)}` },
+  { error: (issue) => `expected a mapping with "modules" (and optionally "project", "volumes", "networks", "registries", "engines"), got ${describe(issue.input)}` },
 );
 
 export type DockerYaml = z.output<typeof dockerYamlSchema>;
@@ -259,7 +287,8 @@ function typeOf(value: unknown): string {
 export function allowedKeys(path: readonly (string | number)[]): string[] | undefined {
   const [top, , key] = path;
   if (path.length === 0) return Object.keys(dockerYamlSchema.shape);
-  if (path.length === 2) return top === 'modules' ? Object.keys(module.shape) : top === 'registries' ? Object.keys(registryShape) : [];
+  if (path.length === 2) return top === 'modules' ? Object.keys(module.shape) : top === 'registries' ? Object.keys(registryShape) : top === 'engines' ? Object.keys(engineShape) : [];
+  if (path.length === 3 && top === 'engines') return key === 'tls' ? Object.keys(tlsShape) : undefined;
   if (path.length === 3) return key === 'resources' ? Object.keys(resourcesShape) : key === 'healthcheck' ? Object.keys(healthcheckShape) : undefined;
   return path.length === 4 && key === 'ports' ? Object.keys(portShape) : undefined;
 }

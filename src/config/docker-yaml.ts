@@ -5,8 +5,10 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Documen
 import { ConfigError, type ConfigIssue } from './config-error.ts';
 import { allowedKeys, dockerYamlSchema, type DockerYaml } from './docker-yaml-schema.ts';
 import { interpolate, type Environment } from './interpolate.ts';
-import type { BerthConfig, Dependency, HealthcheckSpec, ModuleSpec, PortSpec, RestartPolicy, VolumeMount } from './module-spec.ts';
-import { referenceIssues } from './module-references.ts';
+import { isDeepStrictEqual } from 'node:util';
+import { tlsIssues } from './engine-tls.ts';
+import { defaultEngine, type BerthConfig, type Dependency, type EngineSpec, type HealthcheckSpec, type ModuleSpec, type PortSpec, type RestartPolicy, type VolumeMount } from './module-spec.ts';
+import { engineOf, referenceIssues } from './module-references.ts';
 import { splitRegistry } from '../engine/image-reference.ts';
 import { Locator, type Path } from '../lib/yaml-positions.ts';
 
@@ -49,9 +51,13 @@ export function textDigest(text: string): string {
 export interface ParseOptions {
   /** The project the file must name: berth's containers carry it, and a running berth cannot change it. */
   project?: string;
+  /** The engines the file must declare: a running berth follows them, and changes them only at a restart. */
+  engines?: readonly EngineSpec[];
+  /** When the engines' TLS certificates must be valid; default now. */
+  now?: Date;
 }
 
-export function parseConfig(text: string, { file, env, project }: { file: string; env: Environment } & ParseOptions): BerthConfig {
+export function parseConfig(text: string, { file, env, project, engines, now }: { file: string; env: Environment } & ParseOptions): BerthConfig {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: false, prettyErrors: false });
   const located = new Locator(file, doc, lineCounter, allowedKeys);
@@ -91,14 +97,20 @@ export function parseConfig(text: string, { file, env, project }: { file: string
   if (issues.length > 0) throw new ConfigError(issues);
 
   const config = toBerthConfig(parsed.data, [...secrets], dirname(resolve(file)));
-  issues.push(...hostPortClashes(config, located));
+  issues.push(...hostPortClashes(config, located), ...tlsIssues(config, located, now));
   if (project !== undefined && config.project !== project) issues.push(located.path(['project'], projectFixed(project, config.project)));
+  if (engines !== undefined && !isDeepStrictEqual(config.engines, engines)) issues.push(located.path(['engines'], enginesFixed(engines, config.engines)));
   if (issues.length > 0) throw new ConfigError(issues);
   return config;
 }
 
 function projectFixed(running: string, wanted: string): string {
   return `expected "${running}": berth runs project "${running}", whose containers carry its name, and cannot change it to "${wanted}" while running (every container would be orphaned); restart berth to change the project`;
+}
+
+function enginesFixed(running: readonly EngineSpec[], wanted: readonly EngineSpec[]): string {
+  const names = (engines: readonly EngineSpec[]) => engines.map((engine) => engine.name).join(', ');
+  return `expected the engines berth runs with (${names(running)}) as they are: berth connects to its engines at start, so adding, removing or readdressing one (here: ${names(wanted)}) needs a restart; modules can move between the engines it has`;
 }
 
 /** The default texts of `${VAR:-default}` and `${VAR-default}`: a secret may be written there too. */
@@ -142,6 +154,7 @@ function toBerthConfig(data: DockerYaml, secrets: string[], folder: string): Ber
   const modules = Object.entries(data.modules).map(([name, module]): ModuleSpec => ({
     name,
     kind: module.kind,
+    engine: engineOf(module),
     containerName: `${name}_${module.kind}`,
     image: module.image,
     autostart: module.autostart,
@@ -171,7 +184,18 @@ function toBerthConfig(data: DockerYaml, secrets: string[], folder: string): Ber
   const registries = Object.fromEntries(Object.entries(data.registries).map(([host, credentials]) => [splitRegistry(`${host}/`).registry, credentials]));
   // A password is a secret even when docker.yaml spells it out.
   const passwords = Object.values(registries).map(({ password }) => password);
-  return { project: data.project, modules, volumes, networks, registries, secrets: [...new Set([...secrets, ...passwords])] };
+  return { project: data.project, engines: engines(data, folder), modules, volumes, networks, registries, secrets: [...new Set([...secrets, ...passwords])] };
+}
+
+/** `local` first, declared or not, then the others in the file's order; TLS files as absolute paths. */
+function engines(data: DockerYaml, folder: string): EngineSpec[] {
+  const declared = Object.entries(data.engines).map(([name, { host, tls }]): EngineSpec => ({
+    name,
+    host,
+    ...(tls && { tls: { ca: resolve(folder, tls.ca), cert: resolve(folder, tls.cert), key: resolve(folder, tls.key) } }),
+  }));
+  const local = declared.find((engine) => engine.name === defaultEngine) ?? { name: defaultEngine };
+  return [local, ...declared.filter((engine) => engine !== local)];
 }
 
 function healthcheck({ test, interval, timeout, retries, startPeriod }: NonNullable<DockerYaml['modules'][string]['healthcheck']>): HealthcheckSpec {
@@ -198,17 +222,17 @@ function aliasIssue(doc: Document, located: Locator): ConfigIssue | undefined {
 /** Addresses that mean every address of the host: a port published there takes the port on all of them. */
 const everyAddress = new Set([undefined, '0.0.0.0', '::']);
 
-/** Two ports clash on one host port and protocol when they share an address, or either takes them all. */
+/** Two ports of one engine clash on one host port and protocol when they share an address, or either takes them all. */
 function hostPortClashes(config: BerthConfig, located: Locator): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const seen = new Map<string, { host: string | undefined; path: string }[]>();
   for (const module of config.modules) {
     for (const port of module.ports) {
-      const key = `${port.out}/${port.protocol}`;
+      const key = `${module.engine} ${port.out}/${port.protocol}`;
       const here = `modules.${module.name}.ports.${port.name}`;
       const earlier = seen.get(key) ?? [];
       const first = earlier.find(({ host }) => everyAddress.has(host) || everyAddress.has(port.host) || host === port.host);
-      if (first) issues.push(located.path(here.split('.'), `host port ${key} is already published by ${first.path}`));
+      if (first) issues.push(located.path(here.split('.'), `host port ${port.out}/${port.protocol} is already published by ${first.path}${module.engine === defaultEngine ? '' : ` on engine "${module.engine}"`}`));
       else seen.set(key, [...earlier, { host: port.host, path: here }]);
     }
   }

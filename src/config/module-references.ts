@@ -1,6 +1,7 @@
 import type { ConfigIssue } from './config-error.ts';
 import type { DockerYaml } from './docker-yaml-schema.ts';
 import type { Locator } from '../lib/yaml-positions.ts';
+import { defaultEngine } from './module-spec.ts';
 
 /**
  * What a module names elsewhere in docker.yaml: its named volumes and networks must be declared at the
@@ -11,7 +12,11 @@ export function referenceIssues(data: DockerYaml, located: Locator): ConfigIssue
     ...volumeIssues(data, name, module, located),
     ...networkIssues(data, name, module, located),
     ...dependencyIssues(data, name, module, located),
+    ...engineIssues(data, name, module, located),
   ]);
+  for (const [engine, { host, tls }] of Object.entries(data.engines)) {
+    if (tls && !host.startsWith('tcp://')) issues.push(located.path(['engines', engine, 'tls'], `tls is for tcp:// engines; ${host.split(':')[0]}:// is secured by its own means`));
+  }
   if (Object.hasOwn(data.networks, 'default')) issues.push(located.path(['networks', 'default'], 'the network "default" is berth\'s own (<project>_default, which every module joins); choose another name'));
   return [...issues, ...cycles(data).map((cycle) => located.path(['modules', cycle[0]!, 'dependsOn', cycle[1]!], `dependsOn cycle: ${cycle.join(' → ')}`))];
 }
@@ -45,6 +50,21 @@ function dependencyIssues(data: DockerYaml, name: string, module: Module, locate
     if (condition === 'healthy' && !hasHealthcheck(target)) return [located.path(here, `"${dependency}" has no healthcheck, so it can never be healthy; give it one, or depend on it being started`)];
     return [];
   });
+}
+
+/** The engine a module names is declared, and its dependencies run there too: containers meet only on one engine's networks. */
+function engineIssues(data: DockerYaml, name: string, module: Module, located: Locator): ConfigIssue[] {
+  const engine = engineOf(module);
+  if (engine !== defaultEngine && !Object.hasOwn(data.engines, engine)) return [located.path(['modules', name, 'engine'], `unknown engine "${engine}"; declare it under the top-level engines`)];
+  return Object.keys(module.dependsOn).flatMap((dependency) => {
+    const target = Object.hasOwn(data.modules, dependency) ? data.modules[dependency] : undefined;
+    if (!target || engineOf(target) === engine) return [];
+    return [located.path(['modules', name, 'dependsOn', dependency], `"${dependency}" runs on engine "${engineOf(target)}" and "${name}" on "${engine}": a module can depend only on modules of its own engine`)];
+  });
+}
+
+export function engineOf(module: Module): string {
+  return module.engine ?? defaultEngine;
 }
 
 function hasHealthcheck(module: Module): boolean {

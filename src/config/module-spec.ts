@@ -63,6 +63,8 @@ export interface Dependency {
 export interface ModuleSpec {
   name: string;
   kind: string;
+  /** The engine it runs on, by its name under docker.yaml's `engines`; `local` by default. Not part of the container. */
+  engine: string;
   /** `<name>_<kind>`: the container berth creates for the module. */
   containerName: string;
   image: string;
@@ -97,9 +99,29 @@ export interface RegistryCredentials {
   password: string;
 }
 
+/** The engine modules run on unless they name another: the one DOCKER_HOST names, as the docker CLI reads it. */
+export const defaultEngine = 'local';
+
+/** A client certificate to sign in to an engine over tcp://, with the CA that signed the engine's: absolute file paths. */
+export interface EngineTls {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+/** An engine berth drives, as docker.yaml's `engines` names it. */
+export interface EngineSpec {
+  name: string;
+  /** unix:///path, tcp://host:port or ssh://user@host[:port]; unset only for `local`: then DOCKER_HOST and friends. */
+  host?: string;
+  tls?: EngineTls;
+}
+
 export interface BerthConfig {
   /** Scopes berth's container labels, so that two platforms can share one engine. */
   project: string;
+  /** Every engine, `local` first, whether or not a module runs on it. */
+  engines: EngineSpec[];
   modules: ModuleSpec[];
   /** The engine names of the named volumes berth creates (`<project>_<name>`). */
   volumes: string[];

@@ -5,7 +5,7 @@ import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { createGraphQLError, createYoga, maskError as defaultMaskError, type YogaLogger } from 'graphql-yoga';
 import type { Logger } from 'pino';
-import type { DockerModuleClient } from '../modules/docker-module-client.ts';
+import type { Fleet } from '../modules/fleet.ts';
 import type { ConfigState } from '../config/config-reloader.ts';
 import { BerthError } from '../errors.ts';
 import { probePaths, useReadiness } from '../http/readiness.ts';
@@ -18,7 +18,7 @@ import { useBodyLimitsAndStreamedUploads } from './plugins/uploads.ts';
 import { schema } from './schema.ts';
 
 export interface BerthAppOptions {
-  modules: DockerModuleClient;
+  modules: Fleet;
   /** The docker.yaml in force, for the `config` query (ConfigReloader); default: none read from a file (tests). */
   config?: { readonly state: ConfigState };
   logger: Logger;

@@ -1,6 +1,6 @@
 import type { Principal } from '../auth/tokens.ts';
 import type { ConfigState } from '../config/config-reloader.ts';
-import type { DockerModuleClient } from '../modules/docker-module-client.ts';
+import type { Fleet } from '../modules/fleet.ts';
 
 /**
  * What resolvers reach. Fields under Subscription may read `modules` (the same for everyone) but not
@@ -8,7 +8,7 @@ import type { DockerModuleClient } from '../modules/docker-module-client.ts';
  * they are (src/graphql/plugins/shared-subscriptions.ts).
  */
 export interface BerthContext {
-  modules: DockerModuleClient;
+  modules: Fleet;
   /** The docker.yaml in force (ConfigReloader). */
   config: { readonly state: ConfigState };
   /** Who asked; undefined only for a request that was refused before it ran. */

@@ -1,5 +1,5 @@
 import { PushQueue } from '../lib/async-iteration.ts';
-import type { DockerModuleClient } from '../modules/docker-module-client.ts';
+import type { ModuleSource } from '../modules/fleet.ts';
 import type { ModuleState } from '../modules/module-store.ts';
 
 export interface ModuleFeedOptions {
@@ -17,7 +17,7 @@ export interface FeedSource<T> {
   /** The item that `initial` opens with for each selected module, all at the same `at`. */
   opening(module: ModuleState, at: Date): T;
   /** Listens to the store through the module client; answers how to stop. */
-  listen(modules: DockerModuleClient, listener: (item: T) => void): () => void;
+  listen(modules: ModuleSource, listener: (item: T) => void): () => void;
   moduleOf(item: T): ModuleState;
 }
 
@@ -26,7 +26,7 @@ export interface FeedSource<T> {
  * that a slow subscriber neither slows the others nor grows memory without bound: past that its feed
  * ends, after what it holds, and it resubscribes with `initial` to start again from the current state.
  */
-export function moduleFeed<T>(modules: DockerModuleClient, options: ModuleFeedOptions, source: FeedSource<T>): PushQueue<T> {
+export function moduleFeed<T>(modules: ModuleSource, options: ModuleFeedOptions, source: FeedSource<T>): PushQueue<T> {
   const { names, initial = false, capacity = 1000, onOverflow } = options;
   const selected = modules.select(names);
   const wanted = new Set(selected.map((module) => module.spec.name));
@@ -67,6 +67,6 @@ const moduleChanges: FeedSource<ModuleState> = {
 };
 
 /** The whole module each time anything a query could see of it changes. */
-export function moduleChangedFeed(modules: DockerModuleClient, options: ModuleFeedOptions): PushQueue<ModuleState> {
+export function moduleChangedFeed(modules: ModuleSource, options: ModuleFeedOptions): PushQueue<ModuleState> {
   return moduleFeed(modules, options, moduleChanges);
 }

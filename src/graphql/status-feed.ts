@@ -1,5 +1,5 @@
 import type { ContainerStatus } from '../modules/module-status.ts';
-import type { DockerModuleClient } from '../modules/docker-module-client.ts';
+import type { ModuleSource } from '../modules/fleet.ts';
 import type { ModuleState } from '../modules/module-store.ts';
 import type { PushQueue } from '../lib/async-iteration.ts';
 import { moduleFeed, type FeedSource, type ModuleFeedOptions } from './module-feed.ts';
@@ -21,7 +21,7 @@ const statusChanges: FeedSource<StatusFeedItem> = {
 };
 
 /** One subscriber's status changes, bounded as every module feed is (moduleFeed). */
-export function statusFeed(modules: DockerModuleClient, options: StatusFeedOptions): StatusFeed {
+export function statusFeed(modules: ModuleSource, options: StatusFeedOptions): StatusFeed {
   return moduleFeed(modules, options, statusChanges);
 }
 

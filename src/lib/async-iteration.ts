@@ -263,3 +263,29 @@ export class LatestValue<T> {
     };
   }
 }
+
+/**
+ * The values of every source as each arrives, until all have ended (or one failed: the stream ends then).
+ * return() reaches every source at once. One source is answered as it is.
+ */
+export function mergeIterators<T>(sources: readonly AsyncIterator<T>[]): AsyncIterableIterator<T> {
+  if (sources.length === 1) return sources[0] as AsyncIterableIterator<T>;
+  let open = sources.length;
+  const release = () => {
+    for (const source of sources) void source.return?.()?.catch(() => {});
+  };
+  const merged = new PushQueue<T>({ onEnd: release });
+  const pump = async (source: AsyncIterator<T>) => {
+    for (let next = await source.next(); !next.done; next = await source.next()) merged.push(next.value);
+  };
+  for (const source of sources) {
+    pump(source).then(
+      () => {
+        if (--open === 0) merged.end();
+      },
+      () => merged.end(),
+    );
+  }
+  if (open === 0) merged.end();
+  return merged;
+}

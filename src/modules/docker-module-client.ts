@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { Mutex } from 'async-mutex';
 import type { Logger } from 'pino';
-import type { Dependency, ModuleSpec, RegistryCredentials } from '../config/module-spec.ts';
+import { defaultEngine, type Dependency, type ModuleSpec, type RegistryCredentials } from '../config/module-spec.ts';
 import type { DockerClient } from '../engine/docker-client.ts';
 import { engineStatusCode, type Redact } from '../engine/engine-error.ts';
 import type { ContainerDetails } from '../engine/engine-types.ts';
@@ -46,6 +46,8 @@ export interface DockerModuleClientOptions {
   audit?: AuditLog;
   /** Scrubs secrets from a rolled-back container's log or health output in a reason; default none. */
   redact?: Redact;
+  /** The name of the engine it drives, for messages; default `local`. */
+  engine?: string;
 }
 
 /** Who applies an update: a token's name, or `auto` for berth's own applies of `update: auto` modules. */
@@ -77,13 +79,16 @@ export class DockerModuleClient {
   readonly #stats: ModuleStatsStreams;
   readonly #updates: ModuleUpdates;
   readonly #audit: AuditLog;
+  /** The engine as messages name it: "the Docker engine" alone, `engine "gpu"` beside others. */
+  readonly #engineName: string;
   /** The applies under way, by module: a dependent's waits for its dependencies'. */
   readonly #applying = new Map<string, Promise<ModuleState>>();
   /** What each module was last applied towards (tried()). */
   readonly #triedTowards = new Map<string, string>();
 
   constructor(options: DockerModuleClientOptions) {
-    const { docker, store, reader, project, logger, reconnect = async () => false, dependencyTimeoutMs = 300_000, registries = {} } = options;
+    const { docker, store, reader, project, logger, reconnect = async () => false, dependencyTimeoutMs = 300_000, registries = {}, engine = defaultEngine } = options;
+    this.#engineName = engine === defaultEngine ? 'the Docker engine' : `engine "${engine}"`;
     this.#docker = docker;
     this.#store = store;
     this.#reader = reader;
@@ -420,7 +425,7 @@ export class DockerModuleClient {
   }
 
   #requireFirstSync(): void {
-    if (!this.#store.synced) throw engineUnavailable('berth has not yet seen the Docker engine');
+    if (!this.#store.synced) throw engineUnavailable(`berth has not yet seen ${this.#engineName}`);
   }
 
   #lock(name: string): Mutex {
@@ -439,7 +444,7 @@ export class DockerModuleClient {
     done?: (state: ModuleState) => boolean,
     { retiring = false } = {},
   ): Promise<ModuleState> {
-    if (!this.#store.engine.reachable && !(await this.#reconnect())) throw engineUnavailable('the Docker engine cannot be reached');
+    if (!this.#store.engine.reachable && !(await this.#reconnect())) throw engineUnavailable(`${this.#engineName} cannot be reached`);
     return this.#lock(declared.name).runExclusive(async () => {
       // A reload may have come while this waited for the lock: the module's spec is the one in force now.
       const spec = this.#store.spec(declared.name);

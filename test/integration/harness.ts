@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { ConfigReloader } from '../../src/config/config-reloader.ts';
 import { parseConfig, textDigest } from '../../src/config/docker-yaml.ts';
 import type { BerthConfig } from '../../src/config/module-spec.ts';
-import type { DockerModuleClient } from '../../src/modules/docker-module-client.ts';
+import type { Fleet } from '../../src/modules/fleet.ts';
 import type { ModuleStore } from '../../src/modules/module-store.ts';
 import { createServices, type BerthServices } from '../../src/services.ts';
 
@@ -28,7 +28,7 @@ export interface Harness {
   run: string;
   config: BerthConfig;
   app: BerthApp;
-  modules: DockerModuleClient;
+  modules: Fleet;
   store: ModuleStore;
   services: BerthServices;
   /** docker.yaml read again; it watches the file only when the harness was made `reloadable`. */
@@ -45,8 +45,10 @@ export interface Harness {
 export interface HarnessOptions {
   /** berth's environment, for `${VAR}` in the docker.yaml. */
   env?: Record<string, string>;
-  /** The engine; default the test engine, through the allowlisting socket proxy. */
+  /** The default engine; default the test engine, through the allowlisting socket proxy. */
   connection?: Dockerode.DockerOptions;
+  /** The other engines docker.yaml names, by name, in place of their docker.yaml address. */
+  connections?: Record<string, Dockerode.DockerOptions>;
   /** Reuse another harness's run, and so its project and container names. */
   run?: string;
   /** berth's logger; default silent. */
@@ -58,11 +60,11 @@ export interface HarnessOptions {
 }
 
 /** berth on the test engine, for a docker.yaml written by the test; `{{run}}` in it becomes a unique suffix. */
-export function createHarness(yaml: string, { env = {}, connection = { socketPath: inject('engineProxySocket') }, run = Math.random().toString(36).slice(2, 8), logger = pino({ level: 'silent' }), file = 'docker.yaml', reloadable = false }: HarnessOptions = {}): Harness {
+export function createHarness(yaml: string, { env = {}, connection = { socketPath: inject('engineProxySocket') }, connections = {}, run = Math.random().toString(36).slice(2, 8), logger = pino({ level: 'silent' }), file = 'docker.yaml', reloadable = false }: HarnessOptions = {}): Harness {
   const project = `it-${run}`;
   const text = `project: ${project}\n${yaml.replaceAll('{{run}}', run)}`;
   const config = parseConfig(text, { file, env });
-  const services = createServices({ config, logger, connection, watcher: { initialBackoffMs: 50, maxBackoffMs: 500, watchdogMs: 500 } });
+  const services = createServices({ config, logger, connections: { local: connection, ...connections }, watcher: { initialBackoffMs: 50, maxBackoffMs: 500, watchdogMs: 500 } });
   const reloader = new ConfigReloader({ file, env, loaded: { config, digest: textDigest(text) }, apply: (next) => services.reconfigure(next), audit: services.audit, logger });
   if (reloadable) {
     writeFileSync(file, text);

@@ -5,6 +5,7 @@ import { containerCreateOptions, fieldDigests, isOwnedBy, specDigest } from '../
 const tts: ModuleSpec = {
   name: 'tts',
   kind: 'piper',
+  engine: 'local',
   containerName: 'tts_piper',
   image: 'local/piper:1.2',
   autostart: true,

@@ -497,10 +497,12 @@ describe('parseConfig', () => {
     );
     expect(parse(text, { TTS_API_KEY: 'secret' })).toEqual({
       project: 'berth',
+      engines: [{ name: 'local' }],
       modules: [
         {
           name: 'tts',
           kind: 'piper',
+          engine: 'local',
           containerName: 'tts_piper',
           image: 'local/piper:1.2',
           autostart: true,

@@ -16,11 +16,11 @@ import type { ModuleStore } from '../../src/modules/module-store.ts';
 export const project = 'testproj';
 
 export function moduleSpec(name: string, overrides: Partial<ModuleSpec> = {}): ModuleSpec {
-  return { name, kind: 'svc', containerName: `${name}_svc`, image: `example/${name}:1`, autostart: false, envs: {}, ports: [], volumes: [], networks: [`${project}_default`], update: 'manual', dependsOn: [], ...overrides };
+  return { name, kind: 'svc', engine: 'local', containerName: `${name}_svc`, image: `example/${name}:1`, autostart: false, envs: {}, ports: [], volumes: [], networks: [`${project}_default`], update: 'manual', dependsOn: [], ...overrides };
 }
 
 export function berthConfig(...modules: ModuleSpec[]): BerthConfig {
-  return { project, modules, volumes: [], networks: [`${project}_default`], registries: {}, secrets: [] };
+  return { project, engines: [{ name: 'local' }], modules, volumes: [], networks: [`${project}_default`], registries: {}, secrets: [] };
 }
 
 /** How a faked call fails: an engine status, unreachable, or no answer until the caller gives up. */

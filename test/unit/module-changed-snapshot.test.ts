@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { createBerthApp } from '../../src/graphql/app.ts';
+import { Fleet } from '../../src/modules/fleet.ts';
 import { DockerModuleClient } from '../../src/modules/docker-module-client.ts';
 import { ModuleReader } from '../../src/modules/module-reader.ts';
 import { ModuleStore } from '../../src/modules/module-store.ts';
@@ -36,7 +37,7 @@ describe("moduleChanged's opening snapshot through the shared execution", () => 
     const store = new ModuleStore({ config: berthConfig(db, web) });
     const modules = new DockerModuleClient({ docker: engine, store, reader: new ModuleReader({ docker: engine, store, project }), project, logger });
     await sync(store, engine);
-    const app = createBerthApp({ modules, logger });
+    const app = createBerthApp({ modules: new Fleet([{ name: 'local', modules, store }], ['db', 'web']), logger });
     const query = 'subscription { moduleChanged(names: ["web"], initial: true) { dependsOn { module { status } } } }';
     const status = (event: unknown) => (event as { data: { moduleChanged: { dependsOn: { module: { status: string } }[] } } }).data.moduleChanged.dependsOn[0]!.module.status;
     expect(status(await firstEvent(app, query))).toBe('NOT_CREATED');

@@ -13,6 +13,7 @@ export const ModuleRef = builder.objectRef<ModuleState>('Module').implement({
     kind: t.string({ resolve: (module) => module.spec.kind }),
     containerName: t.string({ resolve: (module) => module.spec.containerName }),
     image: t.string({ resolve: (module) => module.spec.image }),
+    engine: t.string({ description: 'The engine it runs on, by its name under docker.yaml\'s engines (`local` by default); see engines.', resolve: (module) => module.spec.engine }),
     autostart: t.boolean({ resolve: (module) => module.spec.autostart }),
     status: t.field({ type: ContainerStatusEnum, resolve: (module) => module.status }),
     stopped: t.boolean({ description: 'NOT_CREATED or EXITED.', resolve: (module) => isStopped(module.status) }),

@@ -1,0 +1,169 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, type ConfigIssue } from '../../src/config/config-error.ts';
+import { parseConfig, type ParseOptions } from '../../src/config/docker-yaml.ts';
+import { connectionOptions } from '../../src/engine/engine-connection.ts';
+
+const yaml = (...lines: string[]): string => `${lines.join('\n')}\n`;
+
+let folder: string;
+const parse = (text: string, options: ParseOptions = {}) => parseConfig(text, { file: join(folder, 'docker.yaml'), env: {}, ...options });
+
+function issues(text: string, options: ParseOptions = {}): readonly ConfigIssue[] {
+  try {
+    parse(text, options);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.issues;
+    throw error;
+  }
+  return expect.unreachable('expected a ConfigError');
+}
+
+/** A CA, a client certificate it signed, and that certificate's key, made with openssl as an operator would. */
+function makeCertificates(into: string, { days = 30, name = 'client' } = {}): void {
+  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: into, stdio: 'ignore' });
+  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca-key.pem', '-out', 'ca.pem', '-days', '30', '-subj', '/CN=test-ca');
+  run('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}-key.pem`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
+  run('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-out', `${name}.pem`, '-days', String(days));
+}
+
+beforeAll(() => {
+  folder = mkdtempSync(join(tmpdir(), 'berth-engines-'));
+  makeCertificates(folder);
+  makeCertificates(folder, { name: 'other' });
+  writeFileSync(join(folder, 'garbage.pem'), 'not a certificate\n');
+});
+afterAll(() => rmSync(folder, { recursive: true, force: true }));
+
+const twoEngines = [
+  'engines:',
+  '  gpu:',
+  '    host: tcp://10.0.0.5:2376',
+  '    tls: { ca: ./ca.pem, cert: ./client.pem, key: ./client-key.pem }',
+  '  edge:',
+  '    host: ssh://ops@edge.example.com',
+  'modules:',
+  '  tts: { kind: piper, image: local/piper:1.2, engine: gpu, ports: { http: 5000 } }',
+  '  web: { kind: http, image: local/web:1, ports: { http: 5000 } }',
+];
+
+describe('engines in docker.yaml', () => {
+  it('reads every engine, local first, with TLS paths from docker.yaml\'s folder; a module runs on local unless it names one', () => {
+    const config = parse(yaml(...twoEngines));
+    expect(config.engines).toEqual([
+      { name: 'local' },
+      { name: 'gpu', host: 'tcp://10.0.0.5:2376', tls: { ca: join(folder, 'ca.pem'), cert: join(folder, 'client.pem'), key: join(folder, 'client-key.pem') } },
+      { name: 'edge', host: 'ssh://ops@edge.example.com' },
+    ]);
+    expect(config.modules.map((module) => [module.name, module.engine])).toEqual([['tts', 'gpu'], ['web', 'local']]);
+  });
+
+  it('lets local be readdressed, and keeps it first', () => {
+    const config = parse(yaml('engines:', '  gpu: { host: unix:///run/gpu.sock }', '  local: { host: unix:///run/other.sock }', 'modules: {}'));
+    expect(config.engines.map((engine) => [engine.name, engine.host])).toEqual([['local', 'unix:///run/other.sock'], ['gpu', 'unix:///run/gpu.sock']]);
+  });
+
+  it('publishes one host port on two engines, but not twice on one', () => {
+    expect(() => parse(yaml(...twoEngines))).not.toThrow();
+    const [clash, ...rest] = issues(yaml(...twoEngines, '  api: { kind: http, image: local/api:1, engine: gpu, ports: { http: { in: 80, out: 5000 } } }'));
+    expect(rest).toEqual([]);
+    expect(clash).toMatchObject({ line: 10, path: 'modules.api.ports.http' });
+    expect(clash?.message).toBe('host port 5000/tcp is already published by modules.tts.ports.http on engine "gpu"');
+  });
+
+  it('refuses an address docker.yaml cannot take', () => {
+    expect(issues(yaml('engines:', '  bad: { host: http://10.0.0.5:2375 }', 'modules: {}')).map(({ line, path, message }) => ({ line, path, message }))).toEqual([
+      { line: 2, path: 'engines.bad.host', message: 'expected unix:///path, tcp://host:port or ssh://user@host[:port]' },
+    ]);
+  });
+
+  it('refuses an unknown engine, a dependency on another engine and tls off tcp, each at its place', () => {
+    const found = issues(
+      yaml(
+        'engines:',
+        '  edge: { host: ssh://ops@edge, tls: { ca: ./ca.pem, cert: ./client.pem, key: ./client-key.pem } }',
+        'modules:',
+        '  db: { kind: pg, image: local/pg:1, engine: edge }',
+        '  web: { kind: http, image: local/web:1, engine: gpu }',
+        '  api: { kind: http, image: local/api:1, dependsOn: { db: started } }',
+      ),
+    );
+    expect(found.map(({ line, path, message }) => ({ line, path, message }))).toEqual([
+      { line: 2, path: 'engines.edge.tls', message: 'tls is for tcp:// engines; ssh:// is secured by its own means' },
+      { line: 5, path: 'modules.web.engine', message: 'unknown engine "gpu"; declare it under the top-level engines' },
+      { line: 6, path: 'modules.api.dependsOn.db', message: '"db" runs on engine "edge" and "api" on "local": a module can depend only on modules of its own engine' },
+    ]);
+  });
+
+  it('names the keys an engine takes', () => {
+    const [issue] = issues(yaml('engines:', '  gpu: { host: tcp://gpu:2376, tlsverify: true }', 'modules: {}'));
+    expect(issue).toMatchObject({ path: 'engines.gpu.tlsverify' });
+    expect(issue?.message).toMatch(/unknown key.*host.*tls/);
+  });
+
+  it('checks the TLS files when docker.yaml is read: missing, not PEM, and a key of another certificate', () => {
+    const engine = (tls: string) => yaml('engines:', `  gpu: { host: tcp://gpu:2376, tls: ${tls} }`, 'modules: {}');
+    const messages = (text: string) => issues(text).map(({ path, message }) => `${path}: ${message}`);
+    expect(messages(engine('{ ca: ./nope.pem, cert: ./garbage.pem, key: ./other-key.pem }'))).toEqual([
+      `engines.gpu.tls.ca: cannot read ${join(folder, 'nope.pem')}: file not found`,
+      `engines.gpu.tls.cert: ${join(folder, 'garbage.pem')} is not a certificate in PEM form`,
+    ]);
+    expect(messages(engine('{ ca: ./ca.pem, cert: ./client.pem, key: ./other-key.pem }'))).toEqual([
+      `engines.gpu.tls.key: ${join(folder, 'other-key.pem')} is not the private key of the certificate ${join(folder, 'client.pem')}`,
+    ]);
+  });
+
+  it('refuses an expired client certificate, naming when it expired', () => {
+    const expired = mkdtempSync(join(tmpdir(), 'berth-expired-'));
+    try {
+      makeCertificates(expired, { days: 1 });
+      const text = yaml('engines:', '  gpu: { host: tcp://gpu:2376, tls: { ca: ./ca.pem, cert: ./client.pem, key: ./client-key.pem } }', 'modules: {}');
+      const inTwoDays = new Date(Date.now() + 2 * 86_400_000);
+      // The clock moved rather than the certificate: openssl cannot sign one that has already expired.
+      const found = (() => {
+        try {
+          parseConfig(text, { file: join(expired, 'docker.yaml'), env: {}, now: inTwoDays });
+        } catch (error) {
+          return (error as ConfigError).issues;
+        }
+        return [];
+      })();
+      expect(found.map(({ path, message }) => `${path}: ${message.replace(/expired on .*/, 'expired on …')}`)).toEqual([
+        `engines.gpu.tls.cert: the certificate in ${join(expired, 'client.pem')} expired on …`,
+      ]);
+    } finally {
+      rmSync(expired, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a reload that changes the engines, and takes one that moves a module between them', () => {
+    const running = parse(yaml(...twoEngines)).engines;
+    const [issue, ...rest] = issues(yaml('engines:', '  gpu: { host: tcp://10.0.0.6:2376 }', 'modules: {}'), { engines: running });
+    expect(rest).toEqual([]);
+    expect(issue).toMatchObject({ line: 2, path: 'engines' });
+    expect(issue?.message).toMatch(/^expected the engines berth runs with \(local, gpu, edge\) as they are: .*needs a restart/);
+    const moved = twoEngines.map((line) => line.replace('engine: gpu, ', ''));
+    expect(parse(yaml(...moved.slice(0, 8), '  web: { kind: http, image: local/web:1, engine: gpu, ports: { http: 5000 } }'), { engines: running }).modules.map((module) => module.engine)).toEqual(['local', 'gpu']);
+  });
+});
+
+describe('connectionOptions', () => {
+  it('leaves local without a host to DOCKER_HOST, and reads unix, tcp, tcp with TLS and ssh addresses', () => {
+    expect(connectionOptions({ name: 'local' })).toBeUndefined();
+    expect(connectionOptions({ name: 'a', host: 'unix:///run/a%20b.sock' })).toEqual({ socketPath: '/run/a b.sock' });
+    expect(connectionOptions({ name: 'b', host: 'tcp://[::1]:2375' })).toEqual({ protocol: 'http', host: '::1', port: '2375' });
+    expect(connectionOptions({ name: 'c', host: 'ssh://ops@edge:2222' }, { SSH_AUTH_SOCK: '/run/agent' })).toEqual({
+      protocol: 'ssh',
+      host: 'edge',
+      port: '2222',
+      username: 'ops',
+      sshOptions: { agent: '/run/agent' },
+    });
+    const tls = connectionOptions({ name: 'd', host: 'tcp://gpu:2376', tls: { ca: join(folder, 'ca.pem'), cert: join(folder, 'client.pem'), key: join(folder, 'client-key.pem') } });
+    expect(tls).toMatchObject({ protocol: 'https', host: 'gpu', port: '2376' });
+    expect(String(tls?.ca)).toContain('BEGIN CERTIFICATE');
+  });
+});
