@@ -82,8 +82,9 @@ export async function startSecondEngine(): Promise<SecondEngine> {
     let child: ChildProcess;
     try {
       // In a network namespace of its own: a dockerd run with --bridge=none deletes the host's docker0
-      // bridge on start, which would cut the main engine's containers off their published ports.
-      child = spawn('unshare', ['--net', 'dockerd', ...args], { stdio: ['ignore', output, output] });
+      // bridge on start, which would cut the main engine's containers off their published ports. Its
+      // loopback up, so that its containers can publish ports on 127.0.0.1 there.
+      child = spawn('unshare', ['--net', 'sh', '-c', 'ip link set lo up && exec dockerd "$@"', 'dockerd', ...args], { stdio: ['ignore', output, output] });
     } finally {
       closeSync(output);
     }
