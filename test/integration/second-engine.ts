@@ -5,7 +5,9 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Dockerode from 'dockerode';
+import type { EngineTls } from '../../src/config/module-spec.ts';
 import { testImage } from '../fixtures/images.ts';
+import { connectLink, makeCertificates, namespaceSetup, pickLink, removeLink } from './engine-tls.ts';
 
 /**
  * A second Docker engine owned by one test file, for tests that stop, kill or restart an engine.
@@ -15,6 +17,8 @@ import { testImage } from '../fixtures/images.ts';
 export interface SecondEngine {
   /** unix socket of the engine, for dockerode's `socketPath` or `docker -H unix://…`. */
   socketPath: string;
+  /** With `tls`: its TCP address, a client certificate it accepts, and one it refuses (signed by another CA). */
+  tcp: { host: string; client: EngineTls; stranger: EngineTls } | undefined;
   /** The engine's --data-root, kept across restarts. */
   dataRoot: string;
   /** A client of this engine. */
@@ -35,8 +39,13 @@ export interface SecondEngine {
 const answerTimeoutMs = 60_000;
 const exitTimeoutMs = 60_000;
 
+export interface SecondEngineOptions {
+  /** Also listen on TCP with --tlsverify, at an address this machine reaches over a veth pair. */
+  tls?: boolean;
+}
+
 /** Starts a second dockerd in a fresh directory under /tmp and loads the test image into it. */
-export async function startSecondEngine(): Promise<SecondEngine> {
+export async function startSecondEngine({ tls = false }: SecondEngineOptions = {}): Promise<SecondEngine> {
   // Short and under /tmp: unix socket paths (the engine's, its containerd's) are limited to 108 bytes.
   const root = await mkdtemp('/tmp/berth-e2-');
   const socketPath = join(root, 'docker.sock');
@@ -59,6 +68,12 @@ export async function startSecondEngine(): Promise<SecondEngine> {
     '--iptables=false',
     '--ip-masq=false',
   ];
+  const link = tls ? pickLink() : undefined;
+  const certificates = link && (await makeCertificates(join(root, 'tls'), link.engineAddress));
+  if (link && certificates) {
+    const { ca, cert, key } = certificates.server;
+    args.push(`--host=tcp://${link.engineAddress}:2376`, '--tlsverify', `--tlscacert=${ca}`, `--tlscert=${cert}`, `--tlskey=${key}`);
+  }
   const docker = new Dockerode({ socketPath });
 
   let daemon: { process: ChildProcess; exited: Promise<void> } | undefined;
@@ -84,7 +99,7 @@ export async function startSecondEngine(): Promise<SecondEngine> {
       // In a network namespace of its own: a dockerd run with --bridge=none deletes the host's docker0
       // bridge on start, which would cut the main engine's containers off their published ports. Its
       // loopback up, so that its containers can publish ports on 127.0.0.1 there.
-      child = spawn('unshare', ['--net', 'sh', '-c', 'ip link set lo up && exec dockerd "$@"', 'dockerd', ...args], { stdio: ['ignore', output, output] });
+      child = spawn('unshare', ['--net', 'sh', '-c', `${namespaceSetup(link)} && exec dockerd "$@"`, 'dockerd', ...args], { stdio: ['ignore', output, output] });
     } finally {
       closeSync(output);
     }
@@ -98,6 +113,7 @@ export async function startSecondEngine(): Promise<SecondEngine> {
       if (daemon === current) daemon = undefined;
     });
     const spawnFailure = once(child, 'error').then(([error]) => error as Error);
+    if (link) await connectLink(link, child.pid!);
     const deadline = Date.now() + answerTimeoutMs;
     for (;;) {
       const failed = await Promise.race([spawnFailure, sleep(100).then(() => undefined)]);
@@ -163,12 +179,14 @@ export async function startSecondEngine(): Promise<SecondEngine> {
     await attempt(() => signal('SIGKILL'));
     await attempt(() => killLeftovers(root, dataRoot));
     await attempt(() => unmountUnder(root));
+    if (link) await attempt(() => removeLink(link));
     await attempt(() => rm(root, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }));
     if (problems.length > 0) throw new AggregateError(problems, `could not clean up the second engine in ${root}`);
   }
 
   const engine: SecondEngine = {
     socketPath,
+    tcp: link && certificates && { host: `tcp://${link.engineAddress}:2376`, client: certificates.client, stranger: certificates.stranger },
     dataRoot,
     docker,
     stop,
