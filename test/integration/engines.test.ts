@@ -1,6 +1,7 @@
 import { dirname, join } from 'node:path';
 import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/docker-yaml.ts';
 import { listen, type RunningServer } from '../../src/http/listen.ts';
 import { createHarness, docker, freePort, servedEnv, testImage, waitFor, type Harness } from './harness.ts';
 import { startEngineProxy, type EngineProxy } from './engine-proxy.ts';
@@ -130,6 +131,23 @@ modules:
     await waitFor(async () => (await engines())?.[1]?.reachable === true, 'edge to show reachable again', 30_000);
     const started = await berth.gql('mutation { startModule(name: "scraper") { engine status } }');
     expect(started.data?.startModule).toEqual({ engine: 'edge', status: 'RUNNING' });
+  });
+
+  it('moves a module to the other engine on reload: its container on the old one removed, a new one made on the new', async () => {
+    const before = berth.store.get('web')!.containerId!;
+    const moved = yaml(edge.socketPath)
+      .replace('    autostart: false\n    envs: { SERVED: local }\n    ports: { http: { in: 8080, out: PORT, host: 127.0.0.1 } }\n', '    engine: edge\n')
+      .replaceAll('PORT', String(port));
+    await berth.services.reconfigure(parseConfig(`project: ${berth.project}\n${moved.replaceAll('{{run}}', berth.run)}`, { file: 'docker.yaml', env: {} }));
+    await waitFor(async () => (await docker.getContainer(before).inspect().catch(() => undefined)) === undefined, "web's container on local to be removed", 20_000);
+    await waitFor(async () => (await berth.gql('{ module(name: "web") { engine status } }')).data?.module.status === 'RUNNING', 'web to run on edge', 20_000);
+    const web = await berth.gql('{ module(name: "web") { engine containerId } }');
+    expect(web.data?.module.engine).toBe('edge');
+    expect((await edge.docker.getContainer(web.data?.module.containerId).inspect()).Config.Labels['berth.module']).toBe('web');
+    expect((await berth.gql('{ modules { name engine } }')).data?.modules).toEqual([
+      { name: 'web', engine: 'edge' },
+      { name: 'scraper', engine: 'edge' },
+    ]);
   });
 
   it('let the allowlisting proxy of edge refuse nothing berth asked', () => {
