@@ -1,7 +1,6 @@
 // berth's benchmarks against the raw Docker engine, measured in the same run: `npm run bench`.
 // Writes docs/benchmarks.md. Runs berth as a child process, so its RSS is its own.
-import { fork, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -16,6 +15,7 @@ import { buildBusyboxImages } from '../scripts/busybox-images.ts';
 import { FrontendModulesDocument, ModuleDetailDocument, StartModuleDocument, StopModuleDocument } from '../test/generated/operations.ts';
 import { buildService, serviceCommand } from '../scripts/service-command.ts';
 import { rssMb, startBerth } from './berth-process.ts';
+import { benchEngines } from './engines.ts';
 import { benchLoad } from './load.ts';
 import { benchLogs } from './logs.ts';
 import { benchModuleStats } from './module-stats.ts';
@@ -23,6 +23,7 @@ import { benchPull } from './pull.ts';
 import { benchRecovery } from './recovery.ts';
 import { rawContainer, removeLabelledNetworks } from './raw-container.ts';
 import { percentile } from './stats.ts';
+import { Subscribers } from './subscriber-process.ts';
 import type { SubscribersCommand, SubscribersReport } from './subscribers.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -108,7 +109,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${line}\n`);
   };
   let berth: ChildProcess | undefined;
-  let subscribers: ChildProcess | undefined;
+  let subscribers: Subscribers | undefined;
   try {
     berth = await startBerth(berthRun, { configFile, port });
     // 200 modules with a container each: created by berth, all but one left stopped.
@@ -160,14 +161,9 @@ async function main(): Promise<void> {
     report();
     report('| subscribers | trials | per delivery p50 | per delivery p99 | all delivered p50 | all delivered p99 | berth RSS |');
     report('| --- | --- | --- | --- | --- | --- | --- |');
-    subscribers = fork(join(root, 'bench/subscribers.ts'), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    subscribers = new Subscribers();
     const command = (message: SubscribersCommand) => subscribers!.send(message);
-    const reply = async <T extends SubscribersReport['type']>(type: T): Promise<Extract<SubscribersReport, { type: T }>> => {
-      const [report] = (await once(subscribers!, 'message')) as [SubscribersReport];
-      if (report.type === 'failed') throw new Error(`subscriber failed: ${report.message}`);
-      if (report.type !== type) throw new Error(`expected ${type} from the subscribers, got ${report.type}`);
-      return report as Extract<SubscribersReport, { type: T }>;
-    };
+    const reply = <T extends SubscribersReport['type']>(type: T) => subscribers!.reply(type);
     let rssAtThousand = 0;
     const trials = 60;
     const warmUpTrials = 10;
@@ -251,9 +247,10 @@ async function main(): Promise<void> {
     for (const line of await benchLoad({ command: berthRun })) report(line);
     for (const line of await benchModuleStats({ command: berthRun })) report(line);
     for (const line of await benchLogs({ command: berthRun })) report(line);
+    for (const line of await benchEngines({ command: berthRun })) report(line);
     if (!process.env.BERTH_BENCH_NODE_FLAGS) await writeReport(join(root, 'docs/benchmarks.md'), lines);
   } finally {
-    subscribers?.send({ type: 'close' } satisfies SubscribersCommand);
+    subscribers?.close();
     berth?.kill('SIGTERM');
     const leftovers = await docker.listContainers({ all: true, filters: { label: [`berth.project=${project}`] } });
     const raw = await docker.listContainers({ all: true, filters: { label: [`bench.raw=${project}`] } });
