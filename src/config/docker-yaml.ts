@@ -5,7 +5,7 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Documen
 import { ConfigError, type ConfigIssue } from './config-error.ts';
 import { allowedKeys, dockerYamlSchema, type DockerYaml } from './docker-yaml-schema.ts';
 import { interpolate, type Environment } from './interpolate.ts';
-import type { BerthConfig, Dependency, HealthcheckSpec, ModuleSpec, PortSpec, RestartPolicy, VolumeMount } from './module-spec.ts';
+import type { BerthConfig, Dependency, DeploySpec, HealthcheckSpec, ModuleSpec, PortSpec, RestartPolicy, VolumeMount } from './module-spec.ts';
 import { referenceIssues } from './module-references.ts';
 import { splitRegistry } from '../engine/image-reference.ts';
 import { Locator, type Path } from '../lib/yaml-positions.ts';
@@ -164,6 +164,7 @@ function toBerthConfig(data: DockerYaml, secrets: string[], folder: string): Ber
     healthcheck: module.healthcheck && healthcheck(module.healthcheck),
     update: module.update,
     dependsOn: Object.entries(module.dependsOn).map(([dependency, condition]): Dependency => ({ module: dependency, condition })),
+    deploy: module.deploy && deploySpec(module.deploy),
   }));
   const volumes = Object.keys(data.volumes).map(scoped);
   const networks = ['default', ...Object.keys(data.networks)].map(scoped);
@@ -176,6 +177,11 @@ function toBerthConfig(data: DockerYaml, secrets: string[], folder: string): Ber
 
 function healthcheck({ test, interval, timeout, retries, startPeriod }: NonNullable<DockerYaml['modules'][string]['healthcheck']>): HealthcheckSpec {
   return { test, intervalNs: interval, timeoutNs: timeout, retries, startPeriodNs: startPeriod };
+}
+
+function deploySpec({ replicas, placement, update }: NonNullable<DockerYaml['modules'][string]['deploy']>): DeploySpec {
+  const { delay = 0, monitor, ...rollout } = update;
+  return { replicas, placement: placement.map((constraint) => constraint.replace(/\s+/g, '')), update: { ...rollout, delayNs: delay, monitorNs: monitor } };
 }
 
 function restartPolicy(text: string): RestartPolicy {

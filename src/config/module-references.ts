@@ -11,6 +11,7 @@ export function referenceIssues(data: DockerYaml, located: Locator): ConfigIssue
     ...volumeIssues(data, name, module, located),
     ...networkIssues(data, name, module, located),
     ...dependencyIssues(data, name, module, located),
+    ...swarmPortIssues(name, module, located),
   ]);
   if (Object.hasOwn(data.networks, 'default')) issues.push(located.path(['networks', 'default'], 'the network "default" is berth\'s own (<project>_default, which every module joins); choose another name'));
   return [...issues, ...cycles(data).map((cycle) => located.path(['modules', cycle[0]!, 'dependsOn', cycle[1]!], `dependsOn cycle: ${cycle.join(' → ')}`))];
@@ -35,6 +36,14 @@ function networkIssues(data: DockerYaml, name: string, module: Module, located: 
     if (!Object.hasOwn(data.networks, network)) return [located.path(here, `network "${network}" is not declared under the top-level networks`)];
     return [];
   });
+}
+
+/** Swarm publishes a task's port on every address of its node: it has no host address to bind to. */
+function swarmPortIssues(name: string, module: Module, located: Locator): ConfigIssue[] {
+  if (!module.deploy) return [];
+  return Object.entries(module.ports).flatMap(([port, { host }]) =>
+    host === undefined ? [] : [located.path(['modules', name, 'ports', port, 'host'], 'a Swarm module (deploy) publishes its ports on every address of its node: remove host')],
+  );
 }
 
 function dependencyIssues(data: DockerYaml, name: string, module: Module, located: Locator): ConfigIssue[] {
