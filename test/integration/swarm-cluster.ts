@@ -16,6 +16,7 @@ const run = promisify(execFile);
 export interface SwarmCluster {
   /** The manager's unix socket: the engine berth drives (only a manager answers /services, /tasks, /nodes). */
   managerSocket: string;
+  workerSocket: string;
   manager: Dockerode;
   worker: Dockerode;
   managerNodeId: string;
@@ -24,6 +25,10 @@ export interface SwarmCluster {
   stopWorker(): Promise<void>;
   /** Starts the worker's dockerd again; it rejoins the swarm by itself. Resolves once the manager sees it ready. */
   startWorker(): Promise<void>;
+  /** Takes the worker's end of the veth down: a node that vanishes (crash, network cut), its containers still running. */
+  disconnectWorker(): Promise<void>;
+  /** Brings it back up; resolves once the manager sees the worker ready again. */
+  reconnectWorker(): Promise<void>;
   /** Both daemons' logs, for failure messages. */
   logs(): string;
   /** Removes everything (daemons, their containers and mounts, namespaces, veth, folders), whatever state it is in. */
@@ -62,6 +67,7 @@ export async function startSwarmCluster({ images = [testImage] }: { images?: rea
     const workerNodeId = await joinSwarm(manager.docker, worker.docker);
     const cluster: SwarmCluster = {
       managerSocket: manager.socketPath,
+      workerSocket: worker.socketPath,
       manager: manager.docker,
       worker: worker.docker,
       managerNodeId,
@@ -69,6 +75,13 @@ export async function startSwarmCluster({ images = [testImage] }: { images?: rea
       stopWorker: () => worker.stop(),
       startWorker: async () => {
         await worker.start();
+        await nodeReady(manager.docker, workerNodeId);
+      },
+      disconnectWorker: async () => {
+        await run('ip', ['-n', namespaces.worker, 'link', 'set', 'swarm0', 'down']);
+      },
+      reconnectWorker: async () => {
+        await run('ip', ['-n', namespaces.worker, 'link', 'set', 'swarm0', 'up']);
         await nodeReady(manager.docker, workerNodeId);
       },
       logs: () => `manager:\n${manager.log().slice(-3000)}\nworker:\n${worker.log().slice(-3000)}`,
