@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { parse as parseShellWords } from 'shell-quote';
 import { z } from 'zod';
 import { splitRegistry } from '../engine/image-reference.ts';
-import { dependencyConditions, portProtocols, updateModes } from './module-spec.ts';
+import { dependencyConditions, portProtocols, rolloutFailureActions, rolloutOrders, updateModes } from './module-spec.ts';
 
 const moduleName = z
   .string()
@@ -206,6 +206,44 @@ const engineShape = {
   tls: z.strictObject(tlsShape, { error: (issue) => `expected a mapping { ca, cert, key } of PEM files, got ${describe(issue.input)}` }).optional(),
 };
 
+// deploy: a Swarm module's replicas, placement and rolling update, in Compose's deploy terms.
+
+const wholeNumber = (least: number, what: string) =>
+  z
+    .number({ error: (issue) => `expected ${what}, got ${describe(issue.input)}` })
+    .int({ error: (issue) => `expected ${what}, got ${describe(issue.input)}` })
+    .min(least, { error: (issue) => `expected ${what}, got ${describe(issue.input)}` });
+
+/** Swarm's constraint syntax: an attribute, == or !=, a value (`docker service create --constraint`). */
+const placementConstraint = z
+  .string({ error: (issue) => `expected a constraint such as "node.role==worker", got ${describe(issue.input)}` })
+  .regex(
+    /^\s*(node\.(id|hostname|role|platform\.os|platform\.arch|labels\.[^\s=!]+)|engine\.labels\.[^\s=!]+)\s*(==|!=)\s*[^\s=!]+\s*$/,
+    'expected a constraint such as "node.role==worker": node.id, node.hostname, node.role, node.platform.os, node.platform.arch, node.labels.<name> or engine.labels.<name>, then == or !=, then a value',
+  )
+  .refine((constraint) => !/^\s*node\.role\s*[!=]=/.test(constraint) || /[!=]=\s*(manager|worker)\s*$/.test(constraint), 'expected node.role to be compared with manager or worker');
+
+const rolloutShape = {
+  parallelism: wholeNumber(0, 'a whole number of tasks updated at once, from 0 (all at once)').default(1),
+  delay: duration.optional(),
+  order: z.enum(rolloutOrders, { error: `expected one of ${rolloutOrders.join(', ')}` }).default('stop-first'),
+  monitor: duration.optional(),
+  failureAction: z.enum(rolloutFailureActions, { error: `expected one of ${rolloutFailureActions.join(', ')}` }).default('rollback'),
+  maxFailureRatio: z
+    .number({ error: (issue) => `expected a ratio from 0 to 1, got ${describe(issue.input)}` })
+    .min(0, { error: (issue) => `expected a ratio from 0 to 1, got ${describe(issue.input)}` })
+    .max(1, { error: (issue) => `expected a ratio from 0 to 1, got ${describe(issue.input)}` })
+    .default(0),
+};
+
+const deployShape = {
+  replicas: wholeNumber(1, 'a whole number of replicas from 1').default(1),
+  placement: z.array(placementConstraint, { error: (issue) => `expected a list of constraints such as ["node.role==worker"], got ${describe(issue.input)}` }).default([]),
+  update: z
+    .strictObject(rolloutShape, { error: (issue) => `expected a mapping { parallelism, delay, order, monitor, failureAction, maxFailureRatio }, got ${describe(issue.input)}` })
+    .default({ parallelism: 1, order: 'stop-first', failureAction: 'rollback', maxFailureRatio: 0 }),
+};
+
 const module = z.strictObject(
   {
     kind,
@@ -232,6 +270,7 @@ const module = z.strictObject(
     healthcheck: z.strictObject(healthcheckShape, { error: (issue) => `expected a mapping { test, interval, timeout, retries, startPeriod }, got ${describe(issue.input)}` }).optional(),
     update: z.enum(updateModes, { error: `expected one of ${updateModes.join(', ')}` }).default('manual'),
     dependsOn: z.record(moduleName, dependencyCondition, { error: mappingError('a mapping of module names to started, healthy or completed') }).default({}),
+    deploy: z.strictObject(deployShape, { error: (issue) => `expected a mapping { replicas, placement, update }, got ${describe(issue.input)}` }).optional(),
   },
   { error: (issue) => `expected a module mapping with kind and image, got ${describe(issue.input)}` },
 );
@@ -289,6 +328,9 @@ export function allowedKeys(path: readonly (string | number)[]): string[] | unde
   if (path.length === 0) return Object.keys(dockerYamlSchema.shape);
   if (path.length === 2) return top === 'modules' ? Object.keys(module.shape) : top === 'registries' ? Object.keys(registryShape) : top === 'engines' ? Object.keys(engineShape) : [];
   if (path.length === 3 && top === 'engines') return key === 'tls' ? Object.keys(tlsShape) : undefined;
-  if (path.length === 3) return key === 'resources' ? Object.keys(resourcesShape) : key === 'healthcheck' ? Object.keys(healthcheckShape) : undefined;
-  return path.length === 4 && key === 'ports' ? Object.keys(portShape) : undefined;
+  if (path.length === 3) {
+    return key === 'resources' ? Object.keys(resourcesShape) : key === 'healthcheck' ? Object.keys(healthcheckShape) : key === 'deploy' ? Object.keys(deployShape) : undefined;
+  }
+  if (path.length === 4 && key === 'ports') return Object.keys(portShape);
+  return path.length === 4 && key === 'deploy' && path[3] === 'update' ? Object.keys(rolloutShape) : undefined;
 }

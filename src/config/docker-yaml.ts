@@ -7,7 +7,7 @@ import { allowedKeys, dockerYamlSchema, type DockerYaml } from './docker-yaml-sc
 import { interpolate, type Environment } from './interpolate.ts';
 import { isDeepStrictEqual } from 'node:util';
 import { tlsIssues } from './engine-tls.ts';
-import { defaultEngine, type BerthConfig, type Dependency, type EngineSpec, type HealthcheckSpec, type ModuleSpec, type PortSpec, type RestartPolicy, type VolumeMount } from './module-spec.ts';
+import { defaultEngine, type BerthConfig, type Dependency, type DeploySpec, type EngineSpec, type HealthcheckSpec, type ModuleSpec, type PortSpec, type RestartPolicy, type VolumeMount } from './module-spec.ts';
 import { engineOf, referenceIssues } from './module-references.ts';
 import { splitRegistry } from '../engine/image-reference.ts';
 import { Locator, type Path } from '../lib/yaml-positions.ts';
@@ -177,6 +177,7 @@ function toBerthConfig(data: DockerYaml, secrets: string[], folder: string): Ber
     healthcheck: module.healthcheck && healthcheck(module.healthcheck),
     update: module.update,
     dependsOn: Object.entries(module.dependsOn).map(([dependency, condition]): Dependency => ({ module: dependency, condition })),
+    deploy: module.deploy && deploySpec(module.deploy),
   }));
   const volumes = Object.keys(data.volumes).map(scoped);
   const networks = ['default', ...Object.keys(data.networks)].map(scoped);
@@ -200,6 +201,11 @@ function engines(data: DockerYaml, folder: string): EngineSpec[] {
 
 function healthcheck({ test, interval, timeout, retries, startPeriod }: NonNullable<DockerYaml['modules'][string]['healthcheck']>): HealthcheckSpec {
   return { test, intervalNs: interval, timeoutNs: timeout, retries, startPeriodNs: startPeriod };
+}
+
+function deploySpec({ replicas, placement, update }: NonNullable<DockerYaml['modules'][string]['deploy']>): DeploySpec {
+  const { delay = 0, monitor, ...rollout } = update;
+  return { replicas, placement: placement.map((constraint) => constraint.replace(/\s+/g, '')), update: { ...rollout, delayNs: delay, monitorNs: monitor } };
 }
 
 function restartPolicy(text: string): RestartPolicy {

@@ -13,6 +13,7 @@ export function referenceIssues(data: DockerYaml, located: Locator): ConfigIssue
     ...networkIssues(data, name, module, located),
     ...dependencyIssues(data, name, module, located),
     ...engineIssues(data, name, module, located),
+    ...swarmPortIssues(name, module, located),
   ]);
   for (const [engine, { host, tls }] of Object.entries(data.engines)) {
     if (tls && !host.startsWith('tcp://')) issues.push(located.path(['engines', engine, 'tls'], `tls is for tcp:// engines; ${host.split(':')[0]}:// is secured by its own means`));
@@ -40,6 +41,14 @@ function networkIssues(data: DockerYaml, name: string, module: Module, located: 
     if (!Object.hasOwn(data.networks, network)) return [located.path(here, `network "${network}" is not declared under the top-level networks`)];
     return [];
   });
+}
+
+/** Swarm publishes a task's port on every address of its node: it has no host address to bind to. */
+function swarmPortIssues(name: string, module: Module, located: Locator): ConfigIssue[] {
+  if (!module.deploy) return [];
+  return Object.entries(module.ports).flatMap(([port, { host }]) =>
+    host === undefined ? [] : [located.path(['modules', name, 'ports', port, 'host'], 'a Swarm module (deploy) publishes its ports on every address of its node: remove host')],
+  );
 }
 
 function dependencyIssues(data: DockerYaml, name: string, module: Module, located: Locator): ConfigIssue[] {

@@ -60,6 +60,33 @@ export interface Dependency {
   condition: DependencyCondition;
 }
 
+export const rolloutOrders = ['stop-first', 'start-first'] as const;
+export const rolloutFailureActions = ['rollback', 'pause', 'continue'] as const;
+
+/** How Swarm replaces a service's tasks on an update (Compose's deploy.update_config); durations in nanoseconds. */
+export interface RolloutSpec {
+  /** Tasks replaced at once; 0: all at once. */
+  parallelism: number;
+  /** Wait between two batches. */
+  delayNs: number;
+  /** stop-first: the old task stops before its replacement starts; start-first: they overlap. */
+  order: (typeof rolloutOrders)[number];
+  /** How long a new task is watched for failure; undefined: Swarm's default (5 s). */
+  monitorNs?: number;
+  /** What Swarm does when the update fails: rollback (to the spec before it), pause it, or continue. */
+  failureAction: (typeof rolloutFailureActions)[number];
+  /** The share of failed tasks the update tolerates, 0 to 1. */
+  maxFailureRatio: number;
+}
+
+/** A Swarm module: on a Swarm manager engine it runs as a service of `replicas` tasks rather than one container. */
+export interface DeploySpec {
+  replicas: number;
+  /** Placement constraints, as `docker service create --constraint` takes them: "node.role==worker". */
+  placement: string[];
+  update: RolloutSpec;
+}
+
 export interface ModuleSpec {
   name: string;
   kind: string;
@@ -91,6 +118,8 @@ export interface ModuleSpec {
   update: UpdateMode;
   /** Modules to bring to a condition before this one starts; not part of the container, nor of its digest. */
   dependsOn: Dependency[];
+  /** Set for a Swarm module (docker.yaml's `deploy:`). */
+  deploy?: DeploySpec;
 }
 
 /** How berth signs in to a registry to pull from it. Both are secrets, never served or logged. */

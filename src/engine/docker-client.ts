@@ -8,6 +8,7 @@ import { DockerImageClient, type ImageClient } from './image-client.ts';
 import { DockerImagePullClient, type ImagePullClient } from './image-pull-client.ts';
 import { DockerLogClient, type LogClient } from './log-client.ts';
 import { DockerNetworkClient, type NetworkClient } from './network-client.ts';
+import { DockerServiceClient, type ServiceClient } from './service-client.ts';
 import { DockerStatsClient, type StatsClient } from './stats-client.ts';
 import { DockerSystemClient, type SystemClient } from './system-client.ts';
 import { DockerVolumeClient, type VolumeClient } from './volume-client.ts';
@@ -23,6 +24,8 @@ export interface DockerClient {
   readonly pulls: ImagePullClient;
   readonly stats: StatsClient;
   readonly logs: LogClient;
+  /** Swarm services, tasks and nodes: only a Swarm manager engine answers them. */
+  readonly services: ServiceClient;
 }
 
 export interface DockerodeClientOptions {
@@ -45,6 +48,7 @@ export class DockerodeClient implements DockerClient {
   readonly pulls: ImagePullClient;
   readonly stats: StatsClient;
   readonly logs: LogClient;
+  readonly services: ServiceClient;
   /** The engine's unix socket, when it is reached through one. */
   readonly socketPath: string | undefined;
 
@@ -62,5 +66,6 @@ export class DockerodeClient implements DockerClient {
     this.pulls = new DockerImagePullClient(requests);
     this.stats = new DockerStatsClient(requests);
     this.logs = new DockerLogClient(requests);
+    this.services = new DockerServiceClient(requests);
   }
 }

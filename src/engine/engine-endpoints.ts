@@ -46,7 +46,22 @@ export const engineEndpoints: readonly EngineEndpoint[] = [
   endpoint('POST', '/networks/{id}/connect', `/networks/${name}/connect`, "join a new container to a module's extra networks, with its name as alias"),
   endpoint('GET', '/volumes/{name}', `/volumes/${name}`, "whether a module's named volume is there before its container is made"),
   endpoint('POST', '/volumes/create', '/volumes/create', 'create the named volumes docker.yaml declares (labelled as berth\'s)'),
+  ...swarmEndpoints(),
 ];
+
+/** Called only on an engine that runs Swarm modules (`deploy:`), which must be a Swarm manager. */
+function swarmEndpoints(): EngineEndpoint[] {
+  return [
+    endpoint('GET', '/info', '/info', 'whether the engine is a Swarm manager (Swarm.ControlAvailable), before it runs Swarm modules'),
+    endpoint('GET', '/services', '/services', "list the project's Swarm services, filtered by berth's labels (resync)"),
+    endpoint('GET', '/services/{id}', `/services/${name}`, "inspect a Swarm module's service"),
+    endpoint('POST', '/services/create', '/services/create', "create a Swarm module's service"),
+    endpoint('POST', '/services/{id}/update', `/services/${name}/update`, 'scale a Swarm module (start, stop), apply docker.yaml to it, or roll it back (rollback=previous)'),
+    endpoint('DELETE', '/services/{id}', `/services/${name}`, "remove a Swarm module's service"),
+    endpoint('GET', '/tasks', '/tasks', "a Swarm module's tasks, the source of its status and replicas (the engine sends no task events)"),
+    endpoint('GET', '/nodes', '/nodes', 'which nodes are down: their tasks no longer run, whatever they last reported'),
+  ];
+}
 
 /** The allowlisted endpoint a request is, if any. */
 export function allowedEndpoint(method: string, path: string): EngineEndpoint | undefined {

@@ -115,3 +115,68 @@ export interface LogLine {
   /** Set when the engine wrote the line without a timestamp (its own error): it has the moment read before it. */
   undated?: true;
 }
+
+/** Swarm's state of a rolling update (UpdateStatus.State): absent until the service's first update. */
+export type ServiceUpdateState = 'updating' | 'paused' | 'completed' | 'rollback_started' | 'rollback_paused' | 'rollback_completed';
+
+/** A Swarm service, as berth reads it (GET /services, /services/{id}). */
+export interface ServiceDetails {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  /** The object's version: an update names the one it read, and the engine refuses it if the service moved on. */
+  version: number;
+  /** How many tasks it wants; berth makes replicated services only (a service's mode is fixed at its create). */
+  replicas: number;
+  /** Its last rolling update or rollback, if it ever had one. */
+  update?: { state: ServiceUpdateState; message?: string };
+}
+
+/** A task's state, and the state the orchestrator wants it in (Status.State, DesiredState), in Swarm's order. */
+export type TaskState =
+  | 'new'
+  | 'allocated'
+  | 'pending'
+  | 'assigned'
+  | 'accepted'
+  | 'preparing'
+  | 'ready'
+  | 'starting'
+  | 'running'
+  | 'complete'
+  | 'shutdown'
+  | 'failed'
+  | 'rejected'
+  | 'remove'
+  | 'orphaned';
+
+/** One task of a service: a replica's container-to-be on a node (GET /tasks; only a manager answers). */
+export interface TaskDetails {
+  id: string;
+  serviceId: string;
+  /** The replica it fills (1…replicas); a replacement takes its predecessor's. */
+  slot?: number;
+  /** Where the scheduler put it; unset while it waits for a node. */
+  nodeId?: string;
+  state: TaskState;
+  desiredState: TaskState;
+  /** Why it failed or was rejected, or why it waits ("no suitable node…"). */
+  message?: string;
+  /** When it last changed state. */
+  at: Date;
+}
+
+/** A Swarm node as the manager sees it (GET /nodes). */
+export interface NodeDetails {
+  id: string;
+  role: 'manager' | 'worker';
+  /** down: its heartbeats stopped; the manager moves its tasks elsewhere. */
+  state: 'unknown' | 'down' | 'ready' | 'disconnected';
+  availability: 'active' | 'pause' | 'drain';
+}
+
+/** What an engine is in a Swarm (GET /info): only a manager runs services. */
+export interface SwarmMembership {
+  nodeId: string;
+  manager: boolean;
+}

@@ -40,14 +40,30 @@ const answerTimeoutMs = 60_000;
 const exitTimeoutMs = 60_000;
 
 export interface SecondEngineOptions {
-  /** Also listen on TCP with --tlsverify, at an address this machine reaches over a veth pair. */
+  /** Also listen on TCP with --tlsverify, at an address this machine reaches over a veth pair (with the default launch). */
   tls?: boolean;
+  /** Its folder's name under /tmp, before mkdtemp's random part; default `berth-e2-`. */
+  prefix?: string;
+  /** What runs dockerd in a network namespace of its own; default `unshare --net` (a fresh one). */
+  launch?: readonly string[];
+  /** Flags beyond its own folders; default no bridge and no iptables rules: it publishes no ports. */
+  daemonArgs?: readonly string[];
+  /** Images copied in from the main engine; default the test image. */
+  images?: readonly string[];
 }
 
 /** Starts a second dockerd in a fresh directory under /tmp and loads the test image into it. */
-export async function startSecondEngine({ tls = false }: SecondEngineOptions = {}): Promise<SecondEngine> {
+export async function startSecondEngine({
+  prefix = 'berth-e2-',
+  // In a network namespace of its own: a dockerd run with --bridge=none deletes the host's docker0
+  // bridge on start, which would cut the main engine's containers off their published ports.
+  launch = ['unshare', '--net'],
+  daemonArgs = ['--bridge=none', '--iptables=false', '--ip-masq=false'],
+  images = [testImage],
+  tls = false,
+}: SecondEngineOptions = {}): Promise<SecondEngine> {
   // Short and under /tmp: unix socket paths (the engine's, its containerd's) are limited to 108 bytes.
-  const root = await mkdtemp('/tmp/berth-e2-');
+  const root = await mkdtemp(join('/tmp', prefix));
   const socketPath = join(root, 'docker.sock');
   const dataRoot = join(root, 'data');
   const execRoot = join(root, 'exec');
@@ -64,9 +80,7 @@ export async function startSecondEngine({ tls = false }: SecondEngineOptions = {
     `--exec-root=${execRoot}`,
     `--pidfile=${pidFile}`,
     `--config-file=${configFile}`,
-    '--bridge=none',
-    '--iptables=false',
-    '--ip-masq=false',
+    ...daemonArgs,
   ];
   const link = tls ? pickLink() : undefined;
   const certificates = link && (await makeCertificates(join(root, 'tls'), link.engineAddress));
@@ -96,10 +110,9 @@ export async function startSecondEngine({ tls = false }: SecondEngineOptions = {
     const output = openSync(logFile, 'a');
     let child: ChildProcess;
     try {
-      // In a network namespace of its own: a dockerd run with --bridge=none deletes the host's docker0
-      // bridge on start, which would cut the main engine's containers off their published ports. Its
-      // loopback up, so that its containers can publish ports on 127.0.0.1 there.
-      child = spawn('unshare', ['--net', 'sh', '-c', `${namespaceSetup(link)} && exec dockerd "$@"`, 'dockerd', ...args], { stdio: ['ignore', output, output] });
+      // Its loopback up, so that its containers can publish ports on 127.0.0.1 in its namespace.
+      const [command = 'sh', ...wrapperArgs] = [...launch, 'sh', '-c', `${namespaceSetup(link)} && exec dockerd "$@"`, 'dockerd'];
+      child = spawn(command, [...wrapperArgs, ...args], { stdio: ['ignore', output, output] });
     } finally {
       closeSync(output);
     }
@@ -201,7 +214,7 @@ export async function startSecondEngine({ tls = false }: SecondEngineOptions = {
   };
   try {
     await start();
-    await copyImage(testImage, socketPath);
+    for (const image of images) await copyImage(image, socketPath);
   } catch (error) {
     await dispose().catch(() => {});
     throw error;
@@ -228,7 +241,7 @@ async function copyImage(image: string, socketPath: string): Promise<void> {
  * Processes still running from the engine's directories (its containerd, container shims) and in its
  * containers' cgroups (what a shim ran): all of them started by this engine, ended by pid.
  */
-async function killLeftovers(root: string, dataRoot: string): Promise<void> {
+export async function killLeftovers(root: string, dataRoot: string): Promise<void> {
   const pids = new Set<number>();
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
@@ -268,7 +281,7 @@ async function killAndWait(pid: number): Promise<void> {
 }
 
 /** Unmounts whatever is still mounted under the engine's directories, deepest first. */
-async function unmountUnder(root: string): Promise<void> {
+export async function unmountUnder(root: string): Promise<void> {
   const mountInfo = await readFile('/proc/self/mountinfo', 'utf8');
   const points = mountInfo
     .split('\n')

@@ -479,6 +479,65 @@ describe('registries', () => {
   });
 });
 
+describe('deploy', () => {
+  const deploy = (...lines: string[]) => yaml('modules:', ...piper, '    deploy:', ...lines.map((line) => `      ${line}`));
+
+  it('reads replicas, placement and the rolling update, durations in nanoseconds and constraints without spaces', () => {
+    const text = deploy(
+      'replicas: 3',
+      'placement: ["node.role == worker", "node.labels.gpu!=none"]',
+      'update: { parallelism: 2, delay: 10s, order: start-first, monitor: 1m, failureAction: pause, maxFailureRatio: 0.5 }',
+    );
+    expect(parse(text).modules[0]?.deploy).toEqual({
+      replicas: 3,
+      placement: ['node.role==worker', 'node.labels.gpu!=none'],
+      update: { parallelism: 2, delayNs: 10e9, order: 'start-first', monitorNs: 60e9, failureAction: 'pause', maxFailureRatio: 0.5 },
+    });
+  });
+
+  it('defaults to one replica anywhere, updated one task at a time, stop-first, rolled back on failure', () => {
+    expect(parse(deploy('replicas: 1')).modules[0]?.deploy).toEqual({
+      replicas: 1,
+      placement: [],
+      update: { parallelism: 1, delayNs: 0, order: 'stop-first', monitorNs: undefined, failureAction: 'rollback', maxFailureRatio: 0 },
+    });
+    expect(parse(yaml('modules:', ...piper, '    deploy: {}')).modules[0]?.deploy?.replicas).toBe(1);
+  });
+
+  it('leaves a module without deploy a plain container', () => {
+    expect(parse(yaml('modules:', ...piper)).modules[0]?.deploy).toBeUndefined();
+  });
+
+  it('reports bad replicas, constraints and update keys at their places', () => {
+    const text = deploy('replicas: 0', 'placement: ["node.role==boss", "role=worker", 3]', 'update: { parallelism: -1, order: first, failureAction: retry, delay: soon }');
+    expect(issues(text).map(({ line, column, path, message }) => ({ line, column, path, message }))).toEqual([
+      { line: 6, column: 17, path: 'modules.tts.deploy.replicas', message: expect.stringContaining('expected a whole number of replicas from 1, got 0') },
+      { line: 7, column: 19, path: 'modules.tts.deploy.placement.0', message: 'expected node.role to be compared with manager or worker' },
+      { line: 7, column: 38, path: 'modules.tts.deploy.placement.1', message: expect.stringContaining('expected a constraint such as "node.role==worker"') },
+      { line: 7, column: 53, path: 'modules.tts.deploy.placement.2', message: 'expected a constraint such as "node.role==worker", got 3' },
+      { line: 8, column: 30, path: 'modules.tts.deploy.update.parallelism', message: expect.stringContaining('from 0 (all at once), got -1') },
+      { line: 8, column: 41, path: 'modules.tts.deploy.update.order', message: 'expected one of stop-first, start-first' },
+      { line: 8, column: 63, path: 'modules.tts.deploy.update.failureAction', message: 'expected one of rollback, pause, continue' },
+      { line: 8, column: 77, path: 'modules.tts.deploy.update.delay', message: 'expected a duration such as 5s, 500ms or 1m30s, got "soon"' },
+    ]);
+  });
+
+  it('reports an unknown key under deploy and under update, naming the keys they take', () => {
+    const [first, second, ...rest] = issues(deploy('replica: 2', 'update: { parallel: 2 }'));
+    expect(rest).toEqual([]);
+    expect(first).toMatchObject({ line: 6, column: 7, path: 'modules.tts.deploy.replica', message: expect.stringMatching(/unknown key.*replicas.*placement.*update/) });
+    expect(second).toMatchObject({ line: 7, column: 17, path: 'modules.tts.deploy.update.parallel' });
+    expect(second?.message).toMatch(/unknown key.*parallelism.*delay.*order.*monitor.*failureAction.*maxFailureRatio/);
+  });
+
+  it('refuses a host address on the ports of a Swarm module, which Swarm cannot bind', () => {
+    const text = yaml('modules:', ...piper, '    ports:', '      http: { in: 5000, host: 127.0.0.1 }', '    deploy: { replicas: 2 }');
+    expect(issues(text)).toEqual([
+      { file: 'docker.yaml', line: 6, column: 31, path: 'modules.tts.ports.http.host', message: expect.stringContaining('publishes its ports on every address of its node') },
+    ]);
+  });
+});
+
 describe('parseConfig', () => {
   it('applies defaults and normalises ports and envs', () => {
     const text = yaml(

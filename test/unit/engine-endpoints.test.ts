@@ -24,7 +24,7 @@ describe('the engine endpoint allowlist, where it is written down', () => {
     );
     const proxyAllows = (method: string, path: string) => rules.get(method)?.test(path) ?? false;
     for (const { method, path } of engineEndpoints) expect(proxyAllows(method, example(path)), `${method} ${path}`).toBe(true);
-    const refused = ['GET /v1.41/volumes', 'GET /v1.41/networks/x', 'POST /v1.41/networks/prune', 'GET /v1.41/volumes/x/y', 'POST /v1.41/containers/x/exec', 'DELETE /v1.41/volumes/x', 'POST /v1.41/networks/x/disconnect', 'DELETE /v1.41/images/x'];
+    const refused = ['GET /v1.41/volumes', 'GET /v1.41/networks/x', 'POST /v1.41/networks/prune', 'GET /v1.41/volumes/x/y', 'POST /v1.41/containers/x/exec', 'DELETE /v1.41/volumes/x', 'POST /v1.41/networks/x/disconnect', 'DELETE /v1.41/images/x', 'POST /v1.41/swarm/init', 'POST /v1.41/nodes/x/update', 'GET /v1.41/services/x/logs', 'GET /v1.41/secrets', 'DELETE /v1.41/nodes/x'];
     for (const call of refused) {
       const [method, path] = call.split(' ') as [string, string];
       expect(allowedEndpoint(method, path), call).toBeUndefined();

@@ -6,7 +6,8 @@ import type { DockerClient } from '../../src/engine/docker-client.ts';
 import { toBerthError } from '../../src/engine/engine-error.ts';
 import type { PullFrame, RegistryAuth } from '../../src/engine/image-pull-client.ts';
 import { BerthError } from '../../src/errors.ts';
-import type { ContainerDetails, ContainerHealth, ContainerStats, EngineContainerState, EngineEvent, EngineVersion, ImageDetails, ImageSummary, LogLine, LogStream } from '../../src/engine/engine-types.ts';
+import type { ContainerDetails, ContainerHealth, ContainerStats, EngineContainerState, EngineEvent, EngineVersion, ImageDetails, ImageSummary, LogLine, LogStream, NodeDetails, ServiceDetails, SwarmMembership, TaskDetails } from '../../src/engine/engine-types.ts';
+import type { ServiceSpec } from '../../src/engine/service-client.ts';
 import type { LogQuery, LogRead } from '../../src/engine/log-client.ts';
 import { labelKeys, moduleLabels } from '../../src/modules/container-spec.ts';
 import { PushQueue } from '../../src/lib/async-iteration.ts';
@@ -288,10 +289,64 @@ export class FakeEngine implements DockerClient {
     return [...this.#statsStreams.values()];
   }
 
+  /** What the engine is in a swarm; undefined: in none. */
+  swarmMembership: SwarmMembership | undefined = undefined;
+
   readonly system = {
     version: async () => {
       await this.#call('system.version');
       return { ...this.engineVersion };
+    },
+    swarm: async () => {
+      await this.#call('system.swarm');
+      return this.swarmMembership && { ...this.swarmMembership };
+    },
+  };
+
+  /** Swarm services by id with the specs they were made from, and the tasks and nodes the test sets. */
+  readonly servicesHeld = new Map<string, { details: ServiceDetails; spec: ServiceSpec }>();
+  tasksHeld: TaskDetails[] = [];
+  nodesHeld: NodeDetails[] = [];
+
+  readonly services = {
+    list: async (labels: Record<string, string>) => {
+      await this.#call('services.list');
+      const matches = (held: Record<string, string>) => Object.entries(labels).every(([key, value]) => held[key] === value);
+      return [...this.servicesHeld.values()].filter(({ details }) => matches(details.labels)).map(({ details }) => ({ ...details }));
+    },
+    inspect: async (idOrName: string) => {
+      await this.#call('services.inspect', idOrName);
+      const held = this.servicesHeld.get(idOrName) ?? [...this.servicesHeld.values()].find(({ details }) => details.name === idOrName);
+      return held && { ...held.details };
+    },
+    create: async (spec: ServiceSpec) => {
+      await this.#call('services.create', spec.Name);
+      const id = `s${this.#nextId++}`.padEnd(25, '0');
+      const details = { id, name: spec.Name, labels: spec.Labels ?? {}, version: 1, replicas: spec.Mode?.Replicated?.Replicas ?? 0 };
+      this.servicesHeld.set(id, { details, spec });
+      return id;
+    },
+    update: async (id: string, version: number, spec: ServiceSpec) => {
+      await this.#call('services.update', id);
+      const held = this.servicesHeld.get(id);
+      if (!held || held.details.version !== version) throw toBerthError(Object.assign(new Error('update out of sequence'), { statusCode: held ? 500 : 404 }), `update service ${id}`);
+      const details = { ...held.details, labels: spec.Labels ?? {}, version: version + 1, replicas: spec.Mode?.Replicated?.Replicas ?? 0 };
+      this.servicesHeld.set(id, { details, spec });
+    },
+    rollback: async (id: string) => {
+      await this.#call('services.rollback', id);
+    },
+    remove: async (id: string) => {
+      await this.#call('services.remove', id);
+      return this.servicesHeld.delete(id);
+    },
+    tasks: async ({ service }: { service?: string }) => {
+      await this.#call('services.tasks', service);
+      return this.tasksHeld.filter((task) => service === undefined || task.serviceId === service).map((task) => ({ ...task }));
+    },
+    nodes: async () => {
+      await this.#call('services.nodes');
+      return this.nodesHeld.map((node) => ({ ...node }));
     },
   };
 
