@@ -293,6 +293,9 @@ export class FakeEngine implements DockerClient {
       await this.#call('system.version');
       return { ...this.engineVersion };
     },
+    ping: async () => {
+      await this.#call('system.ping');
+    },
   };
 
   /** Networks and volumes by name, with their labels; and which networks each container joined. */
