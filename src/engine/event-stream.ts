@@ -49,8 +49,10 @@ function toEngineEvent(value: unknown): EngineEvent | 'malformed' | undefined {
   // Only a load may name no image: Podman's names its archive, and a load re-reads every declared image anyway.
   const id = raw.Actor?.ID || raw.id || (named === 'load' ? '' : undefined);
   if (id === undefined) return 'malformed';
+  // Podman names an image by its bare hex id, which Docker's events and both engines' inspect prefix with the digest's algorithm.
+  const imageId = raw.Type === 'image' && /^[0-9a-f]{64}$/.test(id) ? `sha256:${id}` : id;
   const time = raw.timeNano ? new Date(raw.timeNano / 1e6) : raw.time ? new Date(raw.time * 1000) : new Date();
-  return { type: raw.Type, action: named, ...(detail !== undefined && { detail }), id, attributes: raw.Actor?.Attributes ?? {}, time };
+  return { type: raw.Type, action: named, ...(detail !== undefined && { detail }), id: imageId, attributes: raw.Actor?.Attributes ?? {}, time };
 }
 
 /** "health_status: healthy" is the action health_status with its detail; a detail may hold colons of its own (exec commands). */

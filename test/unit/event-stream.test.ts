@@ -153,6 +153,13 @@ describe("Podman's events, read as Docker's", () => {
     expect(events[0]!.time).toEqual(new Date(1796040159243));
   });
 
+  it("prefixes an image event's bare hex id with sha256:, as Docker and inspect name it, and leaves container ids and references alone", async () => {
+    const hex = 'e9cb6893dea04144af4be0398afd93ade07e712a460e9e346dca4b1a9fd1e21a';
+    const stream = Readable.from([podman('image', 'untag', hex, { name: 'localhost/app:1' }), podman('image', 'tag', 'app:1', {}), podman('container', 'start', hex, {})]);
+    const events = await collect(engineEvents(stream));
+    expect(events.map(({ type, id }) => `${type} ${id}`)).toEqual([`image sha256:${hex}`, 'image app:1', `container ${hex}`]);
+  });
+
   it('still refuses a container or image event without an id, but for a load', async () => {
     const onMalformed = vi.fn();
     const events = await collect(engineEvents(Readable.from([podman('container', 'start', '', {}), podman('image', 'tag', '', { name: 'app:1' })]), onMalformed));
