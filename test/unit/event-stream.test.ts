@@ -139,7 +139,7 @@ describe('engineEvents', () => {
 
 // Podman 4.3's Docker API, as seen on `podman system service`: these are its lines, shortened.
 describe("Podman's events, read as Docker's", () => {
-  const podman = (Type: string, Action: string, ID: string, Attributes: Record<string, string>) => line({ status: Action, id: ID, Type, Action, Actor: { ID, Attributes }, scope: 'local', time: 1796040159, timeNano: 1796040159243117735 });
+  const podman = (Type: string, Action: string, ID: string, Attributes: Record<string, string>) => line({ status: Action, id: ID, Type, Action, Actor: { ID, Attributes }, scope: 'local', time: 1796040159, timeNano: 1796040159243117600 });
 
   it("takes a container's remove for destroy and an image's loadfromarchive (which names only its archive) for load", async () => {
     const stream = Readable.from([
