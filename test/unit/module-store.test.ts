@@ -315,6 +315,16 @@ describe('ModuleStore', () => {
       expect(health()).toBe('UNHEALTHY');
       expect(seen()).toEqual([['alpha', 'NOT_CREATED', 'RUNNING'], ['alpha', 'RUNNING', 'EXITED']]);
     });
+
+    it("reads again a container whose health_status event gives no verdict, as Podman's do", async () => {
+      await sync(store, docker);
+      const container = docker.addContainer(alpha, 'running', undefined, { healthcheck: true });
+      event(containerEvent(container, 'start'));
+      docker.setHealth(container.id, 'healthy');
+      expect(event(containerEvent(container, 'health_status')).reread).toEqual(['alpha']);
+      read(container.id);
+      expect(health()).toBe('HEALTHY');
+    });
   });
 
   describe('onModuleChanged', () => {
