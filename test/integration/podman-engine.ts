@@ -31,7 +31,17 @@ export interface PodmanEngine {
   dispose(): Promise<void>;
 }
 
-const sharedCache = '/var/lib/containers';
+/**
+ * What Podman 4.3 writes outside its folders whatever its flags say: its blob cache (/var/lib/containers/cache)
+ * and the CNI dnsname plugin's dnsmasq state (/run/containers/cni): removed when this service made them.
+ */
+const sharedFolders = ['/var/lib/containers', '/run/containers'];
+
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
 const answerTimeoutMs = 60_000;
 const exitTimeoutMs = 30_000;
 
@@ -78,11 +88,7 @@ export async function startPodmanEngine(images: readonly string[] = [testImage])
   const remote = ['podman', '--remote', '--url', `unix://${socketPath}`];
   const cli = async (...args: string[]) => (await run(remote[0]!, [...remote.slice(1), ...args], { env })).stdout;
 
-  // Podman 4.3 keeps its blob cache in /var/lib/containers/cache whatever --root says: made by this service, removed by it.
-  const hadSharedCache = await stat(sharedCache).then(
-    () => true,
-    () => false,
-  );
+  const leftShared = await Promise.all(sharedFolders.map(async (folder) => ((await exists(folder)) ? undefined : folder)));
   let service: ChildProcess | undefined;
   async function start(): Promise<void> {
     const output = openSync(logFile, 'a');
@@ -146,7 +152,7 @@ export async function startPodmanEngine(images: readonly string[] = [testImage])
     await attempt(() => killLeftovers(root));
     await attempt(() => unmountUnder(root));
     await attempt(() => rm(root, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }));
-    if (!hadSharedCache) await attempt(() => rm(sharedCache, { recursive: true, force: true }));
+    for (const folder of leftShared) if (folder) await attempt(() => rm(folder, { recursive: true, force: true }));
     if (problems.length > 0) throw new AggregateError(problems, `could not clean up the Podman service in ${root}`);
   }
 
