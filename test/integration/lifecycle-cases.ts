@@ -102,6 +102,15 @@ export function describeLifecycle(engineName: string, engineOf: () => TestEngine
       expect(await servedEnv(webPort)).toContain('GREETING=hello-from-env');
     });
 
+    it('restarts a running module in the same container, with a new start time', async () => {
+      const before = (await berth.gql(ModuleDetailDocument, { name: 'web' })).data!.module;
+      const restarted = await berth.gql(`mutation { restartModule(name: "web", timeoutSeconds: 0) { ${moduleFields} } }`);
+      expect(restarted.errors).toBeUndefined();
+      expect(restarted.data?.restartModule).toMatchObject({ status: 'RUNNING', containerId: before.containerId, exitCode: null });
+      expect(Date.parse(restarted.data?.restartModule.startedAt)).toBeGreaterThan(Date.parse(before.startedAt!));
+      expect(await servedEnv(webPort)).toContain('GREETING=hello-from-env');
+    });
+
     it('starts from what the engine holds when its events have not reached berth yet: a container just removed or paused', async () => {
       for (let round = 0; round < 3; round++) {
         await berth.gql(StopModuleDocument, { name: 'web', timeoutSeconds: 0 });
