@@ -37,6 +37,9 @@ export interface PodmanEngine {
  */
 const sharedFolders = ['/var/lib/containers', '/run/containers'];
 
+/** The bridge of Podman's default network, which outlives its last container and cannot be removed through the API. */
+const defaultBridge = 'cni-podman0';
+
 const exists = (path: string) =>
   stat(path).then(
     () => true,
@@ -89,6 +92,7 @@ export async function startPodmanEngine(images: readonly string[] = [testImage])
   const cli = async (...args: string[]) => (await run(remote[0]!, [...remote.slice(1), ...args], { env })).stdout;
 
   const leftShared = await Promise.all(sharedFolders.map(async (folder) => ((await exists(folder)) ? undefined : folder)));
+  const hadDefaultBridge = await exists(`/sys/class/net/${defaultBridge}`);
   let service: ChildProcess | undefined;
   async function start(): Promise<void> {
     const output = openSync(logFile, 'a');
@@ -149,6 +153,7 @@ export async function startPodmanEngine(images: readonly string[] = [testImage])
       await Promise.all(networks.filter((network) => !['bridge', 'podman'].includes(network.Name)).map((network) => docker.getNetwork(network.Id).remove()));
     });
     await attempt(stopService);
+    if (!hadDefaultBridge && (await exists(`/sys/class/net/${defaultBridge}`))) await attempt(async () => void (await run('ip', ['link', 'del', defaultBridge])));
     await attempt(() => killLeftovers(root));
     await attempt(() => unmountUnder(root));
     await attempt(() => rm(root, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }));
