@@ -24,7 +24,8 @@ const endpoint = (method: EngineEndpoint['method'], path: string, regex: string,
 });
 
 export const engineEndpoints: readonly EngineEndpoint[] = [
-  endpoint('GET', '/version', '/version', 'engine version; the watchdog ping while events are quiet'),
+  endpoint('GET', '/version', '/version', 'engine version, read on each connection'),
+  endpoint('GET', '/_ping', '/_ping', 'the watchdog ping while events are quiet'),
   endpoint('GET', '/events', '/events', 'container and image events, the source of live status'),
   endpoint('GET', '/containers/json', '/containers/json', "list the project's containers, filtered by berth's labels (resync)"),
   endpoint('GET', '/containers/{id}/json', `/containers/${name}/json`, 'inspect a module container'),

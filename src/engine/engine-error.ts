@@ -63,8 +63,16 @@ export function toBerthError(error: unknown, doing: string, redact: Redact = (te
   const failure = error as DockerodeError;
   const berthError = classify(failure, doing, redact);
   if (!berthError) return error instanceof Error ? error : new Error(String(error));
-  berthError.cause = Object.assign(new Error(redact(engineMessage(error))), { statusCode: failure.statusCode, code: failure.code });
+  berthError.cause = Object.assign(new Error(redact(engineMessage(error))), { statusCode: httpStatus(failure), code: failure.code });
   return berthError;
+}
+
+/**
+ * The engine's HTTP status, Podman's read as Docker's: a change the container's state forbids (start a
+ * paused one, unpause a running one) is 409 on Docker, 500 "container state improper" on Podman.
+ */
+function httpStatus(failure: DockerodeError): number | undefined {
+  return failure.statusCode === 500 && engineMessage(failure).endsWith('container state improper') ? 409 : failure.statusCode;
 }
 
 function classify(failure: DockerodeError, doing: string, redact: Redact): BerthError | undefined {

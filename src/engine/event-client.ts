@@ -1,6 +1,6 @@
 import type { EngineRequests } from './engine-requests.ts';
 import type { EngineEvent } from './engine-types.ts';
-import { engineEvents } from './event-stream.ts';
+import { engineEvents, filteredActions } from './event-stream.ts';
 
 export interface EventClient {
   /**
@@ -19,7 +19,7 @@ export class DockerEventClient implements EventClient {
 
   async stream(signal: AbortSignal, actions?: readonly string[]): Promise<AsyncIterable<EngineEvent>> {
     const { docker, log } = this.#requests;
-    const filters = { type: ['container' as const, 'image' as const], ...(actions && { event: [...actions] }) };
+    const filters = { type: ['container' as const, 'image' as const], ...(actions && { event: filteredActions(actions) }) };
     const stream = await this.#requests.follow('subscribe to engine events', signal, (abortSignal) => docker.getEvents({ filters, abortSignal }));
     log.debug('subscribed to engine events');
     return engineEvents(stream, (line) => log.warn({ line: line.slice(0, 200) }, 'skipped a malformed engine event'));

@@ -19,15 +19,40 @@ export function engineEvents(stream: Readable, onMalformed: (line: string) => vo
   return jsonLines(stream, toEngineEvent, onMalformed);
 }
 
+/**
+ * Podman's own names of events Docker names otherwise, by type. Its Docker API renames `died` to `die` and
+ * an image's `remove` to `delete` as it sends them, but keeps a container's `remove` (Docker's `destroy`)
+ * and `loadfromarchive` (Docker's `load`, which names the image it loaded; Podman's names only the archive).
+ */
+const podmanActions: Record<EngineEvent['type'], Record<string, string>> = {
+  container: { died: 'die', remove: 'destroy' },
+  image: { remove: 'delete', loadfromarchive: 'load' },
+};
+
+/**
+ * The event filter's names for these actions: Docker's, and Podman's for the same events, since Podman
+ * matches a filter against its own names before it renames them (`event=die` alone would drop every die).
+ */
+export function filteredActions(actions: readonly string[]): string[] {
+  const podman = Object.values(podmanActions).flatMap((names) => Object.entries(names));
+  return [...new Set([...actions, ...podman.filter(([, docker]) => actions.includes(docker)).map(([name]) => name)])];
+}
+
 /** undefined for an event of another type, which berth does not follow. */
 function toEngineEvent(value: unknown): EngineEvent | 'malformed' | undefined {
   const raw = value as RawEngineEvent;
   if (typeof raw.Type !== 'string') return 'malformed';
   if (raw.Type !== 'container' && raw.Type !== 'image') return undefined;
-  const id = raw.Actor?.ID ?? raw.id;
-  if (!id || typeof raw.Action !== 'string') return 'malformed';
+  if (typeof raw.Action !== 'string') return 'malformed';
+  const { action, detail } = actionOf(raw.Action);
+  const named = podmanActions[raw.Type][action] ?? action;
+  // Only a load may name no image: Podman's names its archive, and a load re-reads every declared image anyway.
+  const id = raw.Actor?.ID || raw.id || (named === 'load' ? '' : undefined);
+  if (id === undefined) return 'malformed';
+  // Podman names an image by its bare hex id, which Docker's events and both engines' inspect prefix with the digest's algorithm.
+  const imageId = raw.Type === 'image' && /^[0-9a-f]{64}$/.test(id) ? `sha256:${id}` : id;
   const time = raw.timeNano ? new Date(raw.timeNano / 1e6) : raw.time ? new Date(raw.time * 1000) : new Date();
-  return { type: raw.Type, ...actionOf(raw.Action), id, attributes: raw.Actor?.Attributes ?? {}, time };
+  return { type: raw.Type, action: named, ...(detail !== undefined && { detail }), id: imageId, attributes: raw.Actor?.Attributes ?? {}, time };
 }
 
 /** "health_status: healthy" is the action health_status with its detail; a detail may hold colons of its own (exec commands). */

@@ -3,10 +3,14 @@ import type { EngineRequests } from './engine-requests.ts';
 import type { EngineVersion, SwarmMembership } from './engine-types.ts';
 
 export interface SystemClient {
-  /** Also the cheap ping of the watchdog and of recovery. */
   version(): Promise<EngineVersion>;
   /** undefined when the engine is in no swarm (or still joining one). */
   swarm(): Promise<SwarmMembership | undefined>;
+  /**
+   * The watchdog's check that the engine still answers: `/_ping`, which both engines answer at once, where
+   * Podman takes seconds over `/version` (it asks its OCI runtime and conmon for theirs).
+   */
+  ping(): Promise<void>;
 }
 
 export class DockerSystemClient implements SystemClient {
@@ -22,6 +26,10 @@ export class DockerSystemClient implements SystemClient {
     const version = docker.version.bind(docker) as (options: { abortSignal: AbortSignal }) => Promise<Dockerode.DockerVersion>;
     const info = await this.#requests.read('read the engine version', (abortSignal) => version({ abortSignal }));
     return { version: info.Version, apiVersion: info.ApiVersion };
+  }
+
+  async ping(): Promise<void> {
+    await this.#requests.read('ping the engine', (abortSignal) => this.#requests.get('/_ping', abortSignal));
   }
 
   async swarm(): Promise<SwarmMembership | undefined> {

@@ -465,11 +465,18 @@ export class DockerModuleClient {
 
   /**
    * What the operation left: one inspect of the container it acted on, or the module read again; without
-   * a container, whether its image is there (NOT_CREATED or NOT_LOADED).
+   * a container, whether its image is there (NOT_CREATED or NOT_LOADED). An event of the operation's own
+   * change that the store took while the inspect ran (Podman's come late) makes the store drop the read,
+   * and holds only what events tell (no healthcheck, the event's time as start time): read once more.
    */
   async #readAfter(spec: ModuleSpec, id?: string): Promise<void> {
-    const observation = await (id ? this.#reader.containerById(spec, id) : this.#reader.container(spec));
+    const read = () => (id ? this.#reader.containerById(spec, id) : this.#reader.container(spec));
+    let observation = await read();
     this.#store.observe(observation);
+    if (this.#store.container(spec.name) !== observation.container) {
+      observation = await read();
+      this.#store.observe(observation);
+    }
     if (!observation.container) this.#store.observe(await this.#reader.image(spec.image));
   }
 

@@ -201,7 +201,7 @@ export class EngineWatcher {
     if (this.#pinging) return;
     this.#pinging = true;
     const { docker, watchdogMs, logger } = this.#options;
-    within(docker.system.version().then(() => true), watchdogMs, false)
+    within(docker.system.ping().then(() => true), watchdogMs, false)
       .then((answered) => {
         if (!answered) throw new Error(`no answer to the watchdog's ping within ${watchdogMs} ms`);
         for (const module of this.#unread.modules) void this.#reread(module);

@@ -61,15 +61,22 @@ export class ModuleReader {
         }
       }),
     );
-    return { observations: [...containers.filter((observation) => observation !== undefined), ...this.#imagesFrom(images, since)], unread };
+    return { observations: [...containers.filter((observation) => observation !== undefined), ...(await this.#imagesFrom(images, since))], unread };
   }
 
-  #imagesFrom(images: readonly ImageSummary[], since: number): Observation[] {
+  /**
+   * A declared reference the list does not show is asked of the engine, whose own resolution of short
+   * names decides: Podman keeps a loaded `app:1` as `localhost/app:1`, and finds it under `app:1`.
+   */
+  #imagesFrom(images: readonly ImageSummary[], since: number): Promise<Observation[]> {
     const byReference = new Map(images.flatMap((image) => image.references.map((reference) => [familiarReference(reference), image] as const)));
-    return this.#store.references.map((reference) => {
-      const image = byReference.get(familiarReference(reference));
-      return { type: 'image', reference, image: image && { id: image.id }, since };
-    });
+    return Promise.all(
+      this.#store.references.map(async (reference): Promise<Observation> => {
+        const listed = byReference.get(familiarReference(reference));
+        const image = listed ? { id: listed.id } : await this.#docker.images.inspect(reference);
+        return { type: 'image', reference, image, since };
+      }),
+    );
   }
 }
 

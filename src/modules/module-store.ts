@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { ConfigChanges } from '../config/config-diff.ts';
 import type { BerthConfig, ModuleSpec } from '../config/module-spec.ts';
 import { familiarReference } from '../engine/image-reference.ts';
-import type { ContainerDetails, EngineEvent, EngineVersion, ImageDetails } from '../engine/engine-types.ts';
+import { containerHealth, type ContainerDetails, type EngineEvent, type EngineVersion, type ImageDetails } from '../engine/engine-types.ts';
 import { containerActions, containerAfter } from './container-events.ts';
 import { labelKeys } from './container-spec.ts';
 import { moduleDrift } from './module-drift.ts';
@@ -318,7 +318,8 @@ export class ModuleStore {
   /**
    * The event's own facts (state, exit code, time, health) are enough for the module's container: no
    * engine round-trip between the event and its subscribers. Any other container of the module is read
-   * again, and so is one whose healthcheck berth never read, which no event tells.
+   * again, and so is one whose healthcheck berth never read, which no event tells, and one whose
+   * health_status event gives no verdict (Podman's), which an inspect does.
    */
   #containerEvent(event: EngineEvent): Outcome {
     const { attributes } = event;
@@ -335,7 +336,7 @@ export class ModuleStore {
     const container = containerAfter(known, event);
     if (!container) return nothing();
     const outcome = this.#afterEvent(name, container);
-    if (container.healthcheck === undefined) outcome.reread.push(name);
+    if (container.healthcheck === undefined || (event.action === 'health_status' && !containerHealth(event.detail))) outcome.reread.push(name);
     return outcome;
   }
 

@@ -49,6 +49,8 @@ export interface HarnessOptions {
   connection?: Dockerode.DockerOptions;
   /** The other engines docker.yaml names, by name, in place of their docker.yaml address. */
   connections?: Record<string, Dockerode.DockerOptions>;
+  /** A client of the same engine, not through the proxy, that cleans up the project; default the test engine's. */
+  engine?: Dockerode;
   /** Reuse another harness's run, and so its project and container names. */
   run?: string;
   /** berth's logger; default silent. */
@@ -60,7 +62,7 @@ export interface HarnessOptions {
 }
 
 /** berth on the test engine, for a docker.yaml written by the test; `{{run}}` in it becomes a unique suffix. */
-export function createHarness(yaml: string, { env = {}, connection = { socketPath: inject('engineProxySocket') }, connections = {}, run = Math.random().toString(36).slice(2, 8), logger = pino({ level: 'silent' }), file = 'docker.yaml', reloadable = false }: HarnessOptions = {}): Harness {
+export function createHarness(yaml: string, { env = {}, connection = { socketPath: inject('engineProxySocket') }, connections = {}, engine = docker, run = Math.random().toString(36).slice(2, 8), logger = pino({ level: 'silent' }), file = 'docker.yaml', reloadable = false }: HarnessOptions = {}): Harness {
   const project = `it-${run}`;
   const text = `project: ${project}\n${yaml.replaceAll('{{run}}', run)}`;
   const config = parseConfig(text, { file, env });
@@ -95,31 +97,31 @@ export function createHarness(yaml: string, { env = {}, connection = { socketPat
       await services.stop();
       // An autostart under way would make a container after the removal below.
       await services.settled();
-      await removeProject(project);
+      await removeProject(project, engine);
     },
   };
 }
 
 /** Everything a project left on the engine: its containers, then its networks and volumes. */
-export async function removeProject(project: string): Promise<void> {
-  const containers = await docker.listContainers({ all: true, filters: { label: [`berth.project=${project}`] } });
-  await Promise.all(containers.map((container) => docker.getContainer(container.Id).remove({ force: true })));
-  await removeProjectResources(project);
+export async function removeProject(project: string, engine = docker): Promise<void> {
+  const containers = await engine.listContainers({ all: true, filters: { label: [`berth.project=${project}`] } });
+  await Promise.all(containers.map((container) => engine.getContainer(container.Id).remove({ force: true })));
+  await removeProjectResources(project, engine);
 }
 
 /**
  * berth never removes the networks and volumes it makes; a test does, once its containers are gone. Two
  * harnesses of one run (replicas) share them: the one that cleans up first may find them gone or in use.
  */
-export async function removeProjectResources(project: string): Promise<void> {
+export async function removeProjectResources(project: string, engine = docker): Promise<void> {
   const filters = { label: [`berth.project=${project}`] };
-  const [networks, { Volumes: volumes }] = await Promise.all([docker.listNetworks({ filters }), docker.listVolumes({ filters })]);
+  const [networks, { Volumes: volumes }] = await Promise.all([engine.listNetworks({ filters }), engine.listVolumes({ filters })]);
   const unlessShared = (error: { statusCode?: number }) => {
     if (![403, 404, 409].includes(error.statusCode ?? 0)) throw error;
   };
   await Promise.all([
-    ...networks.map((network) => docker.getNetwork(network.Id).remove().catch(unlessShared)),
-    ...(volumes ?? []).map((volume) => docker.getVolume(volume.Name).remove().catch(unlessShared)),
+    ...networks.map((network) => engine.getNetwork(network.Id).remove().catch(unlessShared)),
+    ...(volumes ?? []).map((volume) => engine.getVolume(volume.Name).remove().catch(unlessShared)),
   ]);
 }
 

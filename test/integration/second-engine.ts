@@ -214,7 +214,7 @@ export async function startSecondEngine({
   };
   try {
     await start();
-    for (const image of images) await copyImage(image, socketPath);
+    for (const image of images) await copyImage(image, ['docker', '-H', `unix://${socketPath}`, 'load', '--quiet']);
   } catch (error) {
     await dispose().catch(() => {});
     throw error;
@@ -222,10 +222,10 @@ export async function startSecondEngine({
   return engine;
 }
 
-/** `docker save <image> | docker -H unix://<socket> load`, from the main engine to the second. */
-async function copyImage(image: string, socketPath: string): Promise<void> {
+/** `docker save <image> | <load command>`, from the main engine to another (`docker -H … load`, `podman … load`). */
+export async function copyImage(image: string, [command, ...args]: readonly string[]): Promise<void> {
   const save = spawn('docker', ['save', image], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const load = spawn('docker', ['-H', `unix://${socketPath}`, 'load', '--quiet'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const load = spawn(command!, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   save.stdout.pipe(load.stdin);
   const errors = { save: '', load: '' };
   save.stderr.on('data', (chunk: Buffer) => (errors.save += chunk));
@@ -233,7 +233,7 @@ async function copyImage(image: string, socketPath: string): Promise<void> {
   load.stdout.resume();
   const [[saved], [loaded]] = await Promise.all([once(save, 'close'), once(load, 'close')]);
   if (saved !== 0 || loaded !== 0) {
-    throw new Error(`could not copy ${image} to the second engine: docker save exited ${saved} (${errors.save.trim()}), docker load exited ${loaded} (${errors.load.trim()})`);
+    throw new Error(`could not copy ${image} to another engine (${command}): docker save exited ${saved} (${errors.save.trim()}), docker load exited ${loaded} (${errors.load.trim()})`);
   }
 }
 
@@ -260,12 +260,12 @@ async function readPid(file: string): Promise<number | undefined> {
   return /^\d+$/.test(text.trim()) ? Number(text.trim()) : undefined;
 }
 
-async function commandLine(pid: number): Promise<string> {
+export async function commandLine(pid: number): Promise<string> {
   return readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
 }
 
 /** SIGKILL, then waits (up to 10 s) until the process is gone or a zombie. */
-async function killAndWait(pid: number): Promise<void> {
+export async function killAndWait(pid: number): Promise<void> {
   try {
     process.kill(pid, 'SIGKILL');
   } catch {

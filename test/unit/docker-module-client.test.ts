@@ -4,7 +4,7 @@ import { labelKeys, moduleLabels, specDigest } from '../../src/modules/container
 import { DockerModuleClient } from '../../src/modules/docker-module-client.ts';
 import { ModuleReader } from '../../src/modules/module-reader.ts';
 import { ModuleStore, type ModuleStatusChange } from '../../src/modules/module-store.ts';
-import { berthConfig, FakeEngine, moduleSpec, project, sync } from './fake-engine.ts';
+import { berthConfig, containerEvent, FakeEngine, moduleSpec, project, sync } from './fake-engine.ts';
 
 const alpha = moduleSpec('alpha');
 const logger = pino({ level: 'silent' });
@@ -55,6 +55,24 @@ describe('DockerModuleClient operations against a fake engine', () => {
     const calls = await callsFrom(() => modules.start('alpha'));
     expect(calls).toEqual([`containers.unpause ${container.id}`, `containers.inspect ${container.id}`]);
     expect(store.get('alpha')!.status).toBe('RUNNING');
+  });
+
+  it('reads the container once more when its own start event overtook the read (Podman sends events late)', async () => {
+    const container = engine.addContainer(alpha, 'exited', labelsOf(), { healthcheck: true });
+    await sync(store, engine);
+    // Known from events only: whether it has a healthcheck, no event tells.
+    store.observe({ type: 'event', event: containerEvent(container, 'destroy') });
+    store.observe({ type: 'event', event: containerEvent(container, 'create') });
+    const inspect = engine.containers.inspect;
+    engine.containers.inspect = async (idOrName) => {
+      engine.containers.inspect = inspect;
+      const read = await inspect(idOrName);
+      store.observe({ type: 'event', event: containerEvent(container, 'start') });
+      return read;
+    };
+    const started = await modules.start('alpha');
+    expect(started).toMatchObject({ status: 'RUNNING', health: 'STARTING' });
+    expect(store.container('alpha')).toMatchObject({ id: container.id, healthcheck: true, startedAt: engine.held.get(container.id)!.startedAt });
   });
 
   it('reads the engine when the known container is gone (404) and creates the module a new one', async () => {

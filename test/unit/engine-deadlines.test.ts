@@ -45,7 +45,8 @@ describe('an engine that takes requests and never answers', () => {
   }
 
   it.each([
-    ['the version (the watchdog ping)', 'GET /version', () => docker.system.version()],
+    ['the version', 'GET /version', () => docker.system.version()],
+    ['the watchdog ping', 'GET /_ping', () => docker.system.ping()],
     ['a container list', 'GET /containers/json', () => docker.containers.list({ 'berth.managed': 'true' })],
     ['a container inspect', 'GET /containers/c0ffee/json', () => docker.containers.inspect('c0ffee')],
     ['an image inspect', 'GET /images/example/app:1/json', () => docker.images.inspect('example/app:1')],

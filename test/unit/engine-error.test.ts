@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { redactor, toBerthError } from '../../src/engine/engine-error.ts';
+import { engineStatusCode, redactor, toBerthError } from '../../src/engine/engine-error.ts';
 import { BerthError } from '../../src/errors.ts';
 
 /** An error shaped as dockerode throws it for an engine answer. */
@@ -23,6 +23,13 @@ describe('engine errors', () => {
 
   it('scrubs a secret as the engine quotes it in JSON, with escaped quotes and backslashes', () => {
     expect(redactor(['pa"ss\\word'])('env "KEY=pa\\"ss\\\\word" refused')).toBe('env "KEY=[secret]" refused');
+  });
+
+  it("reads Podman's 500 for a change the container's state forbids as Docker's 409, and other 500s as they are", () => {
+    const paused = engineAnswer(500, 'container 2efe must be in Created or Stopped state to be started: container state improper');
+    expect(engineStatusCode(toBerthError(paused, 'start container 2efe'))).toBe(409);
+    expect(engineStatusCode(toBerthError(engineAnswer(409, 'cannot start a paused container, try unpause instead'), 'start container 2efe'))).toBe(409);
+    expect(engineStatusCode(toBerthError(engineAnswer(500, 'driver failed programming external connectivity'), 'start container 2efe'))).toBe(500);
   });
 
   it('tells an unreachable engine from a refusal', () => {

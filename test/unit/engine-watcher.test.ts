@@ -62,7 +62,7 @@ describe('EngineWatcher against a fake engine', () => {
     engine.setState(container.id, 'running');
     engine.emit(containerEvent(container, 'start'));
     await until(() => store.get('alpha')!.status === 'RUNNING', 'the event to apply');
-    expect(engine.calls.filter((call) => call !== 'system.version')).toEqual([]);
+    expect(engine.calls.filter((call) => call !== 'system.ping')).toEqual([]);
   });
 
   it('reads a module again when an event is about a container it did not know, and retries a failed read at the watchdog tick', async () => {
@@ -99,6 +99,7 @@ describe('EngineWatcher against a fake engine', () => {
     watch();
     await until(() => syncs === 1, 'the first sync');
     engine.addImage(beta.image);
+    engine.calls.length = 0;
     engine.fail('images.inspect', 500);
     engine.emit({ type: 'image', action: 'tag', id: 'sha256:0123', attributes: { name: beta.image }, time: new Date() });
     await until(() => store.get('beta')!.status === 'NOT_CREATED', 'the retried recheck');
@@ -148,9 +149,9 @@ describe('EngineWatcher against a fake engine', () => {
   it('reconnects when the watchdog ping is not answered, and when it fails', async () => {
     watch();
     await until(() => syncs === 1, 'the first sync');
-    engine.fail('system.version', 'never');
+    engine.fail('system.ping', 'never');
     await until(() => syncs === 2, 'a reconnect after the unanswered ping');
-    engine.fail('system.version', 'unreachable');
+    engine.fail('system.ping', 'unreachable');
     await until(() => syncs === 3, 'a reconnect after the failed ping');
     expect(engine.openStreams).toBe(1);
   });

@@ -2,7 +2,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, vi } from 'vitest';
 import type { EngineEvent } from '../../src/engine/engine-types.ts';
-import { engineEvents } from '../../src/engine/event-stream.ts';
+import { engineEvents, filteredActions } from '../../src/engine/event-stream.ts';
 
 const start = { Type: 'container', Action: 'start', Actor: { ID: 'abc123', Attributes: { 'berth.module': 'alpha', name: 'alpha_svc' } } };
 const line = (event: object) => `${JSON.stringify(event)}\n`;
@@ -134,5 +134,41 @@ describe('engineEvents', () => {
     stream.destroy();
     await sleep(10);
     expect(await bound(events.next(), 200)).toEqual({ done: true, value: undefined });
+  });
+});
+
+// Podman 4.3's Docker API, as seen on `podman system service`: these are its lines, shortened.
+describe("Podman's events, read as Docker's", () => {
+  const podman = (Type: string, Action: string, ID: string, Attributes: Record<string, string>) => line({ status: Action, id: ID, Type, Action, Actor: { ID, Attributes }, scope: 'local', time: 1796040159, timeNano: 1796040159243117600 });
+
+  it("takes a container's remove for destroy and an image's loadfromarchive (which names only its archive) for load", async () => {
+    const stream = Readable.from([
+      podman('container', 'remove', 'abc123', { name: 'alpha_svc', 'berth.module': 'alpha' }),
+      podman('image', 'loadfromarchive', '', { name: '/var/tmp/libpod-images-load.tar1' }),
+      podman('image', 'remove', 'sha256:e9cb', { name: 'localhost/app:1' }),
+      podman('container', 'died', 'abc123', { exitCode: '137' }),
+    ]);
+    const events = await collect(engineEvents(stream));
+    expect(events.map(({ type, action, id }) => `${type} ${action} ${id}`)).toEqual(['container destroy abc123', 'image load ', 'image delete sha256:e9cb', 'container die abc123']);
+    expect(events[0]!.time).toEqual(new Date(1796040159243));
+  });
+
+  it("prefixes an image event's bare hex id with sha256:, as Docker and inspect name it, and leaves container ids and references alone", async () => {
+    const hex = 'e9cb6893dea04144af4be0398afd93ade07e712a460e9e346dca4b1a9fd1e21a';
+    const stream = Readable.from([podman('image', 'untag', hex, { name: 'localhost/app:1' }), podman('image', 'tag', 'app:1', {}), podman('container', 'start', hex, {})]);
+    const events = await collect(engineEvents(stream));
+    expect(events.map(({ type, id }) => `${type} ${id}`)).toEqual([`image sha256:${hex}`, 'image app:1', `container ${hex}`]);
+  });
+
+  it('still refuses a container or image event without an id, but for a load', async () => {
+    const onMalformed = vi.fn();
+    const events = await collect(engineEvents(Readable.from([podman('container', 'start', '', {}), podman('image', 'tag', '', { name: 'app:1' })]), onMalformed));
+    expect(events).toEqual([]);
+    expect(onMalformed).toHaveBeenCalledTimes(2);
+  });
+
+  it("asks the engine's filter for Podman's names too, which it matches before renaming", () => {
+    expect(filteredActions(['start', 'die', 'destroy', 'delete', 'load']).sort()).toEqual(['delete', 'destroy', 'die', 'died', 'load', 'loadfromarchive', 'remove', 'start'].sort());
+    expect(filteredActions(['start', 'pause'])).toEqual(['start', 'pause']);
   });
 });

@@ -297,6 +297,9 @@ export class FakeEngine implements DockerClient {
       await this.#call('system.version');
       return { ...this.engineVersion };
     },
+    ping: async () => {
+      await this.#call('system.ping');
+    },
     swarm: async () => {
       await this.#call('system.swarm');
       return this.swarmMembership && { ...this.swarmMembership };

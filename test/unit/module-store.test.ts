@@ -50,6 +50,17 @@ describe('ModuleStore', () => {
     expect(changes).toEqual([]);
   });
 
+  it("asks the engine for a declared image its list names otherwise, as Podman lists a loaded example/beta:1 as localhost/example/beta:1", async () => {
+    const id = docker.addImage(`localhost/${beta.image}`);
+    const inspect = docker.images.inspect;
+    // Podman's resolution of a short name: its own storage's localhost/ first.
+    docker.images.inspect = async (reference) => (await inspect(reference)) ?? inspect(`localhost/${reference}`);
+    await sync(store, docker);
+    expect(store.get('beta')!.status).toBe('NOT_CREATED');
+    expect(store.image(beta.image)).toEqual({ id });
+    expect(docker.calls.filter((call) => call.startsWith('images.inspect'))).toEqual([`images.inspect ${beta.image}`, `images.inspect localhost/${beta.image}`]);
+  });
+
   it('publishes a status change once, from the event alone, and nothing when the same event comes again', async () => {
     const container = docker.addContainer(alpha, 'running');
     await sync(store, docker);
@@ -314,6 +325,16 @@ describe('ModuleStore', () => {
       expect(event(containerEvent(container, 'die')).reread).toEqual([]);
       expect(health()).toBe('UNHEALTHY');
       expect(seen()).toEqual([['alpha', 'NOT_CREATED', 'RUNNING'], ['alpha', 'RUNNING', 'EXITED']]);
+    });
+
+    it("reads again a container whose health_status event gives no verdict, as Podman's do", async () => {
+      await sync(store, docker);
+      const container = docker.addContainer(alpha, 'running', undefined, { healthcheck: true });
+      event(containerEvent(container, 'start'));
+      docker.setHealth(container.id, 'healthy');
+      expect(event(containerEvent(container, 'health_status')).reread).toEqual(['alpha']);
+      read(container.id);
+      expect(health()).toBe('HEALTHY');
     });
   });
 
