@@ -92,12 +92,13 @@ export class Fleet {
     return names ? [...new Set(names)].map((name) => this.get(name)) : this.list();
   }
 
+  /** Changes from the engine each module is answered from: a moved module's old engine retiring it says nothing of it. */
   subscribe(listener: (change: ModuleStatusChange) => void): () => void {
-    return this.#everyStore((store) => store.subscribe(listener));
+    return this.#everyStore((store, engine) => store.subscribe((change) => this.#engineOf(change.module.spec.name) === engine && listener(change)));
   }
 
   onModuleChanged(listener: (module: ModuleState) => void): () => void {
-    return this.#everyStore((store) => store.onModuleChanged(listener));
+    return this.#everyStore((store, engine) => store.onModuleChanged((module) => this.#engineOf(module.spec.name) === engine && listener(module)));
   }
 
   /** A module gone from docker.yaml; one that moved to another engine is still there, and is not. */
@@ -109,8 +110,8 @@ export class Fleet {
     );
   }
 
-  #everyStore(listen: (store: ModuleStore) => () => void): () => void {
-    const stops = this.#engines.map(({ store }) => listen(store));
+  #everyStore(listen: (store: ModuleStore, engine: EngineModules) => () => void): () => void {
+    const stops = this.#engines.map((engine) => listen(engine.store, engine));
     return () => {
       for (const stop of stops) stop();
     };
