@@ -99,13 +99,19 @@ export function parseConfig(text: string, { file, env, project, engines, now }: 
   const config = toBerthConfig(parsed.data, [...secrets], dirname(resolve(file)));
   issues.push(...hostPortClashes(config, located), ...tlsIssues(config, located, now));
   if (project !== undefined && config.project !== project) issues.push(located.path(['project'], projectFixed(project, config.project)));
-  if (engines !== undefined && !isDeepStrictEqual(config.engines, engines)) issues.push(located.path(['engines'], enginesFixed(engines, config.engines)));
+  if (engines !== undefined && !sameEngines(config.engines, engines)) issues.push(located.path(['engines'], enginesFixed(engines, config.engines)));
   if (issues.length > 0) throw new ConfigError(issues);
   return config;
 }
 
 function projectFixed(running: string, wanted: string): string {
   return `expected "${running}": berth runs project "${running}", whose containers carry its name, and cannot change it to "${wanted}" while running (every container would be orphaned); restart berth to change the project`;
+}
+
+/** The same engines, in whatever order the file lists them. */
+function sameEngines(a: readonly EngineSpec[], b: readonly EngineSpec[]): boolean {
+  const byName = (engines: readonly EngineSpec[]) => [...engines].sort((x, y) => x.name.localeCompare(y.name));
+  return isDeepStrictEqual(byName(a), byName(b));
 }
 
 function enginesFixed(running: readonly EngineSpec[], wanted: readonly EngineSpec[]): string {

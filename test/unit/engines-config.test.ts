@@ -153,6 +153,12 @@ describe('engines in docker.yaml', () => {
     const moved = twoEngines.map((line) => line.replace('engine: gpu, ', ''));
     expect(parse(yaml(...moved.slice(0, 8), '  web: { kind: http, image: local/web:1, engine: gpu, ports: { http: 5000 } }'), { engines: running }).modules.map((module) => module.engine)).toEqual(['local', 'gpu']);
   });
+
+  it('takes a reload that only lists the engines in another order', () => {
+    const running = parse(yaml(...twoEngines)).engines;
+    const reordered = [twoEngines[0]!, ...twoEngines.slice(4, 6), ...twoEngines.slice(1, 4), ...twoEngines.slice(6)];
+    expect(() => parse(yaml(...reordered), { engines: running })).not.toThrow();
+  });
 });
 
 describe('connectionOptions', () => {
