@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { defaultEngine } from '../config/module-spec.ts';
 import { BerthError } from '../errors.ts';
-import { mergeIterators } from '../lib/async-iteration.ts';
+import { endWhen, mergeIterators } from '../lib/async-iteration.ts';
 import type { ApplyOptions, DockerModuleClient } from './docker-module-client.ts';
 import type { ImagePull } from './image-pulls.ts';
 import type { FollowedLogLine } from './log-follower.ts';
@@ -176,9 +176,13 @@ export class Fleet {
   stats(names: readonly string[] | undefined, options?: StatsSubscriberOptions): AsyncIterableIterator<ModuleStats> {
     if (names) {
       this.select(names);
+      const routed = new Map(names.map((name) => [name, this.#engineOf(name)]));
       const parts = new Map<DockerModuleClient, string[]>();
-      for (const name of names) parts.set(this.#clientOf(name), [...(parts.get(this.#clientOf(name)) ?? []), name]);
-      return mergeIterators([...parts].map(([client, some]) => client.stats(some, options)));
+      for (const [name, { modules }] of routed) parts.set(modules, [...(parts.get(modules) ?? []), name]);
+      const merged = mergeIterators([...parts].map(([client, some]) => client.stats(some, options)));
+      // One a reload moved to another engine ends it, as one removed does: a new subscription follows it there.
+      const unmoved = () => [...routed].every(([name, engine]) => this.#engineOf(name) === engine);
+      return endWhen(merged, unmoved, (listener) => this.#everyStore((store) => store.onModuleChanged(() => listener())));
     }
     const seen = this.#engines.filter(({ store }) => store.synced);
     if (seen.length === 0) this.list();

@@ -96,6 +96,21 @@ describe('Fleet', () => {
     }
   });
 
+  it('ends a stats subscription naming a module a reload moved, rather than go on without it', { timeout: 3000 }, async () => {
+    const local = engineOf('local', db, web);
+    const gpu = engineOf('gpu', tts);
+    const fleet = new Fleet([local, gpu], ['db', 'tts', 'web']);
+    await Promise.all([sync(local.store, local.docker), sync(gpu.store, gpu.docker)]);
+    const stats = fleet.stats(['web', 'tts']);
+    const movedWeb = { ...web, engine: 'gpu' };
+    local.store.reconfigure(berthConfig(db), diffConfigs(berthConfig(db, web), berthConfig(db)));
+    gpu.docker.addImage(movedWeb.image);
+    gpu.store.reconfigure(berthConfig(tts, movedWeb), diffConfigs(berthConfig(tts), berthConfig(tts, movedWeb)));
+    await sync(gpu.store, gpu.docker);
+    await local.modules.retire('web', 0);
+    expect(await stats.next()).toEqual({ value: undefined, done: true });
+  });
+
   it('loads images into the engine named, and refuses an unknown one', async () => {
     const fleet = new Fleet([engineOf('local', db), engineOf('gpu', tts)], ['db', 'tts']);
     expect(() => fleet.loadImages(undefined as never, new AbortController().signal, 'edge')).toThrow('no engine named "edge" in docker.yaml; engines: local, gpu');
