@@ -103,6 +103,13 @@ describe('engines in docker.yaml', () => {
     ]);
   });
 
+  it('refuses two engines at one address: both would own the same containers, and a module moved between them would be removed', () => {
+    const found = issues(yaml('engines:', '  a: { host: unix:///run/docker.sock }', '  b: { host: unix:///run/docker.sock }', 'modules: {}'));
+    expect(found.map(({ line, path, message }) => ({ line, path, message }))).toEqual([
+      { line: 3, path: 'engines.b.host', message: 'engine "a" has this address already: two names for one engine would both own its containers' },
+    ]);
+  });
+
   it('names the keys an engine takes', () => {
     const [issue] = issues(yaml('engines:', '  gpu: { host: tcp://gpu:2376, tlsverify: true }', 'modules: {}'));
     expect(issue).toMatchObject({ path: 'engines.gpu.tlsverify' });
