@@ -153,10 +153,13 @@ describe('engines in docker.yaml', () => {
 
   it('refuses a reload that changes the engines, and takes one that moves a module between them', () => {
     const running = parse(yaml(...twoEngines)).engines;
-    const [issue, ...rest] = issues(yaml('engines:', '  gpu: { host: tcp://10.0.0.6:2376 }', 'modules: {}'), { engines: running });
-    expect(rest).toEqual([]);
-    expect(issue).toMatchObject({ line: 2, path: 'engines' });
-    expect(issue?.message).toMatch(/^expected the engines berth runs with \(local, gpu, edge\) as they are: .*needs a restart/);
+    const found = issues(yaml('engines:', '  gpu: { host: tcp://10.0.0.6:2376 }', '  far: { host: tcp://10.0.0.7:2375 }', 'modules: {}'), { engines: running });
+    const restart = 'berth connects to its engines at start, so this needs a restart; modules can move between the engines it has';
+    expect(found.map(({ line, path, message }) => ({ line, path, message }))).toEqual([
+      { line: 2, path: 'engines', message: `engine "edge" is gone from engines, but berth runs with it: ${restart}` },
+      { line: 2, path: 'engines.gpu', message: `engine "gpu" changed its host or tls: ${restart}` },
+      { line: 3, path: 'engines.far', message: `engine "far" is not one berth runs with (local, gpu, edge): ${restart}` },
+    ]);
     const moved = twoEngines.map((line) => line.replace('engine: gpu, ', ''));
     expect(parse(yaml(...moved.slice(0, 8), '  web: { kind: http, image: local/web:1, engine: gpu, ports: { http: 5000 } }'), { engines: running }).modules.map((module) => module.engine)).toEqual(['local', 'gpu']);
   });
