@@ -192,9 +192,11 @@ const engineName = z
 const engineHost = z
   .string({ error: (issue) => `expected an engine address such as unix:///var/run/docker.sock or tcp://10.0.0.5:2376, got ${describe(issue.input)}` })
   .refine(
-    (host) => /^unix:\/\/\/./.test(host) || /^tcp:\/\/(\[[0-9a-f:]+\]|[a-z0-9.-]+):\d{1,5}$/i.test(host) || /^ssh:\/\/([^@/\s]+@)?(\[[0-9a-f:]+\]|[a-z0-9.-]+)(:\d{1,5})?$/i.test(host),
+    (host) => /^unix:\/\/\/./.test(host) || /^tcp:\/\/(\[[0-9a-f:]+\]|[a-z0-9.-]+):\d{1,5}$/i.test(host) || /^ssh:\/\/([^@/\s:%]+@)?(\[[0-9a-f:]+\]|[a-z0-9.-]+)(:\d{1,5})?$/i.test(host),
     'expected unix:///path, tcp://host:port or ssh://user@host[:port]',
-  );
+  )
+  // A larger one passes the pattern but not the URL parser that connects.
+  .refine((host) => Number(/^(?:tcp|ssh):\/\/.*:(\d+)$/.exec(host)?.[1] ?? 0) <= 65535, 'expected a port up to 65535');
 
 const filePath = z.string({ error: (issue) => `expected a file path, got ${describe(issue.input)}` }).min(1, 'expected a file path');
 

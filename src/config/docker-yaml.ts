@@ -99,7 +99,7 @@ export function parseConfig(text: string, { file, env, project, engines, now }: 
   const config = toBerthConfig(parsed.data, [...secrets], dirname(resolve(file)));
   issues.push(...hostPortClashes(config, located), ...tlsIssues(config, located, now));
   if (project !== undefined && config.project !== project) issues.push(located.path(['project'], projectFixed(project, config.project)));
-  if (engines !== undefined && !isDeepStrictEqual(config.engines, engines)) issues.push(located.path(['engines'], enginesFixed(engines, config.engines)));
+  if (engines !== undefined) issues.push(...engineChanges(engines, config.engines, located));
   if (issues.length > 0) throw new ConfigError(issues);
   return config;
 }
@@ -108,9 +108,19 @@ function projectFixed(running: string, wanted: string): string {
   return `expected "${running}": berth runs project "${running}", whose containers carry its name, and cannot change it to "${wanted}" while running (every container would be orphaned); restart berth to change the project`;
 }
 
-function enginesFixed(running: readonly EngineSpec[], wanted: readonly EngineSpec[]): string {
-  const names = (engines: readonly EngineSpec[]) => engines.map((engine) => engine.name).join(', ');
-  return `expected the engines berth runs with (${names(running)}) as they are: berth connects to its engines at start, so adding, removing or readdressing one (here: ${names(wanted)}) needs a restart; modules can move between the engines it has`;
+/**
+ * Each engine a reload adds, removes or readdresses, at its place: berth connects to its engines at start.
+ * Their order in the file is no change.
+ */
+function engineChanges(running: readonly EngineSpec[], wanted: readonly EngineSpec[], located: Locator): ConfigIssue[] {
+  const restart = 'berth connects to its engines at start, so this needs a restart; modules can move between the engines it has';
+  const issues = wanted.flatMap((engine) => {
+    const before = running.find(({ name }) => name === engine.name);
+    if (!before) return [located.path(['engines', engine.name], `engine "${engine.name}" is not one berth runs with (${running.map(({ name }) => name).join(', ')}): ${restart}`)];
+    return isDeepStrictEqual(before, engine) ? [] : [located.path(['engines', engine.name], `engine "${engine.name}" changed its host or tls: ${restart}`)];
+  });
+  const removed = running.filter(({ name }) => !wanted.some((engine) => engine.name === name));
+  return [...issues, ...removed.map(({ name }) => located.path(['engines'], `engine "${name}" is gone from engines, but berth runs with it: ${restart}`))];
 }
 
 /** The default texts of `${VAR:-default}` and `${VAR-default}`: a secret may be written there too. */

@@ -15,8 +15,12 @@ export function referenceIssues(data: DockerYaml, located: Locator): ConfigIssue
     ...engineIssues(data, name, module, located),
     ...swarmPortIssues(name, module, located),
   ]);
+  const addressed = new Map<string, string>();
   for (const [engine, { host, tls }] of Object.entries(data.engines)) {
     if (tls && !host.startsWith('tcp://')) issues.push(located.path(['engines', engine, 'tls'], `tls is for tcp:// engines; ${host.split(':')[0]}:// is secured by its own means`));
+    const first = addressed.get(host);
+    if (first) issues.push(located.path(['engines', engine, 'host'], `engine "${first}" has this address already: two names for one engine would both own its containers`));
+    else addressed.set(host, engine);
   }
   if (Object.hasOwn(data.networks, 'default')) issues.push(located.path(['networks', 'default'], 'the network "default" is berth\'s own (<project>_default, which every module joins); choose another name'));
   return [...issues, ...cycles(data).map((cycle) => located.path(['modules', cycle[0]!, 'dependsOn', cycle[1]!], `dependsOn cycle: ${cycle.join(' → ')}`))];

@@ -9,8 +9,9 @@ import type { EngineSpec } from '../config/module-spec.ts';
  */
 export function connectionOptions({ host, tls }: EngineSpec, env: NodeJS.ProcessEnv = process.env): Dockerode.DockerOptions | undefined {
   if (host === undefined) return undefined;
+  // dockerode lays these options over DOCKER_HOST's: its host and protocol would win over a socket path.
+  if (host.startsWith('unix://')) return { socketPath: host.slice('unix://'.length), host: undefined, protocol: 'http' };
   const url = new URL(host);
-  if (url.protocol === 'unix:') return { socketPath: decodeURIComponent(url.pathname) };
   const hostname = url.hostname.replace(/^\[(.*)\]$/, '$1');
   if (url.protocol === 'ssh:') {
     return {

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { defaultEngine } from '../config/module-spec.ts';
 import { BerthError } from '../errors.ts';
-import { mergeIterators } from '../lib/async-iteration.ts';
+import { endWhen, mergeIterators } from '../lib/async-iteration.ts';
 import type { ApplyOptions, DockerModuleClient } from './docker-module-client.ts';
 import type { ImagePull } from './image-pulls.ts';
 import type { FollowedLogLine } from './log-follower.ts';
@@ -92,12 +92,15 @@ export class Fleet {
     return names ? [...new Set(names)].map((name) => this.get(name)) : this.list();
   }
 
+  /** Changes from the engine each module is answered from: a moved module's old engine retiring it says nothing of it. */
   subscribe(listener: (change: ModuleStatusChange) => void): () => void {
-    return this.#everyStore((store) => store.subscribe(listener));
+    if (this.#engines.length === 1) return this.#default.store.subscribe(listener);
+    return this.#everyStore((store, engine) => store.subscribe((change) => this.#engineOf(change.module.spec.name) === engine && listener(change)));
   }
 
   onModuleChanged(listener: (module: ModuleState) => void): () => void {
-    return this.#everyStore((store) => store.onModuleChanged(listener));
+    if (this.#engines.length === 1) return this.#default.store.onModuleChanged(listener);
+    return this.#everyStore((store, engine) => store.onModuleChanged((module) => this.#engineOf(module.spec.name) === engine && listener(module)));
   }
 
   /** A module gone from docker.yaml; one that moved to another engine is still there, and is not. */
@@ -109,8 +112,8 @@ export class Fleet {
     );
   }
 
-  #everyStore(listen: (store: ModuleStore) => () => void): () => void {
-    const stops = this.#engines.map(({ store }) => listen(store));
+  #everyStore(listen: (store: ModuleStore, engine: EngineModules) => () => void): () => void {
+    const stops = this.#engines.map((engine) => listen(engine.store, engine));
     return () => {
       for (const stop of stops) stop();
     };
@@ -175,9 +178,13 @@ export class Fleet {
   stats(names: readonly string[] | undefined, options?: StatsSubscriberOptions): AsyncIterableIterator<ModuleStats> {
     if (names) {
       this.select(names);
+      const routed = new Map(names.map((name) => [name, this.#engineOf(name)]));
       const parts = new Map<DockerModuleClient, string[]>();
-      for (const name of names) parts.set(this.#clientOf(name), [...(parts.get(this.#clientOf(name)) ?? []), name]);
-      return mergeIterators([...parts].map(([client, some]) => client.stats(some, options)));
+      for (const [name, { modules }] of routed) parts.set(modules, [...(parts.get(modules) ?? []), name]);
+      const merged = mergeIterators([...parts].map(([client, some]) => client.stats(some, options)));
+      // One a reload moved to another engine ends it, as one removed does: a new subscription follows it there.
+      const unmoved = () => [...routed].every(([name, engine]) => this.#engineOf(name) === engine);
+      return endWhen(merged, unmoved, (listener) => this.#everyStore((store) => store.onModuleChanged(() => listener())));
     }
     const seen = this.#engines.filter(({ store }) => store.synced);
     if (seen.length === 0) this.list();

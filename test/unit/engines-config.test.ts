@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, type ConfigIssue } from '../../src/config/config-error.ts';
 import { parseConfig, type ParseOptions } from '../../src/config/docker-yaml.ts';
+import Dockerode from 'dockerode';
 import { connectionOptions } from '../../src/engine/engine-connection.ts';
 
 const yaml = (...lines: string[]): string => `${lines.join('\n')}\n`;
@@ -78,6 +79,10 @@ describe('engines in docker.yaml', () => {
     expect(issues(yaml('engines:', '  bad: { host: http://10.0.0.5:2375 }', 'modules: {}')).map(({ line, path, message }) => ({ line, path, message }))).toEqual([
       { line: 2, path: 'engines.bad.host', message: 'expected unix:///path, tcp://host:port or ssh://user@host[:port]' },
     ]);
+    // A password (the docker CLI refuses one too), a user connectionOptions could not decode, a port past 65535.
+    for (const host of ['ssh://ops:secret@edge', 'ssh://a%zz@edge', 'tcp://edge:99999', 'ssh://edge:70000']) {
+      expect(issues(yaml('engines:', `  bad: { host: "${host}" }`, 'modules: {}')).map(({ path }) => path)).toEqual(['engines.bad.host']);
+    }
   });
 
   it('refuses an unknown engine, a dependency on another engine and tls off tcp, each at its place', () => {
@@ -95,6 +100,13 @@ describe('engines in docker.yaml', () => {
       { line: 2, path: 'engines.edge.tls', message: 'tls is for tcp:// engines; ssh:// is secured by its own means' },
       { line: 5, path: 'modules.web.engine', message: 'unknown engine "gpu"; declare it under the top-level engines' },
       { line: 6, path: 'modules.api.dependsOn.db', message: '"db" runs on engine "edge" and "api" on "local": a module can depend only on modules of its own engine' },
+    ]);
+  });
+
+  it('refuses two engines at one address: both would own the same containers, and a module moved between them would be removed', () => {
+    const found = issues(yaml('engines:', '  a: { host: unix:///run/docker.sock }', '  b: { host: unix:///run/docker.sock }', 'modules: {}'));
+    expect(found.map(({ line, path, message }) => ({ line, path, message }))).toEqual([
+      { line: 3, path: 'engines.b.host', message: 'engine "a" has this address already: two names for one engine would both own its containers' },
     ]);
   });
 
@@ -141,19 +153,29 @@ describe('engines in docker.yaml', () => {
 
   it('refuses a reload that changes the engines, and takes one that moves a module between them', () => {
     const running = parse(yaml(...twoEngines)).engines;
-    const [issue, ...rest] = issues(yaml('engines:', '  gpu: { host: tcp://10.0.0.6:2376 }', 'modules: {}'), { engines: running });
-    expect(rest).toEqual([]);
-    expect(issue).toMatchObject({ line: 2, path: 'engines' });
-    expect(issue?.message).toMatch(/^expected the engines berth runs with \(local, gpu, edge\) as they are: .*needs a restart/);
+    const found = issues(yaml('engines:', '  gpu: { host: tcp://10.0.0.6:2376 }', '  far: { host: tcp://10.0.0.7:2375 }', 'modules: {}'), { engines: running });
+    const restart = 'berth connects to its engines at start, so this needs a restart; modules can move between the engines it has';
+    expect(found.map(({ line, path, message }) => ({ line, path, message }))).toEqual([
+      { line: 2, path: 'engines', message: `engine "edge" is gone from engines, but berth runs with it: ${restart}` },
+      { line: 2, path: 'engines.gpu', message: `engine "gpu" changed its host or tls: ${restart}` },
+      { line: 3, path: 'engines.far', message: `engine "far" is not one berth runs with (local, gpu, edge): ${restart}` },
+    ]);
     const moved = twoEngines.map((line) => line.replace('engine: gpu, ', ''));
     expect(parse(yaml(...moved.slice(0, 8), '  web: { kind: http, image: local/web:1, engine: gpu, ports: { http: 5000 } }'), { engines: running }).modules.map((module) => module.engine)).toEqual(['local', 'gpu']);
+  });
+
+  it('takes a reload that only lists the engines in another order', () => {
+    const running = parse(yaml(...twoEngines)).engines;
+    const reordered = [twoEngines[0]!, ...twoEngines.slice(4, 6), ...twoEngines.slice(1, 4), ...twoEngines.slice(6)];
+    expect(() => parse(yaml(...reordered), { engines: running })).not.toThrow();
   });
 });
 
 describe('connectionOptions', () => {
   it('leaves local without a host to DOCKER_HOST, and reads unix, tcp, tcp with TLS and ssh addresses', () => {
     expect(connectionOptions({ name: 'local' })).toBeUndefined();
-    expect(connectionOptions({ name: 'a', host: 'unix:///run/a%20b.sock' })).toEqual({ socketPath: '/run/a b.sock' });
+    // As the docker CLI reads it: the path as written, '%' and '#' too.
+    expect(connectionOptions({ name: 'a', host: 'unix:///run/a%20b#1.sock' })).toMatchObject({ socketPath: '/run/a%20b#1.sock' });
     expect(connectionOptions({ name: 'b', host: 'tcp://[::1]:2375' })).toEqual({ protocol: 'http', host: '::1', port: '2375' });
     expect(connectionOptions({ name: 'c', host: 'ssh://ops@edge:2222' }, { SSH_AUTH_SOCK: '/run/agent' })).toEqual({
       protocol: 'ssh',
@@ -165,5 +187,20 @@ describe('connectionOptions', () => {
     const tls = connectionOptions({ name: 'd', host: 'tcp://gpu:2376', tls: { ca: join(folder, 'ca.pem'), cert: join(folder, 'client.pem'), key: join(folder, 'client-key.pem') } });
     expect(tls).toMatchObject({ protocol: 'https', host: 'gpu', port: '2376' });
     expect(String(tls?.ca)).toContain('BEGIN CERTIFICATE');
+  });
+
+  it("reaches a unix:// engine at its socket whatever DOCKER_HOST names (dockerode merges the environment's address in)", () => {
+    const before = { host: process.env.DOCKER_HOST, verify: process.env.DOCKER_TLS_VERIFY };
+    process.env.DOCKER_HOST = 'tcp://10.9.9.9:2376';
+    process.env.DOCKER_TLS_VERIFY = '1';
+    try {
+      const modem = new Dockerode(connectionOptions({ name: 'edge', host: 'unix:///run/edge.sock' })).modem as { host?: string; socketPath?: string; protocol?: string };
+      expect(modem).toMatchObject({ host: undefined, socketPath: '/run/edge.sock', protocol: 'http' });
+    } finally {
+      for (const [name, value] of [['DOCKER_HOST', before.host], ['DOCKER_TLS_VERIFY', before.verify]] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
   });
 });

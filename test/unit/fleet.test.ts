@@ -2,6 +2,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { diffConfigs } from '../../src/config/config-diff.ts';
 import type { ModuleSpec } from '../../src/config/module-spec.ts';
+import { statusFeed } from '../../src/graphql/status-feed.ts';
 import { mergeIterators, PushQueue } from '../../src/lib/async-iteration.ts';
 import { DockerModuleClient } from '../../src/modules/docker-module-client.ts';
 import { Fleet, type EngineModules } from '../../src/modules/fleet.ts';
@@ -68,6 +69,46 @@ describe('Fleet', () => {
     gpu.store.reconfigure(berthConfig(tts), diffConfigs(berthConfig(tts, movedWeb), berthConfig(tts)));
     gpu.store.forget('web');
     expect(removed).toEqual(['web']);
+  });
+
+  it("keeps a moved module's feeds on its new engine: the old one's retirement is not the module's status", async () => {
+    const local = engineOf('local', db, web);
+    const gpu = engineOf('gpu', tts);
+    const fleet = new Fleet([local, gpu], ['db', 'tts', 'web']);
+    await Promise.all([sync(local.store, local.docker), sync(gpu.store, gpu.docker)]);
+    await fleet.start('web');
+    const named = statusFeed(fleet, { names: ['web'] });
+    const every = statusFeed(fleet, {});
+    const movedWeb = { ...web, engine: 'gpu' };
+    local.store.reconfigure(berthConfig(db), diffConfigs(berthConfig(db, web), berthConfig(db)));
+    gpu.docker.addImage(movedWeb.image);
+    gpu.store.reconfigure(berthConfig(tts, movedWeb), diffConfigs(berthConfig(tts), berthConfig(tts, movedWeb)));
+    await sync(gpu.store, gpu.docker);
+    await fleet.start('web');
+    await local.modules.retire('web', 0);
+    expect(fleet.get('web')).toMatchObject({ status: 'RUNNING', spec: { engine: 'gpu' } });
+    for (const feed of [named, every]) {
+      feed.end();
+      const seen: string[] = [];
+      for await (const change of feed) seen.push(`${change.module.spec.name}@${change.module.spec.engine} ${change.status}`);
+      expect(seen.at(-1)).toBe('web@gpu RUNNING');
+      expect(seen.filter((line) => line.includes('@local'))).toEqual([]);
+    }
+  });
+
+  it('ends a stats subscription naming a module a reload moved, rather than go on without it', { timeout: 3000 }, async () => {
+    const local = engineOf('local', db, web);
+    const gpu = engineOf('gpu', tts);
+    const fleet = new Fleet([local, gpu], ['db', 'tts', 'web']);
+    await Promise.all([sync(local.store, local.docker), sync(gpu.store, gpu.docker)]);
+    const stats = fleet.stats(['web', 'tts']);
+    const movedWeb = { ...web, engine: 'gpu' };
+    local.store.reconfigure(berthConfig(db), diffConfigs(berthConfig(db, web), berthConfig(db)));
+    gpu.docker.addImage(movedWeb.image);
+    gpu.store.reconfigure(berthConfig(tts, movedWeb), diffConfigs(berthConfig(tts), berthConfig(tts, movedWeb)));
+    await sync(gpu.store, gpu.docker);
+    await local.modules.retire('web', 0);
+    expect(await stats.next()).toEqual({ value: undefined, done: true });
   });
 
   it('loads images into the engine named, and refuses an unknown one', async () => {
