@@ -11,7 +11,7 @@ import { parseConfig, textDigest } from '../../src/config/docker-yaml.ts';
 import type { BerthConfig } from '../../src/config/module-spec.ts';
 import type { Fleet } from '../../src/modules/fleet.ts';
 import type { ModuleStore } from '../../src/modules/module-store.ts';
-import { createServices, type BerthServices } from '../../src/services.ts';
+import { createServices, type BerthServices, type BerthServicesOptions } from '../../src/services.ts';
 
 export { testImage } from '../fixtures/images.ts';
 export const absentImage = 'berth-test/never-built:0.0';
@@ -47,6 +47,8 @@ export interface HarnessOptions {
   env?: Record<string, string>;
   /** The default engine; default the test engine, through the allowlisting socket proxy. */
   connection?: Dockerode.DockerOptions;
+  /** The watcher's timing, over the harness's quick one (a 500 ms watchdog, reconnects within 500 ms). */
+  watcher?: BerthServicesOptions['watcher'];
   /** The other engines docker.yaml names, by name, in place of their docker.yaml address. */
   connections?: Record<string, Dockerode.DockerOptions>;
   /** A client of the same engine, not through the proxy, that cleans up the project; default the test engine's. */
@@ -62,11 +64,11 @@ export interface HarnessOptions {
 }
 
 /** berth on the test engine, for a docker.yaml written by the test; `{{run}}` in it becomes a unique suffix. */
-export function createHarness(yaml: string, { env = {}, connection = { socketPath: inject('engineProxySocket') }, connections = {}, engine = docker, run = Math.random().toString(36).slice(2, 8), logger = pino({ level: 'silent' }), file = 'docker.yaml', reloadable = false }: HarnessOptions = {}): Harness {
+export function createHarness(yaml: string, { env = {}, connection = { socketPath: inject('engineProxySocket') }, connections = {}, watcher, engine = docker, run = Math.random().toString(36).slice(2, 8), logger = pino({ level: 'silent' }), file = 'docker.yaml', reloadable = false }: HarnessOptions = {}): Harness {
   const project = `it-${run}`;
   const text = `project: ${project}\n${yaml.replaceAll('{{run}}', run)}`;
   const config = parseConfig(text, { file, env });
-  const services = createServices({ config, logger, connections: { local: connection, ...connections }, watcher: { initialBackoffMs: 50, maxBackoffMs: 500, watchdogMs: 500 } });
+  const services = createServices({ config, logger, connections: { local: connection, ...connections }, watcher: { initialBackoffMs: 50, maxBackoffMs: 500, watchdogMs: 500, ...watcher } });
   const reloader = new ConfigReloader({ file, env, loaded: { config, digest: textDigest(text) }, apply: (next) => services.reconfigure(next), audit: services.audit, logger });
   if (reloadable) {
     writeFileSync(file, text);

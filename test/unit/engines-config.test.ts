@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import { ConfigError, type ConfigIssue } from '../../src/config/config-error.ts'
 import { parseConfig, type ParseOptions } from '../../src/config/docker-yaml.ts';
 import Dockerode from 'dockerode';
 import { connectionOptions } from '../../src/engine/engine-connection.ts';
+import { SshTunnelAgent } from '../../src/engine/ssh-tunnel.ts';
 
 const yaml = (...lines: string[]): string => `${lines.join('\n')}\n`;
 
@@ -176,28 +177,36 @@ describe('connectionOptions', () => {
     expect(connectionOptions({ name: 'local' })).toBeUndefined();
     // As the docker CLI reads it: the path as written, '%' and '#' too.
     expect(connectionOptions({ name: 'a', host: 'unix:///run/a%20b#1.sock' })).toMatchObject({ socketPath: '/run/a%20b#1.sock' });
-    expect(connectionOptions({ name: 'b', host: 'tcp://[::1]:2375' })).toEqual({ protocol: 'http', host: '::1', port: '2375' });
+    expect(connectionOptions({ name: 'b', host: 'tcp://[::1]:2375' })).toEqual({ protocol: 'http', host: '::1', port: '2375', ca: undefined, cert: undefined, key: undefined });
+    // Over ssh, plain HTTP through one SSH connection's channels (test/integration/ssh-engine.test.ts).
     expect(connectionOptions({ name: 'c', host: 'ssh://ops@edge:2222' }, { SSH_AUTH_SOCK: '/run/agent' })).toEqual({
-      protocol: 'ssh',
+      protocol: 'http',
       host: 'edge',
-      port: '2222',
-      username: 'ops',
-      sshOptions: { agent: '/run/agent' },
+      port: 2222,
+      ca: undefined,
+      cert: undefined,
+      key: undefined,
+      agent: expect.any(SshTunnelAgent),
     });
     const tls = connectionOptions({ name: 'd', host: 'tcp://gpu:2376', tls: { ca: join(folder, 'ca.pem'), cert: join(folder, 'client.pem'), key: join(folder, 'client-key.pem') } });
     expect(tls).toMatchObject({ protocol: 'https', host: 'gpu', port: '2376' });
     expect(String(tls?.ca)).toContain('BEGIN CERTIFICATE');
   });
 
-  it("reaches a unix:// engine at its socket whatever DOCKER_HOST names (dockerode merges the environment's address in)", () => {
-    const before = { host: process.env.DOCKER_HOST, verify: process.env.DOCKER_TLS_VERIFY };
+  it("reaches an engine as docker.yaml says whatever DOCKER_HOST and DOCKER_CERT_PATH name (dockerode merges the environment's in)", () => {
+    const before = { host: process.env.DOCKER_HOST, verify: process.env.DOCKER_TLS_VERIFY, certs: process.env.DOCKER_CERT_PATH };
     process.env.DOCKER_HOST = 'tcp://10.9.9.9:2376';
     process.env.DOCKER_TLS_VERIFY = '1';
+    process.env.DOCKER_CERT_PATH = folder;
+    writeFileSync(join(folder, 'cert.pem'), readFileSync(join(folder, 'client.pem')));
+    writeFileSync(join(folder, 'key.pem'), readFileSync(join(folder, 'client-key.pem')));
+    type Modem = { host?: string; socketPath?: string; protocol?: string; ca?: unknown };
     try {
-      const modem = new Dockerode(connectionOptions({ name: 'edge', host: 'unix:///run/edge.sock' })).modem as { host?: string; socketPath?: string; protocol?: string };
-      expect(modem).toMatchObject({ host: undefined, socketPath: '/run/edge.sock', protocol: 'http' });
+      const modem = (host: string) => new Dockerode(connectionOptions({ name: 'edge', host })).modem as Modem;
+      expect(modem('unix:///run/edge.sock')).toMatchObject({ host: undefined, socketPath: '/run/edge.sock', protocol: 'http' });
+      expect(modem('tcp://10.0.0.7:2375')).toMatchObject({ host: '10.0.0.7', protocol: 'http', ca: undefined });
     } finally {
-      for (const [name, value] of [['DOCKER_HOST', before.host], ['DOCKER_TLS_VERIFY', before.verify]] as const) {
+      for (const [name, value] of [['DOCKER_HOST', before.host], ['DOCKER_TLS_VERIFY', before.verify], ['DOCKER_CERT_PATH', before.certs]] as const) {
         if (value === undefined) delete process.env[name];
         else process.env[name] = value;
       }
