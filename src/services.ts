@@ -124,7 +124,8 @@ export type EngineServices = ReturnType<typeof engineServices>;
  */
 function engineServices({ config, logger, engine, connection, deadlines, watcher: watcherOptions, dependencyTimeoutMs, removalStopSeconds, updateTimeoutMs, audit, redact }: EngineServicesOptions) {
   const docker = new DockerodeClient({ connection, deadlines, redact, logger: logger.child({ component: 'engine' }) });
-  const store = new ModuleStore({ config, logger: logger.child({ component: 'store' }) });
+  // Beside other engines, berth may serve before this one answers: its modules are announced when it first does.
+  const store = new ModuleStore({ config, logger: logger.child({ component: 'store' }), announceFirstSync: config.engines.length > 1 });
   const reader = new ModuleReader({ docker, store, project: config.project });
   const modules = new DockerModuleClient({
     docker,

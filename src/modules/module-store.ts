@@ -124,9 +124,15 @@ export class ModuleStore {
   #engine: EngineState = { reachable: false, version: undefined, apiVersion: undefined };
   #synced = false;
 
-  constructor({ config, logger }: { config: BerthConfig; logger?: Logger }) {
+  /**
+   * `announceFirstSync`: the modules are announced to listeners at the engine's first sync, as a reload's added
+   * ones are, rather than taken as the first look. For an engine beside others: a monitor already subscribed to
+   * them hears of its modules when berth first reaches it.
+   */
+  constructor({ config, logger, announceFirstSync = false }: { config: BerthConfig; logger?: Logger; announceFirstSync?: boolean }) {
     this.#project = config.project;
     this.#specs = new Map(config.modules.map((module) => [module.name, module]));
+    if (announceFirstSync) for (const name of this.#specs.keys()) this.#announcing.add(name);
     this.#byContainerName = new Map();
     this.#references = [];
     this.#indexSpecs();

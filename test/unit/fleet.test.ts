@@ -37,6 +37,20 @@ describe('Fleet', () => {
     expect(fleet.engines).toMatchObject([{ name: 'local', reachable: true }, { name: 'gpu', reachable: true }]);
   });
 
+  it("announces an engine's modules to subscribers when berth first reaches it", async () => {
+    const local = engineOf('local', db);
+    const docker = new FakeEngine();
+    docker.addImage(tts.image);
+    const store = new ModuleStore({ config: berthConfig(tts), announceFirstSync: true });
+    const gpu = { name: 'gpu', docker, store, modules: new DockerModuleClient({ docker, store, reader: new ModuleReader({ docker, store, project }), project, logger, engine: 'gpu' }) };
+    const fleet = new Fleet([local, gpu], ['db', 'tts']);
+    await sync(local.store, local.docker);
+    const heard: string[] = [];
+    fleet.subscribe((change) => heard.push(`${change.module.spec.name} ${change.previous} → ${change.status}`));
+    await sync(gpu.store, gpu.docker);
+    expect(heard).toEqual(['tts null → NOT_CREATED']);
+  });
+
   it('runs each module of a batch on its engine and answers in the order named', async () => {
     const local = engineOf('local', db, web);
     const gpu = engineOf('gpu', tts);
