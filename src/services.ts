@@ -1,7 +1,8 @@
+import { isDeepStrictEqual } from 'node:util';
 import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import { diffConfigs, type ConfigChanges } from './config/config-diff.ts';
-import { defaultEngine, type BerthConfig } from './config/module-spec.ts';
+import { defaultEngine, type BerthConfig, type EngineSpec } from './config/module-spec.ts';
 import { DockerodeClient } from './engine/docker-client.ts';
 import { connectionOptions } from './engine/engine-connection.ts';
 import type { EngineDeadlines } from './engine/engine-requests.ts';
@@ -37,6 +38,11 @@ export type BerthServices = ReturnType<typeof createServices>;
 
 /** How long /ready waits for a reconnect it asked for: under the 1 s timeout of the usual probes. */
 const readyProbeMs = 800;
+
+function sameEngines(before: readonly EngineSpec[], after: readonly EngineSpec[]): boolean {
+  const byName = new Map(before.map((engine) => [engine.name, engine]));
+  return before.length === after.length && after.every((engine) => isDeepStrictEqual(byName.get(engine.name), engine));
+}
 
 /** The part of a configuration one engine runs: its modules; volumes and networks are made where a module needs them. */
 function configFor(config: BerthConfig, engine: string): BerthConfig {
@@ -94,6 +100,8 @@ export function createServices(options: BerthServicesOptions) {
      */
     async reconfigure(next: BerthConfig): Promise<ConfigChanges> {
       if (next.project !== current.project) throw new Error(`a reload cannot change the project (${current.project} to ${next.project})`);
+      // The reloader's parse refuses this with positions; here it would leave modules on an engine berth has no services for.
+      if (!sameEngines(current.engines, next.engines)) throw new Error('a reload cannot change the engines: restart berth');
       const changes = diffConfigs(current, next);
       const before = current;
       current = next;
