@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { EngineEvent } from './engine-types.ts';
+import type { EngineEvent, EngineEventType } from './engine-types.ts';
 import { jsonLines } from './json-lines.ts';
 
 interface RawEngineEvent {
@@ -19,15 +19,17 @@ export function engineEvents(stream: Readable, onMalformed: (line: string) => vo
   return jsonLines(stream, toEngineEvent, onMalformed);
 }
 
+const followedTypes = new Set<string>(['container', 'image', 'service', 'node'] satisfies EngineEventType[]);
+
 /** undefined for an event of another type, which berth does not follow. */
 function toEngineEvent(value: unknown): EngineEvent | 'malformed' | undefined {
   const raw = value as RawEngineEvent;
   if (typeof raw.Type !== 'string') return 'malformed';
-  if (raw.Type !== 'container' && raw.Type !== 'image') return undefined;
+  if (!followedTypes.has(raw.Type)) return undefined;
   const id = raw.Actor?.ID ?? raw.id;
   if (!id || typeof raw.Action !== 'string') return 'malformed';
   const time = raw.timeNano ? new Date(raw.timeNano / 1e6) : raw.time ? new Date(raw.time * 1000) : new Date();
-  return { type: raw.Type, ...actionOf(raw.Action), id, attributes: raw.Actor?.Attributes ?? {}, time };
+  return { type: raw.Type as EngineEventType, ...actionOf(raw.Action), id, attributes: raw.Actor?.Attributes ?? {}, time };
 }
 
 /** "health_status: healthy" is the action health_status with its detail; a detail may hold colons of its own (exec commands). */

@@ -22,6 +22,8 @@ import { ModuleStatsStreams, type ModuleStats, type StatsSubscriberOptions } fro
 import type { ContainerStatus } from './module-status.ts';
 import type { ModuleState, ModuleStore } from './module-store.ts';
 import { untilModule } from './module-waits.ts';
+import { isSwarmModule } from './service-spec.ts';
+import { SwarmModules } from './swarm-modules.ts';
 
 export type { ModuleState } from './module-store.ts';
 
@@ -78,6 +80,8 @@ export class DockerModuleClient {
   readonly #pulls: ImagePulls;
   readonly #stats: ModuleStatsStreams;
   readonly #updates: ModuleUpdates;
+  /** The operations of Swarm modules, which are services rather than containers. */
+  readonly #swarm: SwarmModules;
   readonly #audit: AuditLog;
   /** The engine as messages name it: "the Docker engine" alone, `engine "gpu"` beside others. */
   readonly #engineName: string;
@@ -109,6 +113,7 @@ export class DockerModuleClient {
       remove: (id: string) => this.#removeIfThere(id),
     };
     this.#updates = new ModuleUpdates({ docker, store, reader, project, steps, logger, timeoutMs: options.updateTimeoutMs, redact: options.redact });
+    this.#swarm = new SwarmModules({ docker, store, reader, project, logger, engineName: this.#engineName, settleTimeoutMs: options.updateTimeoutMs ?? 60_000 });
   }
 
   /** A `docker save` archive, streamed to the engine as it arrives; answers the references loaded. */
@@ -280,7 +285,8 @@ export class DockerModuleClient {
     const drift = [...(this.#store.get(name)?.drift ?? [])];
     return this.#audit.time({ who, action: 'applyModule', module: name, details: { drift } }, async () => {
       if (this.#store.get(name)?.status === 'RUNNING' && drift.length > 0) await this.#satisfy(spec);
-      return this.#operate(spec, () => this.#updates.apply(spec, timeoutSeconds), (state) => state.drift.length === 0);
+      const update = isSwarmModule(spec) ? () => this.#swarm.apply(spec, timeoutSeconds).then(() => undefined) : () => this.#updates.apply(spec, timeoutSeconds);
+      return this.#operate(spec, update, (state) => state.drift.length === 0);
     }, applyOutcome);
   }
 
@@ -340,6 +346,7 @@ export class DockerModuleClient {
   }
 
   #startWork(spec: ModuleSpec): Promise<string | undefined> {
+    if (isSwarmModule(spec)) return this.#swarm.start(spec).then(() => undefined);
     return this.#startKnownContainer(spec).then((id) => id ?? this.#startFromEngine(spec));
   }
 
@@ -355,12 +362,14 @@ export class DockerModuleClient {
     checkTimeout(timeoutSeconds);
     await this.#satisfy(spec);
     return this.#operate(spec, async (current) => {
+      if (isSwarmModule(current)) return this.#swarm.restart(current, timeoutSeconds).then(() => undefined);
       await this.#stop(current, timeoutSeconds);
       return this.#startFromEngine(current);
     });
   }
 
   async #stop(spec: ModuleSpec, timeoutSeconds: number): Promise<string | undefined> {
+    if (isSwarmModule(spec)) return this.#swarm.stop(spec, timeoutSeconds).then(() => undefined);
     const container = await this.#ownedContainer(spec);
     if (!container) {
       await this.#refuseForeignContainer(spec);
@@ -468,9 +477,10 @@ export class DockerModuleClient {
    * a container, whether its image is there (NOT_CREATED or NOT_LOADED).
    */
   async #readAfter(spec: ModuleSpec, id?: string): Promise<void> {
-    const observation = await (id ? this.#reader.containerById(spec, id) : this.#reader.container(spec));
+    const observation = await (id ? this.#reader.containerById(spec, id) : this.#reader.module(spec));
     this.#store.observe(observation);
-    if (!observation.container) this.#store.observe(await this.#reader.image(spec.image));
+    const running = observation.type === 'container' ? observation.container : observation.service;
+    if (!running) this.#store.observe(await this.#reader.image(spec.image));
   }
 
   /**
