@@ -158,6 +158,7 @@ export class DockerModuleClient {
   /** One subscriber's stats of the named modules (all when none, a reload's too) while each runs; unknown names are MODULE_NOT_FOUND. */
   stats(names: readonly string[] | undefined, options?: StatsSubscriberOptions): AsyncIterableIterator<ModuleStats> {
     const declared = this.select(names);
+    for (const { spec } of names ? declared : []) refuseSwarm(spec, 'its stats', 'docker stats');
     return this.#whileDeclared(names ?? [], this.#stats.subscribe(names ? declared : 'all', options));
   }
 
@@ -180,6 +181,7 @@ export class DockerModuleClient {
     await this.#operate(spec, async () => {
       // Declared again by a later reload while this waited: it stays.
       if (!this.#store.retiring(name)) return undefined;
+      if (isSwarmModule(spec)) return this.#swarm.remove(spec).then(() => undefined);
       // Every container of the module: one an unfinished update left aside too.
       for (const container of await this.#docker.containers.list(moduleLabels(this.#project, spec))) {
         await this.#docker.containers.stop(container.id, timeoutSeconds);
@@ -193,11 +195,13 @@ export class DockerModuleClient {
 
   /** The last lines of the module's container's log (Module.logs); none without a container. */
   async logs(name: string, request: LogRequest): Promise<FollowedLogLine[]> {
+    refuseSwarm(this.get(name).spec, 'its log', 'docker service logs');
     return this.#logs.read(this.get(name).spec.name, request);
   }
 
   /** The module's log followed across its container's restarts, until the container is gone (moduleLogs). */
   async followLogs(name: string, request: LogRequest): Promise<AsyncIterableIterator<FollowedLogLine>> {
+    refuseSwarm(this.get(name).spec, 'its log', 'docker service logs');
     return this.#logs.follow(this.get(name).spec.name, request);
   }
 
@@ -647,6 +651,12 @@ function startsAsIs(container: ContainerDetails, spec: ModuleSpec): boolean {
 function applyOutcome(error: unknown) {
   const outcome = error instanceof BerthError ? error.code : 'failed';
   return { outcome, details: { reason: error instanceof Error ? error.message : String(error) } };
+}
+
+/** What berth reads of a module's one container (log, stats) a Swarm module, whose tasks are many, does not have yet. */
+function refuseSwarm(spec: ModuleSpec, what: string, instead: string): void {
+  if (!isSwarmModule(spec)) return;
+  throw new BerthError('BAD_USER_INPUT', `module "${spec.name}" runs as a Swarm service (deploy:), and berth does not read ${what} yet: use \`${instead}\` on the module's tasks (service ${spec.containerName})`);
 }
 
 function engineUnavailable(message: string): BerthError {

@@ -91,6 +91,13 @@ export class SwarmModules {
     }
   }
 
+  /** A module a reload removed: its service and tasks go (Swarm stops them); nothing on an engine that is no manager. */
+  async remove(spec: SwarmModuleSpec): Promise<void> {
+    if (!this.#options.reader.manager) return;
+    const service = await this.#ownedService(spec);
+    if (service && (await this.#options.docker.services.remove(service.id))) this.#options.logger.info({ module: spec.name, service: service.id }, 'removed the Swarm service of a module no longer in docker.yaml');
+  }
+
   /** The module's service, berth's; one of its name that berth does not own is NAME_CONFLICT. */
   async #ownedService(spec: SwarmModuleSpec): Promise<ServiceDetails | undefined> {
     await this.#requireManager(spec);

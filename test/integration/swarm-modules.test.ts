@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/docker-yaml.ts';
 import { listen, type RunningServer } from '../../src/http/listen.ts';
 import { createHarness, testImage, waitFor, type Harness } from './harness.ts';
 import { startEngineProxy, type EngineProxy } from './engine-proxy.ts';
@@ -31,17 +32,15 @@ describe('Swarm modules through berth', () => {
   let server: RunningServer;
   let client: Client;
 
-  const yaml = `engines:
+  const yaml = (web = `image: ${testImage}\n    envs: { ROLE: replica }\n    deploy: { replicas: 2 }`) => `engines:
   swarm:
     host: unix:///nowhere/the-test-connects-through-its-proxy.sock
 modules:
   web:
     kind: http{{run}}
-    image: ${testImage}
     engine: swarm
     autostart: false
-    envs: { ROLE: replica }
-    deploy: { replicas: 2 }
+    ${web}
   taken:
     kind: http{{run}}
     image: ${testImage}
@@ -59,7 +58,7 @@ modules:
     cluster = await startSwarmCluster();
     proxyDir = await mkdtemp('/tmp/berth-swm-');
     proxy = await startEngineProxy(join(proxyDir, 'engine.sock'), cluster.managerSocket);
-    berth = createHarness(yaml, { connections: { swarm: { socketPath: proxy.socketPath } } });
+    berth = createHarness(yaml(), { connections: { swarm: { socketPath: proxy.socketPath } } });
     await berth.ready();
     await waitFor(() => berth.services.engines.get('swarm')!.store.synced, 'the first sync of the swarm engine');
     server = await listen(berth.app, { host: '127.0.0.1', port: 0 });
@@ -84,6 +83,10 @@ modules:
 
   it('shows a Swarm module as not created, with replicas { 0, 0 }, and a container module with none', async () => {
     expect(await module('web')).toEqual({ name: 'web', status: 'NOT_CREATED', replicas: { desired: 0, running: 0 } });
+    expect((await berth.gql('{ module(name: "web") { logs { text } } }')).errors?.[0]).toMatchObject({
+      message: expect.stringContaining('module "web" runs as a Swarm service (deploy:), and berth does not read its log yet'),
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
   });
 
   it('refuses to start a deploy: module on an engine that is not a Swarm manager, naming it and what to do', async () => {
@@ -146,4 +149,46 @@ modules:
     expect(grace).toBe(2e9);
     expect(proxy.refused).toEqual([]);
   }, 120_000);
+
+  /** docker.yaml with web's keys after `engine: swarm` replaced: a reload, as berth makes on a changed file. */
+  const reload = (web: string) => berth.services.reconfigure(parseConfig(`project: ${berth.project}\n${yaml(web).replaceAll('{{run}}', berth.run)}`, { file: 'docker.yaml', env: {} }));
+  const serviceSpec = async () => (await cluster.manager.getService(serviceOf('web')).inspect()).Spec as { TaskTemplate: { ContainerSpec: { Image: string; Env?: string[] } } };
+  const taskIds = async () => (await cluster.manager.listTasks({ filters: { service: [serviceOf('web')], 'desired-state': ['running'] } })).map((task: { ID: string }) => task.ID).sort();
+
+  it('restarts a stopped module as a start, and a running one by a redeploy of every task', async () => {
+    const started = await berth.gql<{ restartModule: SwarmModule }>(`mutation { restartModule(name: "web", timeoutSeconds: 1) { ${moduleFields} } }`);
+    expect(started.data?.restartModule).toEqual({ name: 'web', status: 'RUNNING', replicas: { desired: 2, running: 2 } });
+    const before = await taskIds();
+    const restarted = await berth.gql<{ restartModule: SwarmModule }>(`mutation { restartModule(name: "web", timeoutSeconds: 1) { ${moduleFields} } }`);
+    expect(restarted.data?.restartModule).toEqual({ name: 'web', status: 'RUNNING', replicas: { desired: 2, running: 2 } });
+    const after = await taskIds();
+    expect(after).toHaveLength(2);
+    expect(after.filter((id) => before.includes(id))).toEqual([]);
+  }, 120_000);
+
+  it("applies a changed docker.yaml through Swarm's rolling update, and answers a rollback by Swarm as UPDATE_ROLLED_BACK", async () => {
+    await reload(`image: ${testImage}\n    envs: { ROLE: updated }\n    deploy: { replicas: 2, update: { monitor: 2s } }`);
+    expect((await berth.gql(`{ module(name: "web") { drift } }`)).data?.module.drift).toEqual(['deploy', 'envs.ROLE']);
+    const applied = await berth.gql<{ applyModule: SwarmModule & { drift: string[] } }>(`mutation { applyModule(name: "web", timeoutSeconds: 1) { ${moduleFields} drift } }`);
+    expect(applied.errors).toBeUndefined();
+    expect(applied.data?.applyModule).toEqual({ name: 'web', status: 'RUNNING', replicas: { desired: 2, running: 2 }, drift: [] });
+    expect((await serviceSpec()).TaskTemplate.ContainerSpec.Env).toEqual(['ROLE=updated']);
+
+    // An image no node has: the new tasks are rejected, and Swarm rolls the update back by itself.
+    await reload(`image: berth-test/absent:1.0\n    envs: { ROLE: updated }\n    deploy: { replicas: 2, update: { monitor: 2s } }`);
+    expect((await berth.gql(`{ module(name: "web") { drift } }`)).data?.module.drift).toEqual(['image']);
+    const failed = await berth.gql(`mutation { applyModule(name: "web", timeoutSeconds: 1) { ${moduleFields} } }`);
+    expect(failed.errors?.[0]?.extensions?.code).toBe('UPDATE_ROLLED_BACK');
+    expect(failed.errors?.[0]?.message).toMatch(/module "web" was rolled back by Swarm: /);
+    expect((await serviceSpec()).TaskTemplate.ContainerSpec.Image).toBe(testImage);
+    await waitFor(async () => (await module('web'))?.status === 'RUNNING', 'web RUNNING on the old image', 30_000);
+    expect(proxy.refused).toEqual([]);
+  }, 180_000);
+
+  it("removes a module's service once a reload removed the module", async () => {
+    await berth.services.reconfigure(parseConfig(`project: ${berth.project}\n${yaml().replaceAll('{{run}}', berth.run).replace(/ {2}web:\n( {4}.*\n)+/, '')}`, { file: 'docker.yaml', env: {} }));
+    const gone = () => cluster.manager.getService(serviceOf('web')).inspect().then(() => false, (error: { statusCode?: number }) => error.statusCode === 404);
+    await waitFor(gone, "web's service removed", 30_000);
+    expect(proxy.refused).toEqual([]);
+  }, 60_000);
 });

@@ -1,0 +1,109 @@
+// How fast a Swarm task's change reaches a subscriber: `npm run bench:swarm` alone, and part of `npm run bench`.
+// berth drives the manager of a two-node swarm of the bench's own (test/integration/swarm-cluster.ts); each trial kills
+// the container of the module's task on the worker, which the manager announces to no one: berth sees it by its poll.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import Dockerode from 'dockerode';
+import { buildBusyboxImages } from '../scripts/busybox-images.ts';
+import { buildService, serviceCommand } from '../scripts/service-command.ts';
+import { startSwarmCluster, type SwarmCluster } from '../test/integration/swarm-cluster.ts';
+import { freePort, startBerth, statusOf, stopBerth } from './berth-process.ts';
+import { percentile } from './stats.ts';
+import { Subscribers } from './subscriber-process.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const image = 'berth-test/http-env:1.0';
+const targetMs = 1_000;
+
+export interface SwarmBenchOptions {
+  /** Trials kept, after one not kept; default 20 (each waits out Swarm's 5 s restart delay). */
+  trials?: number;
+  /** How to run berth, as [program, args]; default `npm start`'s command. */
+  command?: [string, string[]];
+}
+
+/** Epoch milliseconds at which the worker's die events of the module's task containers reached this process. */
+async function dieTimes(worker: Dockerode, project: string): Promise<{ seen: number[]; close(): void }> {
+  const filters = { type: ['container' as const], event: ['die'], label: [`berth.project=${project}`] };
+  const events = (await worker.getEvents({ filters })) as NodeJS.ReadableStream & { destroy(): void };
+  const seen: number[] = [];
+  createInterface({ input: events }).on('line', () => seen.push(performance.timeOrigin + performance.now()));
+  return { seen, close: () => events.destroy() };
+}
+
+/** The running task container of the module on the worker, once Swarm has one there. */
+async function workerTask(cluster: SwarmCluster, project: string): Promise<string> {
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline; await sleep(50)) {
+    const [container] = await cluster.worker.listContainers({ filters: { label: [`berth.project=${project}`], status: ['running'] } });
+    if (container) return container.Id;
+  }
+  throw new Error('no task of the module runs on the worker');
+}
+
+export async function benchSwarm({ trials = 20, command }: SwarmBenchOptions = {}): Promise<string[]> {
+  const project = `bench-swarm-${process.pid}`;
+  const dir = await mkdtemp(join(tmpdir(), 'berth-bench-swarm-'));
+  const cluster = await startSwarmCluster();
+  const feed = new Subscribers();
+  let berth: Awaited<ReturnType<typeof startBerth>> | undefined;
+  try {
+    const configFile = join(dir, 'docker.yaml');
+    // One replica per node, as Swarm spreads them; Swarm's default restart policy replaces a killed task after 5 s,
+    // during which the module shows HANDLING: the bench times the drop, not the recovery.
+    await writeFile(
+      configFile,
+      `project: ${project}\nengines:\n  swarm: { host: "unix://${cluster.managerSocket}" }\nmodules:\n  watched:\n    kind: bench\n    image: ${image}\n    engine: swarm\n    deploy: { replicas: 2 }\n`,
+    );
+    const port = await freePort();
+    berth = await startBerth(command ?? (await serviceCommand()), { configFile, port, log: 'ignore' });
+    feed.send({ type: 'subscribe', url: `ws://127.0.0.1:${port}/graphql`, count: 1, module: 'watched' });
+    await feed.reply('subscribed');
+    const deaths = await dieTimes(cluster.worker, project);
+    const delays: number[] = [];
+    for (let trial = -1; trial < trials; trial++) {
+      feed.send({ type: 'expect', status: 'RUNNING' });
+      while ((await statusOf(port, 'watched')) !== 'RUNNING') await sleep(20);
+      const task = await workerTask(cluster, project);
+      feed.send({ type: 'expect', status: 'HANDLING' });
+      const before = deaths.seen.length;
+      const arrived = feed.reply('arrived');
+      await cluster.worker.getContainer(task).kill();
+      const { times } = await arrived;
+      while (deaths.seen.length === before) await sleep(1);
+      if (trial >= 0) delays.push(times[0]! - deaths.seen[before]!);
+    }
+    deaths.close();
+    const ms = (value: number) => `${value.toFixed(0)} ms`;
+    const p99 = percentile(delays, 99);
+    return [
+      "## k. Swarm: a task's change reaching a subscriber",
+      '',
+      `berth drives the manager of a two-node swarm of the bench's own (two dockerd in network namespaces, a veth pair between them), one module of 2 replicas, one per node. Each trial kills the task's container on the worker: the manager sends no event of it, so berth sees it by its poll of GET /tasks (every 500 ms). Timed from the worker's die event reaching a raw listener in this process to the HANDLING delivery of a moduleStatusChanged subscriber (a process of its own); the next trial waits for RUNNING again (Swarm replaces the task after its 5 s restart delay). ${trials} trials after 1 not kept. Target: p99 ≤ ${targetMs} ms.`,
+      '',
+      '| trials | p50 | p99 | max |',
+      '| --- | --- | --- | --- |',
+      `| ${delays.length} | ${ms(percentile(delays, 50))} | **${ms(p99)}** (${p99 <= targetMs ? 'met' : 'not met'}) | ${ms(Math.max(...delays))} |`,
+      '',
+    ];
+  } finally {
+    feed.close();
+    await stopBerth(berth);
+    await cluster.dispose();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  await Promise.all([buildBusyboxImages(join(root, 'test/fixtures/docker'), new Dockerode()), buildService()]);
+  const [heading, ...lines] = await benchSwarm();
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB`;
+  const about = `Command: \`npm run bench:swarm\`. Machine: ${machine}, Node ${process.version}. Generated ${new Date().toISOString()}.`;
+  process.stdout.write(`${[heading, '', about, ...lines].join('\n')}\n`);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
