@@ -57,6 +57,13 @@ describe('ModuleStore, Swarm modules', () => {
     expect(changed.map(({ status, replicas }) => `${status} ${replicas?.desired}/${replicas?.running}`)).toEqual(['RUNNING 2/2', 'HANDLING 2/1', 'RUNNING 2/2']);
   });
 
+  it('tells listeners of a change of replicas alone', () => {
+    observeService(2, [task('t1', 'running'), task('t2', 'running')]);
+    observeService(1, [task('t1', 'running'), task('t2', 'shutdown', 'shutdown')]);
+    expect(changes.map(({ status }) => status)).toEqual(['RUNNING']);
+    expect(changed.map(({ status, replicas }) => `${status} ${replicas?.desired}/${replicas?.running}`)).toEqual(['RUNNING 2/2', 'RUNNING 1/1']);
+  });
+
   it('keeps a read of the service that began after the poll', () => {
     const since = store.mark();
     observeService(2, [task('t1', 'running'), task('t2', 'running')]);
