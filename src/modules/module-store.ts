@@ -266,11 +266,6 @@ export class ModuleStore {
     return { spec, status, health: 'NONE', containerId: undefined, startedAt: undefined, exitCode: undefined, drift, replicas: read.replicas };
   }
 
-  /** A Swarm module's service as last observed; undefined when it has none or was never read. */
-  service(name: string): ServiceDetails | undefined {
-    return this.#services.get(name)?.service;
-  }
-
   /** The module's container as the last observation left it; undefined when it has none. */
   container(name: string): ContainerDetails | undefined {
     return this.#containers.get(name);
