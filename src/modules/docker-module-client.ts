@@ -99,7 +99,8 @@ export class DockerModuleClient {
     this.#project = project;
     this.#log = logger;
     this.#reconnect = reconnect;
-    this.#resources = new ModuleResources({ docker, project, logger });
+    // On a Swarm manager with Swarm modules the project's networks are overlay ones, which services can join.
+    this.#resources = new ModuleResources({ docker, project, logger, overlay: () => store.swarm && reader.manager });
     this.#logs = new ModuleLogs({ docker, store, logger });
     this.#dependencyTimeoutMs = dependencyTimeoutMs;
     this.#images = new ImageLoader({ docker, store, reader, logger });
@@ -113,7 +114,8 @@ export class DockerModuleClient {
       remove: (id: string) => this.#removeIfThere(id),
     };
     this.#updates = new ModuleUpdates({ docker, store, reader, project, steps, logger, timeoutMs: options.updateTimeoutMs, redact: options.redact });
-    this.#swarm = new SwarmModules({ docker, store, reader, project, logger, engineName: this.#engineName, settleTimeoutMs: options.updateTimeoutMs ?? 60_000 });
+    const prepare = (spec: ModuleSpec) => this.#resources.prepare(spec);
+    this.#swarm = new SwarmModules({ docker, store, reader, project, logger, prepare, engineName: this.#engineName, settleTimeoutMs: options.updateTimeoutMs ?? 60_000 });
   }
 
   /** A `docker save` archive, streamed to the engine as it arrives; answers the references loaded. */

@@ -17,6 +17,8 @@ export interface SwarmModulesOptions {
   reader: ModuleReader;
   project: string;
   logger: Logger;
+  /** The module's networks, made if missing (overlay ones on a manager); answers their ids. */
+  prepare: (spec: SwarmModuleSpec) => Promise<string[]>;
   /** The engine as messages name it. */
   engineName: string;
   /** How long an operation waits for its service to settle before it answers the status as it is. */
@@ -82,7 +84,8 @@ export class SwarmModules {
     const service = await this.#ownedService(spec);
     if (!service) return;
     const replicas = service.replicas === 0 ? 0 : spec.deploy.replicas;
-    await this.#update(spec, service, withStopGrace(serviceSpec(this.#options.project, spec, replicas), timeoutSeconds), 'updated from docker.yaml');
+    const next = serviceSpec(this.#options.project, spec, replicas, await this.#options.prepare(spec));
+    await this.#update(spec, service, withStopGrace(next, timeoutSeconds), 'updated from docker.yaml');
     // A stopped service has no task to roll: its update ends at once.
     const settled = await this.#settle(spec, service.replicas === 0 ? 'scale' : 'update');
     if (undoneUpdates.has(settled?.update?.state)) {
@@ -127,7 +130,7 @@ export class SwarmModules {
     const image = await reader.image(spec.image);
     store.observe(image);
     if (!image.image) throw new BerthError('IMAGE_NOT_LOADED', `image "${spec.image}" of module "${spec.name}" is not on the Swarm manager; berth never pulls silently: load or pull it first`);
-    const id = await docker.services.create(serviceSpec(project, spec));
+    const id = await docker.services.create(serviceSpec(project, spec, spec.deploy.replicas, await this.#options.prepare(spec)));
     logger.info({ module: spec.name, service: id, replicas: spec.deploy.replicas }, 'created the Swarm service');
   }
 

@@ -112,6 +112,11 @@ modules:
     expect(started.errors).toBeUndefined();
     expect(started.data?.startModule).toEqual({ name: 'web', status: 'RUNNING', replicas: { desired: 2, running: 2 } });
     expect(await runningNodes('web')).toEqual([cluster.managerNodeId, cluster.workerNodeId].sort());
+    // The project's network on a manager is an overlay one, which services can join and containers too.
+    const [network] = await cluster.manager.listNetworks({ filters: { name: [`${berth.project}_default`] } });
+    expect(network).toMatchObject({ Driver: 'overlay', Attachable: true, Labels: { 'berth.project': berth.project } });
+    const { Spec: webSpec } = await cluster.manager.getService(serviceOf('web')).inspect();
+    expect(webSpec.TaskTemplate.Networks).toEqual([{ Target: network!.Id, Aliases: ['web'] }]);
 
     const changed = subscribe<SwarmModule>(client, `subscription { moduleChanged(names: ["web"]) { ${moduleFields} } }`, 'moduleChanged');
     const statuses = subscribe<{ status: string; previous: string }>(client, 'subscription { moduleStatusChanged(names: ["web"]) { status previous } }', 'moduleStatusChanged');

@@ -365,8 +365,8 @@ export class FakeEngine implements DockerClient {
       await this.#call('networks.users', id);
       return 0;
     },
-    create: async (name: string, labels: Record<string, string>) => {
-      await this.#call('networks.create', name);
+    create: async (name: string, labels: Record<string, string>, { overlay = false } = {}) => {
+      await this.#call('networks.create', overlay ? `${name} overlay` : name);
       if (!this.networksHeld.has(name)) this.networksHeld.set(name, labels);
       return name;
     },
