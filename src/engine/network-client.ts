@@ -61,7 +61,7 @@ export class DockerNetworkClient implements NetworkClient {
     const { docker, log } = this.#requests;
     try {
       // CheckDuplicate: engines before API 1.44 otherwise make a second network of a name even without a race.
-      const network = await this.#requests.write(`create network ${name}`, (abortSignal) => docker.createNetwork({ Name: name, Driver: overlay ? 'overlay' : 'bridge', Attachable: overlay, Labels: labels, CheckDuplicate: true, abortSignal }));
+      const network = await this.#requests.write(`create network ${name}`, (abortSignal) => docker.createNetwork({ Name: name, Driver: overlay ? 'overlay' : 'bridge', ...(overlay && { Attachable: true }), Labels: labels, CheckDuplicate: true, abortSignal }));
       log.debug({ network: name, id: network.id }, 'created network');
       return network.id;
     } catch (error) {
