@@ -48,3 +48,13 @@ export async function freePort(): Promise<number> {
   server.close();
   return port;
 }
+
+/** A module's status, as berth on `port` answers it. */
+export async function statusOf(port: number, module: string): Promise<string> {
+  const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query: 'query ($name: String!) { module(name: $name) { status } }', variables: { name: module } }),
+  });
+  return ((await response.json()) as { data?: { module: { status: string } } }).data?.module.status ?? 'unknown';
+}

@@ -12,7 +12,7 @@ import Dockerode from 'dockerode';
 import { buildBusyboxImages } from '../scripts/busybox-images.ts';
 import { buildService, serviceCommand } from '../scripts/service-command.ts';
 import { startSecondEngine, type SecondEngine } from '../test/integration/second-engine.ts';
-import { freePort, startBerth, stopBerth } from './berth-process.ts';
+import { freePort, startBerth, statusOf, stopBerth } from './berth-process.ts';
 import { percentile } from './stats.ts';
 import { Subscribers } from './subscriber-process.ts';
 
@@ -73,15 +73,6 @@ async function timeBlock(docker: Dockerode, project: string, run: [string, strin
     feed.close();
     await stopBerth(berth);
   }
-}
-
-async function statusOf(port: number, module: string): Promise<string> {
-  const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ query: 'query ($name: String!) { module(name: $name) { status } }', variables: { name: module } }),
-  });
-  return ((await response.json()) as { data?: { module: { status: string } } }).data?.module.status ?? 'unknown';
 }
 
 export async function benchEngines({ blocks = 6, command }: EnginesOptions = {}): Promise<string[]> {

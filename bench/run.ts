@@ -21,6 +21,7 @@ import { benchLogs } from './logs.ts';
 import { benchModuleStats } from './module-stats.ts';
 import { benchPull } from './pull.ts';
 import { benchRecovery } from './recovery.ts';
+import { benchSwarm } from './swarm.ts';
 import { rawContainer, removeLabelledNetworks } from './raw-container.ts';
 import { percentile } from './stats.ts';
 import { Subscribers } from './subscriber-process.ts';
@@ -248,6 +249,7 @@ async function main(): Promise<void> {
     for (const line of await benchModuleStats({ command: berthRun })) report(line);
     for (const line of await benchLogs({ command: berthRun })) report(line);
     for (const line of await benchEngines({ command: berthRun })) report(line);
+    for (const line of await benchSwarm({ command: berthRun })) report(line);
     if (!process.env.BERTH_BENCH_NODE_FLAGS) await writeReport(join(root, 'docs/benchmarks.md'), lines);
   } finally {
     subscribers?.close();

@@ -26,7 +26,7 @@ const endpoint = (method: EngineEndpoint['method'], path: string, regex: string,
 export const engineEndpoints: readonly EngineEndpoint[] = [
   endpoint('GET', '/version', '/version', 'engine version, read on each connection'),
   endpoint('GET', '/_ping', '/_ping', 'the watchdog ping while events are quiet'),
-  endpoint('GET', '/events', '/events', 'container and image events, the source of live status'),
+  endpoint('GET', '/events', '/events', 'container and image events, the source of live status; service and node events too on a Swarm manager with Swarm modules'),
   endpoint('GET', '/containers/json', '/containers/json', "list the project's containers, filtered by berth's labels (resync)"),
   endpoint('GET', '/containers/{id}/json', `/containers/${name}/json`, 'inspect a module container'),
   endpoint('GET', '/containers/{id}/stats', `/containers/${name}/stats`, "moduleStats: one stream per running module's container, shared by its subscribers"),
@@ -59,7 +59,7 @@ function swarmEndpoints(): EngineEndpoint[] {
     endpoint('POST', '/services/create', '/services/create', "create a Swarm module's service"),
     endpoint('POST', '/services/{id}/update', `/services/${name}/update`, 'scale a Swarm module (start, stop), apply docker.yaml to it, or roll it back (rollback=previous)'),
     endpoint('DELETE', '/services/{id}', `/services/${name}`, "remove a Swarm module's service"),
-    endpoint('GET', '/tasks', '/tasks', "a Swarm module's tasks, the source of its status and replicas (the engine sends no task events)"),
+    endpoint('GET', '/tasks', '/tasks', "a Swarm module's tasks, the source of its status and replicas, read every 500 ms for the whole project (the engine sends no task events)"),
     endpoint('GET', '/nodes', '/nodes', 'which nodes are down: their tasks no longer run, whatever they last reported'),
   ];
 }

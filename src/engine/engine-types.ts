@@ -1,3 +1,5 @@
+import type Dockerode from 'dockerode';
+
 /** The engine's `State.Status` of a container. */
 export type EngineContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
@@ -60,15 +62,18 @@ export interface ImageSummary extends ImageDetails {
   references: string[];
 }
 
+/** The kinds of engine events berth follows: service and node events only on a Swarm manager. */
+export type EngineEventType = 'container' | 'image' | 'service' | 'node';
+
 export interface EngineEvent {
-  type: 'container' | 'image';
+  type: EngineEventType;
   /** The action without its detail: "health_status: healthy" is "health_status". */
   action: string;
   /** What followed the action's colon, if anything: "healthy" for "health_status: healthy". */
   detail?: string;
-  /** Container id, or image id or reference. */
+  /** Container id, image id or reference, service id or node id. */
   id: string;
-  /** Container events carry the container's labels and name here; tag events the new reference. */
+  /** Container events carry the container's labels and name here; tag events the new reference; service events its name. */
   attributes: Record<string, string>;
   /** When the engine saw it. */
   time: Date;
@@ -130,6 +135,8 @@ export interface ServiceDetails {
   replicas: number;
   /** Its last rolling update or rollback, if it ever had one. */
   update?: { state: ServiceUpdateState; message?: string };
+  /** The spec as the engine holds it: a scale or a restart changes only a part of it and sends it back. */
+  spec: Dockerode.ServiceSpec & { Name: string };
 }
 
 /** A task's state, and the state the orchestrator wants it in (Status.State, DesiredState), in Swarm's order. */

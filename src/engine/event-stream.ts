@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { EngineEvent } from './engine-types.ts';
+import type { EngineEvent, EngineEventType } from './engine-types.ts';
 import { jsonLines } from './json-lines.ts';
 
 interface RawEngineEvent {
@@ -24,7 +24,7 @@ export function engineEvents(stream: Readable, onMalformed: (line: string) => vo
  * an image's `remove` to `delete` as it sends them, but keeps a container's `remove` (Docker's `destroy`)
  * and `loadfromarchive` (Docker's `load`, which names the image it loaded; Podman's names only the archive).
  */
-const podmanActions: Record<EngineEvent['type'], Record<string, string>> = {
+const podmanActions: Partial<Record<EngineEventType, Record<string, string>>> = {
   container: { died: 'die', remove: 'destroy' },
   image: { remove: 'delete', loadfromarchive: 'load' },
 };
@@ -38,21 +38,24 @@ export function filteredActions(actions: readonly string[]): string[] {
   return [...new Set([...actions, ...podman.filter(([, docker]) => actions.includes(docker)).map(([name]) => name)])];
 }
 
+const followedTypes = new Set<string>(['container', 'image', 'service', 'node'] satisfies EngineEventType[]);
+
 /** undefined for an event of another type, which berth does not follow. */
 function toEngineEvent(value: unknown): EngineEvent | 'malformed' | undefined {
   const raw = value as RawEngineEvent;
   if (typeof raw.Type !== 'string') return 'malformed';
-  if (raw.Type !== 'container' && raw.Type !== 'image') return undefined;
+  if (!followedTypes.has(raw.Type)) return undefined;
   if (typeof raw.Action !== 'string') return 'malformed';
+  const type = raw.Type as EngineEventType;
   const { action, detail } = actionOf(raw.Action);
-  const named = podmanActions[raw.Type][action] ?? action;
+  const named = podmanActions[type]?.[action] ?? action;
   // Only a load may name no image: Podman's names its archive, and a load re-reads every declared image anyway.
   const id = raw.Actor?.ID || raw.id || (named === 'load' ? '' : undefined);
   if (id === undefined) return 'malformed';
   // Podman names an image by its bare hex id, which Docker's events and both engines' inspect prefix with the digest's algorithm.
-  const imageId = raw.Type === 'image' && /^[0-9a-f]{64}$/.test(id) ? `sha256:${id}` : id;
+  const imageId = type === 'image' && /^[0-9a-f]{64}$/.test(id) ? `sha256:${id}` : id;
   const time = raw.timeNano ? new Date(raw.timeNano / 1e6) : raw.time ? new Date(raw.time * 1000) : new Date();
-  return { type: raw.Type, action: named, ...(detail !== undefined && { detail }), id: imageId, attributes: raw.Actor?.Attributes ?? {}, time };
+  return { type, action: named, ...(detail !== undefined && { detail }), id: imageId, attributes: raw.Actor?.Attributes ?? {}, time };
 }
 
 /** "health_status: healthy" is the action health_status with its detail; a detail may hold colons of its own (exec commands). */

@@ -11,8 +11,11 @@ export interface NetworkClient {
   named(name: string): Promise<EngineNetwork[]>;
   /** How many containers, running or stopped, have joined the network (one created but never started has not yet). */
   users(id: string): Promise<number>;
-  /** A bridge network; answers its id. */
-  create(name: string, labels: Record<string, string>): Promise<string | undefined>;
+  /**
+   * A bridge network, or with `overlay` a Swarm overlay network that plain containers may join too (attachable):
+   * services can join only such a one. Answers its id.
+   */
+  create(name: string, labels: Record<string, string>, options?: { overlay?: boolean }): Promise<string | undefined>;
   /** Removes it; false when it is gone or in use meanwhile. */
   remove(id: string): Promise<boolean>;
   /** Joins the container to the network, reachable there by its aliases too. */
@@ -54,11 +57,11 @@ export class DockerNetworkClient implements NetworkClient {
     }
   }
 
-  async create(name: string, labels: Record<string, string>): Promise<string | undefined> {
+  async create(name: string, labels: Record<string, string>, { overlay = false } = {}): Promise<string | undefined> {
     const { docker, log } = this.#requests;
     try {
       // CheckDuplicate: engines before API 1.44 otherwise make a second network of a name even without a race.
-      const network = await this.#requests.write(`create network ${name}`, (abortSignal) => docker.createNetwork({ Name: name, Driver: 'bridge', Labels: labels, CheckDuplicate: true, abortSignal }));
+      const network = await this.#requests.write(`create network ${name}`, (abortSignal) => docker.createNetwork({ Name: name, Driver: overlay ? 'overlay' : 'bridge', ...(overlay && { Attachable: true }), Labels: labels, CheckDuplicate: true, abortSignal }));
       log.debug({ network: name, id: network.id }, 'created network');
       return network.id;
     } catch (error) {

@@ -129,6 +129,7 @@ function fromService(service: Dockerode.Service): ServiceDetails {
     version: service.Version?.Index ?? 0,
     replicas: service.Spec?.Mode?.Replicated?.Replicas ?? 0,
     update: update?.State && { state: update.State as ServiceUpdateState, message: update.Message },
+    spec: { ...service.Spec, Name: service.Spec?.Name ?? '' },
   };
 }
 

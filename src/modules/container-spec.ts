@@ -13,6 +13,9 @@ export const labelKeys = {
   fields: 'berth.spec.fields',
 } as const;
 
+/** The label Swarm puts on a task's container: such a container is its service's, not a module's own. */
+export const swarmTaskLabel = 'com.docker.swarm.task.id';
+
 /** The labels that make a container berth's, for this project. */
 export function ownershipLabels(project: string): Record<string, string> {
   return { [labelKeys.managed]: 'true', [labelKeys.project]: project };
@@ -44,6 +47,7 @@ export function specDigest(module: ModuleSpec): string {
     volumes: volumes.length > 0 ? unordered(volumes) : undefined,
     networks: networksAsJoined(networks),
     healthcheck,
+    deploy: module.deploy,
   };
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex').slice(0, 16);
 }
@@ -63,7 +67,8 @@ const fieldDigestsOf = new WeakMap<ModuleSpec, Readonly<Record<string, string>>>
 
 function computeFieldDigests(module: ModuleSpec): Record<string, string> {
   const { containerName, image, envs, ports, restart, resources, command, entrypoint, user, workdir, volumes, networks, healthcheck } = module;
-  const fields: Record<string, unknown> = { containerName, image, restart, resources, command, entrypoint, user, workdir, networks: networksAsJoined(networks), healthcheck };
+  // deploy: a Swarm module's replicas, placement and rollout, which its service's labels record as its tasks' fields.
+  const fields: Record<string, unknown> = { containerName, image, restart, resources, command, entrypoint, user, workdir, networks: networksAsJoined(networks), healthcheck, deploy: module.deploy };
   fields.volumes = unordered(volumes);
   for (const [name, value] of Object.entries(envs)) fields[`envs.${name}`] = [name, value];
   for (const { name, ...port } of ports) fields[`ports.${name}`] = port;
@@ -133,7 +138,11 @@ export function containerCreateOptions(project: string, module: ModuleSpec, netw
   };
 }
 
-/** Of the containers labelled with a module, the one that counts: its own name first (mid-update: the new one, not the one aside). */
-export function moduleContainer<T extends ContainerSummary>(module: ModuleSpec, candidates: readonly T[]): T | undefined {
-  return candidates.find((container) => container.name === module.containerName) ?? candidates[0];
+/**
+ * Of the containers labelled with a module, the one that counts: its own name first (mid-update: the new one, not
+ * the one aside). A Swarm task's container carries its service's labels, berth's, but is the service's: never one.
+ */
+export function moduleContainer<T extends Pick<ContainerSummary, 'name' | 'labels'>>(module: ModuleSpec, candidates: readonly T[]): T | undefined {
+  const own = candidates.filter((container) => container.labels[swarmTaskLabel] === undefined);
+  return own.find((container) => container.name === module.containerName) ?? own[0];
 }

@@ -22,6 +22,8 @@ import { ModuleStatsStreams, type ModuleStats, type StatsSubscriberOptions } fro
 import type { ContainerStatus } from './module-status.ts';
 import type { ModuleState, ModuleStore } from './module-store.ts';
 import { untilModule } from './module-waits.ts';
+import { isSwarmModule } from './service-spec.ts';
+import { SwarmModules } from './swarm-modules.ts';
 
 export type { ModuleState } from './module-store.ts';
 
@@ -78,6 +80,8 @@ export class DockerModuleClient {
   readonly #pulls: ImagePulls;
   readonly #stats: ModuleStatsStreams;
   readonly #updates: ModuleUpdates;
+  /** The operations of Swarm modules, which are services rather than containers. */
+  readonly #swarm: SwarmModules;
   readonly #audit: AuditLog;
   /** The engine as messages name it: "the Docker engine" alone, `engine "gpu"` beside others. */
   readonly #engineName: string;
@@ -95,7 +99,8 @@ export class DockerModuleClient {
     this.#project = project;
     this.#log = logger;
     this.#reconnect = reconnect;
-    this.#resources = new ModuleResources({ docker, project, logger });
+    // On a Swarm manager with Swarm modules the project's networks are overlay ones, which services can join.
+    this.#resources = new ModuleResources({ docker, project, logger, overlay: () => store.swarm && reader.manager });
     this.#logs = new ModuleLogs({ docker, store, logger });
     this.#dependencyTimeoutMs = dependencyTimeoutMs;
     this.#images = new ImageLoader({ docker, store, reader, logger });
@@ -109,6 +114,8 @@ export class DockerModuleClient {
       remove: (id: string) => this.#removeIfThere(id),
     };
     this.#updates = new ModuleUpdates({ docker, store, reader, project, steps, logger, timeoutMs: options.updateTimeoutMs, redact: options.redact });
+    const prepare = (spec: ModuleSpec) => this.#resources.prepare(spec);
+    this.#swarm = new SwarmModules({ docker, store, reader, project, logger, prepare, engineName: this.#engineName, settleTimeoutMs: options.updateTimeoutMs ?? 60_000 });
   }
 
   /** A `docker save` archive, streamed to the engine as it arrives; answers the references loaded. */
@@ -153,6 +160,7 @@ export class DockerModuleClient {
   /** One subscriber's stats of the named modules (all when none, a reload's too) while each runs; unknown names are MODULE_NOT_FOUND. */
   stats(names: readonly string[] | undefined, options?: StatsSubscriberOptions): AsyncIterableIterator<ModuleStats> {
     const declared = this.select(names);
+    for (const { spec } of names ? declared : []) refuseSwarm(spec, 'its stats', 'docker stats');
     return this.#whileDeclared(names ?? [], this.#stats.subscribe(names ? declared : 'all', options));
   }
 
@@ -175,6 +183,7 @@ export class DockerModuleClient {
     await this.#operate(spec, async () => {
       // Declared again by a later reload while this waited: it stays.
       if (!this.#store.retiring(name)) return undefined;
+      if (isSwarmModule(spec)) return this.#swarm.remove(spec).then(() => undefined);
       // Every container of the module: one an unfinished update left aside too.
       for (const container of await this.#docker.containers.list(moduleLabels(this.#project, spec))) {
         await this.#docker.containers.stop(container.id, timeoutSeconds);
@@ -188,11 +197,13 @@ export class DockerModuleClient {
 
   /** The last lines of the module's container's log (Module.logs); none without a container. */
   async logs(name: string, request: LogRequest): Promise<FollowedLogLine[]> {
+    refuseSwarm(this.get(name).spec, 'its log', 'docker service logs');
     return this.#logs.read(this.get(name).spec.name, request);
   }
 
   /** The module's log followed across its container's restarts, until the container is gone (moduleLogs). */
   async followLogs(name: string, request: LogRequest): Promise<AsyncIterableIterator<FollowedLogLine>> {
+    refuseSwarm(this.get(name).spec, 'its log', 'docker service logs');
     return this.#logs.follow(this.get(name).spec.name, request);
   }
 
@@ -280,7 +291,8 @@ export class DockerModuleClient {
     const drift = [...(this.#store.get(name)?.drift ?? [])];
     return this.#audit.time({ who, action: 'applyModule', module: name, details: { drift } }, async () => {
       if (this.#store.get(name)?.status === 'RUNNING' && drift.length > 0) await this.#satisfy(spec);
-      return this.#operate(spec, () => this.#updates.apply(spec, timeoutSeconds), (state) => state.drift.length === 0);
+      const update = isSwarmModule(spec) ? () => this.#swarm.apply(spec, timeoutSeconds).then(() => undefined) : () => this.#updates.apply(spec, timeoutSeconds);
+      return this.#operate(spec, update, (state) => state.drift.length === 0);
     }, applyOutcome);
   }
 
@@ -340,6 +352,7 @@ export class DockerModuleClient {
   }
 
   #startWork(spec: ModuleSpec): Promise<string | undefined> {
+    if (isSwarmModule(spec)) return this.#swarm.start(spec).then(() => undefined);
     return this.#startKnownContainer(spec).then((id) => id ?? this.#startFromEngine(spec));
   }
 
@@ -355,12 +368,14 @@ export class DockerModuleClient {
     checkTimeout(timeoutSeconds);
     await this.#satisfy(spec);
     return this.#operate(spec, async (current) => {
+      if (isSwarmModule(current)) return this.#swarm.restart(current, timeoutSeconds).then(() => undefined);
       await this.#stop(current, timeoutSeconds);
       return this.#startFromEngine(current);
     });
   }
 
   async #stop(spec: ModuleSpec, timeoutSeconds: number): Promise<string | undefined> {
+    if (isSwarmModule(spec)) return this.#swarm.stop(spec, timeoutSeconds).then(() => undefined);
     const container = await this.#ownedContainer(spec);
     if (!container) {
       await this.#refuseForeignContainer(spec);
@@ -470,14 +485,15 @@ export class DockerModuleClient {
    * and holds only what events tell (no healthcheck, the event's time as start time): read once more.
    */
   async #readAfter(spec: ModuleSpec, id?: string): Promise<void> {
-    const read = () => (id ? this.#reader.containerById(spec, id) : this.#reader.container(spec));
+    const read = () => (id ? this.#reader.containerById(spec, id) : this.#reader.module(spec));
     let observation = await read();
     this.#store.observe(observation);
-    if (this.#store.container(spec.name) !== observation.container) {
+    if (observation.type === 'container' && this.#store.container(spec.name) !== observation.container) {
       observation = await read();
       this.#store.observe(observation);
     }
-    if (!observation.container) this.#store.observe(await this.#reader.image(spec.image));
+    const running = observation.type === 'container' ? observation.container : observation.service;
+    if (!running) this.#store.observe(await this.#reader.image(spec.image));
   }
 
   /**
@@ -644,6 +660,12 @@ function startsAsIs(container: ContainerDetails, spec: ModuleSpec): boolean {
 function applyOutcome(error: unknown) {
   const outcome = error instanceof BerthError ? error.code : 'failed';
   return { outcome, details: { reason: error instanceof Error ? error.message : String(error) } };
+}
+
+/** What berth reads of a module's one container (log, stats) a Swarm module, whose tasks are many, does not have yet. */
+function refuseSwarm(spec: ModuleSpec, what: string, instead: string): void {
+  if (!isSwarmModule(spec)) return;
+  throw new BerthError('BAD_USER_INPUT', `module "${spec.name}" runs as a Swarm service (deploy:), and berth does not read ${what} yet: use \`${instead}\` on the module's tasks (service ${spec.containerName})`);
 }
 
 function engineUnavailable(message: string): BerthError {

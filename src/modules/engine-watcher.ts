@@ -5,7 +5,7 @@ import type { DockerClient } from '../engine/docker-client.ts';
 import type { EngineEvent } from '../engine/engine-types.ts';
 import { backoffDelay, pause, within } from '../lib/timing.ts';
 import type { ModuleReader } from './module-reader.ts';
-import { followedActions, type ModuleStore, type Observation } from './module-store.ts';
+import { followedActions, swarmActions, type ModuleStore, type Observation } from './module-store.ts';
 
 export interface EngineWatcherOptions {
   docker: DockerClient;
@@ -22,6 +22,11 @@ export interface EngineWatcherOptions {
   watchdogMs?: number;
   /** How often everything is listed again while connected, to catch what events missed. Default 60 s. */
   resyncMs?: number;
+  /**
+   * How often the tasks of the project's Swarm services are read, on a Swarm manager with Swarm modules: the
+   * engine sends no task events, so this bounds how late a task's change shows. Default 500 ms.
+   */
+  taskPollMs?: number;
   /** The engine's unix socket, if any: its folder is watched so that the socket's return wakes a reconnect at once. */
   socketPath?: string | undefined;
 }
@@ -50,7 +55,7 @@ export class EngineWatcher {
   readonly #unread = { modules: new Set<string>(), images: new Set<string>() };
 
   constructor(options: EngineWatcherOptions) {
-    this.#options = { initialBackoffMs: 100, maxBackoffMs: 1_000, watchdogMs: 5_000, resyncMs: 60_000, ...options };
+    this.#options = { initialBackoffMs: 100, maxBackoffMs: 1_000, watchdogMs: 5_000, resyncMs: 60_000, taskPollMs: 500, ...options };
   }
 
   start(): void {
@@ -95,14 +100,16 @@ export class EngineWatcher {
 
   /** One connection: true when it got as far as a resync. */
   async #follow(attempt: number): Promise<boolean> {
-    const { docker, logger, onSynced, watchdogMs, resyncMs } = this.#options;
+    const { docker, store, reader, logger, onSynced, watchdogMs, resyncMs, taskPollMs } = this.#options;
     const connection = new AbortController();
     const stop = () => connection.abort();
     this.#stopping.signal.addEventListener('abort', stop, { once: true });
     const timers: NodeJS.Timeout[] = [];
     let synced = false;
     try {
-      const events = await docker.events.stream(connection.signal, followedActions);
+      // A Swarm manager's service and node events too; only an engine with Swarm modules is asked what it is.
+      const swarm = store.swarm && (await reader.checkManager());
+      const events = await docker.events.stream(connection.signal, swarm ? [...followedActions, ...swarmActions] : followedActions, { swarm });
       const version = await docker.system.version();
       await this.#resync(connection.signal, { full: true });
       this.#options.store.observe({ type: 'reachable', version });
@@ -113,6 +120,7 @@ export class EngineWatcher {
       onSynced?.();
       timers.push(setInterval(() => this.#watchdog(connection), watchdogMs));
       timers.push(setInterval(() => this.#safetyResync(connection), resyncMs));
+      if (swarm) timers.push(setInterval(() => this.#pollTasks(connection.signal), taskPollMs));
       for await (const event of events) this.#apply(event);
       if (!connection.signal.aborted) logger.warn('engine event stream ended; reconnecting');
     } catch (error) {
@@ -175,7 +183,7 @@ export class EngineWatcher {
 
   #reread(module: string): Promise<void> {
     const { reader, store } = this.#options;
-    return this.#readOrRetry(this.#unread.modules, module, () => reader.container(store.spec(module)!));
+    return this.#readOrRetry(this.#unread.modules, module, () => reader.module(store.spec(module)!));
   }
 
   #recheck(reference: string): Promise<void> {
@@ -212,6 +220,21 @@ export class EngineWatcher {
         connection.abort();
       })
       .finally(() => (this.#pinging = false));
+  }
+
+  #polling = false;
+
+  /** One read of the project's tasks at a time: a slow answer skips the ticks it overlaps. A failure waits for the next tick. */
+  #pollTasks(connection: AbortSignal): void {
+    if (this.#polling) return;
+    this.#polling = true;
+    this.#options.reader
+      .tasks()
+      .then((observation) => {
+        if (!connection.aborted) this.#observe(observation);
+      })
+      .catch((error: Error) => this.#options.logger.debug({ err: error }, 'could not read the Swarm tasks; trying again at the next tick'))
+      .finally(() => (this.#polling = false));
   }
 
   #resyncing = false;

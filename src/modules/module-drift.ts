@@ -5,10 +5,11 @@ import { fieldDigests, labelKeys, specDigest } from './container-spec.ts';
 /**
  * What differs between the module's container and its spec, by field name, sorted: the fields whose digest
  * the container's label records otherwise, and `imageId` when the reference now names another image than the
- * one the container was made from (both ids known). Empty without a container. A container made before berth
+ * one the container was made from (both ids known). Empty without a container. A Swarm service carries the same
+ * labels: its drift comes from them alone. A container made before berth
  * recorded a digest per field tells only whether anything differs: `spec`.
  */
-export function moduleDrift(spec: ModuleSpec, container: ContainerDetails | undefined, imageId: string | undefined): string[] {
+export function moduleDrift(spec: ModuleSpec, container: Pick<ContainerDetails, 'labels' | 'imageId'> | undefined, imageId: string | undefined): string[] {
   if (!container) return [];
   const drift = container.imageId && imageId && container.imageId !== imageId ? ['imageId'] : [];
   const recorded = recordedDigests(container.labels);

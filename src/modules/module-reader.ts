@@ -1,20 +1,69 @@
 import type { ModuleSpec } from '../config/module-spec.ts';
 import type { DockerClient } from '../engine/docker-client.ts';
-import type { ContainerDetails, ContainerSummary, ImageSummary } from '../engine/engine-types.ts';
+import type { ContainerDetails, ContainerSummary, ImageSummary, NodeDetails, ServiceDetails, TaskDetails } from '../engine/engine-types.ts';
 import { familiarReference } from '../engine/image-reference.ts';
 import { labelKeys, moduleContainer, moduleLabels, ownershipLabels } from './container-spec.ts';
 import type { ModuleStore, Observation } from './module-store.ts';
+import { isSwarmModule } from './service-spec.ts';
+
+/** What one read of the project's Swarm services found: its services, all their tasks, the swarm's nodes. */
+interface SwarmRead {
+  services: ServiceDetails[];
+  tasks: TaskDetails[];
+  nodes: NodeDetails[];
+}
+
+const noSwarm: SwarmRead = { services: [], tasks: [], nodes: [] };
 
 /** Reads the engine for the store: every read comes back as observations, marked with when it began. */
 export class ModuleReader {
   readonly #docker: DockerClient;
   readonly #store: ModuleStore;
   readonly #project: string;
+  /** Whether the engine is a Swarm manager, asked at each full resync when docker.yaml has Swarm modules for it. */
+  #manager = false;
 
   constructor({ docker, store, project }: { docker: DockerClient; store: ModuleStore; project: string }) {
     this.#docker = docker;
     this.#store = store;
     this.#project = project;
+  }
+
+  /** Whether the engine is a Swarm manager, as the last full resync (or this call) found it. */
+  get manager(): boolean {
+    return this.#manager;
+  }
+
+  /** Asks the engine whether it is a Swarm manager (GET /info), for the reads and operations from now on. */
+  async checkManager(): Promise<boolean> {
+    this.#manager = (await this.#docker.system.swarm())?.manager === true;
+    return this.#manager;
+  }
+
+  /** The module as it runs: its container, or a Swarm module's service. */
+  module(spec: ModuleSpec): Promise<Observation & { type: 'container' | 'service' }> {
+    return isSwarmModule(spec) ? this.service(spec) : this.container(spec);
+  }
+
+  /**
+   * A Swarm module's service (by its labels: one of its name without them is not berth's), its tasks and the
+   * swarm's nodes, read at once. On an engine that is no manager: no service, which is what it has.
+   */
+  async service(spec: ModuleSpec): Promise<Observation & { type: 'service' }> {
+    const since = this.#store.mark();
+    const { services, tasks, nodes } = this.#manager ? await this.#swarm(moduleLabels(this.#project, spec)) : noSwarm;
+    return serviceObservation(spec, { services, tasks, nodes }, since);
+  }
+
+  /** Every task of the project's services, in one call: the poll that keeps Swarm modules live. */
+  async tasks(): Promise<Observation & { type: 'tasks' }> {
+    const since = this.#store.mark();
+    return { type: 'tasks', tasks: await this.#docker.services.tasks({ labels: ownershipLabels(this.#project) }), since };
+  }
+
+  #swarm(labels: Record<string, string>): Promise<SwarmRead> {
+    const { services } = this.#docker;
+    return Promise.all([services.list(labels), services.tasks({ labels }), services.nodes()]).then(([listed, tasks, nodes]) => ({ services: listed, tasks, nodes }));
   }
 
   /** The module's container: one list by its labels, one inspect. */
@@ -45,11 +94,18 @@ export class ModuleReader {
    * and is named in `unread`; only a failed list fails the whole.
    */
   async everything({ full }: { full: boolean }): Promise<{ observations: Observation[]; unread: string[] }> {
+    // Whether the engine is a manager is the watcher's to ask (checkManager), before it follows the engine.
+    const swarmSpecs = [...this.#store.specs].filter(isSwarmModule);
     const since = this.#store.mark();
-    const [owned, images] = await Promise.all([this.#docker.containers.list(ownershipLabels(this.#project)), this.#docker.images.list()]);
+    const [owned, images, swarm] = await Promise.all([
+      this.#docker.containers.list(ownershipLabels(this.#project)),
+      this.#docker.images.list(),
+      swarmSpecs.length > 0 && this.#manager ? this.#swarm(ownershipLabels(this.#project)) : noSwarm,
+    ]);
     const unread: string[] = [];
+    const services = swarmSpecs.map((spec) => serviceObservation(spec, swarm, since));
     const containers = await Promise.all(
-      [...this.#store.specs].map(async (spec): Promise<Observation | undefined> => {
+      [...this.#store.specs].filter((spec) => !isSwarmModule(spec)).map(async (spec): Promise<Observation | undefined> => {
         const chosen = moduleContainer(spec, owned.filter((container) => container.labels[labelKeys.module] === spec.name));
         const known = this.#store.container(spec.name);
         try {
@@ -61,7 +117,7 @@ export class ModuleReader {
         }
       }),
     );
-    return { observations: [...containers.filter((observation) => observation !== undefined), ...(await this.#imagesFrom(images, since))], unread };
+    return { observations: [...containers.filter((observation) => observation !== undefined), ...services, ...(await this.#imagesFrom(images, since))], unread };
   }
 
   /**
@@ -78,6 +134,12 @@ export class ModuleReader {
       }),
     );
   }
+}
+
+/** A Swarm module's service among those read (its own name first, as its container would be) with its tasks. */
+function serviceObservation(spec: ModuleSpec, { services, tasks, nodes }: SwarmRead, since: number): Observation & { type: 'service' } {
+  const service = moduleContainer(spec, services.filter((candidate) => candidate.labels[labelKeys.module] === spec.name));
+  return { type: 'service', module: spec.name, service, tasks: service ? tasks.filter((task) => task.serviceId === service.id) : [], nodes, since };
 }
 
 /** The list tells a running container's health only: a stopped one's is the engine's last word, which inspect gives. */

@@ -17,10 +17,13 @@ export class ModuleResources {
   readonly #docker: DockerClient;
   readonly #project: string;
   readonly #log: Logger;
+  /** Whether networks are made as Swarm overlay ones: on a Swarm manager with Swarm modules, whose services join them. */
+  readonly #overlay: () => boolean;
   /** Networks being looked up or made, by name: modules started at once share one creation. */
   readonly #pending = new Map<string, Promise<string>>();
 
-  constructor({ docker, project, logger }: { docker: DockerClient; project: string; logger: Logger }) {
+  constructor({ docker, project, logger, overlay = () => false }: { docker: DockerClient; project: string; logger: Logger; overlay?: () => boolean }) {
+    this.#overlay = overlay;
     this.#docker = docker;
     this.#project = project;
     this.#log = logger;
@@ -64,8 +67,9 @@ export class ModuleResources {
         return found[0]!.id;
       }
       if (found.length === 0) {
-        await this.#docker.networks.create(name, ownershipLabels(this.#project));
-        this.#log.info({ network: name }, 'created network');
+        const overlay = this.#overlay();
+        await this.#docker.networks.create(name, ownershipLabels(this.#project), { overlay });
+        this.#log.info({ network: name, overlay }, 'created network');
         continue;
       }
       if (attempt > duplicateSettleAttempts) {

@@ -2,11 +2,13 @@ import type { Logger } from 'pino';
 import type { ConfigChanges } from '../config/config-diff.ts';
 import type { BerthConfig, ModuleSpec } from '../config/module-spec.ts';
 import { familiarReference } from '../engine/image-reference.ts';
-import { containerHealth, type ContainerDetails, type EngineEvent, type EngineVersion, type ImageDetails } from '../engine/engine-types.ts';
+import { containerHealth, type ContainerDetails, type EngineEvent, type EngineVersion, type ImageDetails, type NodeDetails, type ServiceDetails, type TaskDetails } from '../engine/engine-types.ts';
 import { containerActions, containerAfter } from './container-events.ts';
-import { labelKeys } from './container-spec.ts';
+import { labelKeys, swarmTaskLabel } from './container-spec.ts';
 import { moduleDrift } from './module-drift.ts';
 import { moduleHealth, moduleStatus, type ContainerStatus, type HealthStatus } from './module-status.ts';
+import { isSwarmModule } from './service-spec.ts';
+import { serviceStatus, type ServiceStatus } from './service-status.ts';
 
 export interface ModuleState {
   spec: ModuleSpec;
@@ -21,8 +23,16 @@ export interface ModuleState {
   containerId: string | undefined;
   startedAt: Date | undefined;
   exitCode: number | undefined;
-  /** What differs between the container and the spec, by field (module-drift.ts); empty without a container. */
+  /** What differs between the container (a Swarm module's service) and the spec, by field (module-drift.ts); empty without one. */
   drift: readonly string[];
+  /** A Swarm module's tasks: how many its service wants and how many run ({0, 0} without a service); null for a container module. */
+  replicas: ServiceStatus['replicas'] | null;
+}
+
+/** A Swarm module's service as last read, with its tasks (history included); undefined service: it has none. */
+interface ServiceView {
+  service: ServiceDetails | undefined;
+  tasks: readonly TaskDetails[];
 }
 
 /**
@@ -38,6 +48,7 @@ const visible: { [K in keyof ModuleState]-?: (module: ModuleState) => unknown } 
   startedAt: (module) => module.startedAt?.getTime(),
   exitCode: (module) => module.exitCode,
   drift: (module) => module.drift.join(' '),
+  replicas: (module) => module.replicas && `${module.replicas.desired}/${module.replicas.running}`,
 };
 
 const differsVisibly = (before: ModuleState, after: ModuleState) => Object.values(visible).some((field) => field(before) !== field(after));
@@ -65,6 +76,10 @@ export interface EngineState {
 export type Observation =
   | { type: 'container'; module: string; container: ContainerDetails | undefined; since: number }
   | { type: 'image'; reference: string; image: ImageDetails | undefined; since: number }
+  /** A Swarm module's service, its tasks and the swarm's nodes, read together. */
+  | { type: 'service'; module: string; service: ServiceDetails | undefined; tasks: TaskDetails[]; nodes: NodeDetails[]; since: number }
+  /** Every task of the project's services: the poll that keeps Swarm modules live (the engine sends no task events). */
+  | { type: 'tasks'; tasks: TaskDetails[]; since: number }
   | { type: 'event'; event: EngineEvent }
   | { type: 'handling'; module: string; handling: boolean }
   | { type: 'reachable'; version: EngineVersion }
@@ -88,6 +103,9 @@ const imageActions = ['pull', 'tag', 'untag', 'delete', ...idOnlyArrivals];
 /** The engine events the store acts on: the watcher asks the engine for these only. */
 export const followedActions: readonly string[] = [...containerActions, ...imageActions];
 
+/** What a Swarm manager's service and node events add: a service made, changed (scaled, rolling) or removed; a node up or down. */
+export const swarmActions: readonly string[] = ['create', 'update', 'remove'];
+
 const nothing = (): Outcome => ({ changes: [], reread: [], recheck: [] });
 
 /**
@@ -108,6 +126,9 @@ export class ModuleStore {
   readonly #log: Logger | undefined;
   readonly #containers = new Map<string, ContainerDetails | undefined>();
   readonly #images = new Map<string, ImageDetails | undefined>();
+  readonly #services = new Map<string, ServiceView>();
+  /** The swarm's nodes as last read: a task on a node that is down does not run. */
+  #nodes: readonly NodeDetails[] = [];
   /** When each module and image was last observed, in marks. */
   readonly #observedAt = new Map<string, number>();
   #mark = 0;
@@ -178,7 +199,7 @@ export class ModuleStore {
     if (!this.#specs.has(name)) return;
     this.#specs = new Map([...this.#specs].filter(([known]) => known !== name));
     this.#indexSpecs();
-    for (const held of [this.#containers, this.#states, this.#published, this.#observedAt]) held.delete(held === this.#observedAt ? `module:${name}` : name);
+    for (const held of [this.#containers, this.#services, this.#states, this.#published, this.#observedAt]) held.delete(held === this.#observedAt ? `module:${name}` : name);
     this.#retiring.delete(name);
     this.#announcing.delete(name);
     this.#handling.delete(name);
@@ -205,6 +226,11 @@ export class ModuleStore {
     return this.#specs.values();
   }
 
+  /** Whether any module runs as a Swarm service: its engine must then be a Swarm manager, and is followed as one. */
+  get swarm(): boolean {
+    return [...this.#specs.values()].some(isSwarmModule);
+  }
+
   /** The image references docker.yaml names, each once. */
   get references(): readonly string[] {
     return this.#references;
@@ -224,13 +250,26 @@ export class ModuleStore {
     if (known) return known;
     const spec = this.#specs.get(name);
     if (!spec) return undefined;
-    const container = this.#containers.get(name);
-    const status = this.#handling.has(name) ? 'HANDLING' : moduleStatus(this.#images.get(spec.image) !== undefined, container?.state);
-    const health = moduleHealth(container?.health);
-    const drift = moduleDrift(spec, container, this.#images.get(spec.image)?.id);
-    const state: ModuleState = { spec, status, health, containerId: container?.id, startedAt: container?.startedAt, exitCode: container?.exitCode, drift };
+    const state = isSwarmModule(spec) ? this.#swarmState(spec) : this.#containerState(spec);
     this.#states.set(name, state);
     return state;
+  }
+
+  #containerState(spec: ModuleSpec): ModuleState {
+    const container = this.#containers.get(spec.name);
+    const status = this.#handling.has(spec.name) ? 'HANDLING' : moduleStatus(this.#images.get(spec.image) !== undefined, container?.state);
+    const health = moduleHealth(container?.health);
+    const drift = moduleDrift(spec, container, this.#images.get(spec.image)?.id);
+    return { spec, status, health, containerId: container?.id, startedAt: container?.startedAt, exitCode: container?.exitCode, drift, replicas: null };
+  }
+
+  /** A Swarm module: its status from its service's tasks (service-status.ts); without a service, whether its image is there. */
+  #swarmState(spec: ModuleSpec): ModuleState {
+    const { service, tasks } = this.#services.get(spec.name) ?? { service: undefined, tasks: [] };
+    const read = service ? serviceStatus(service, tasks, this.#nodes) : { status: moduleStatus(this.#images.get(spec.image) !== undefined, undefined), replicas: { desired: 0, running: 0 } };
+    const status = this.#handling.has(spec.name) ? 'HANDLING' : read.status;
+    const drift = service ? moduleDrift(spec, service, undefined) : [];
+    return { spec, status, health: 'NONE', containerId: undefined, startedAt: undefined, exitCode: undefined, drift, replicas: read.replicas };
   }
 
   /** The module's container as the last observation left it; undefined when it has none. */
@@ -279,8 +318,12 @@ export class ModuleStore {
         return this.#observeContainer(observation.module, observation.container, observation.since);
       case 'image':
         return this.#observeImage(observation.reference, observation.image, observation.since);
+      case 'service':
+        return this.#observeService(observation);
+      case 'tasks':
+        return this.#observeTasks(observation.tasks, observation.since);
       case 'event':
-        return observation.event.type === 'image' ? this.#imageEvent(observation.event) : this.#containerEvent(observation.event);
+        return this.#event(observation.event);
       case 'handling':
         return this.#setHandling(observation.module, observation.handling);
       case 'reachable':
@@ -301,6 +344,43 @@ export class ModuleStore {
     if (!this.#specs.has(name) || !this.#isNewer(`module:${name}`, since)) return nothing();
     this.#containers.set(name, container);
     return this.#publish([name]);
+  }
+
+  #observeService({ module: name, service, tasks, nodes, since }: Observation & { type: 'service' }): Outcome {
+    if (!this.#specs.has(name) || !this.#isNewer(`module:${name}`, since)) return nothing();
+    this.#services.set(name, { service, tasks });
+    if (!this.#isNewer('nodes', since)) return this.#publish([name]);
+    this.#nodes = nodes;
+    // A node that went or came changes the other Swarm modules' status too.
+    return this.#publish(this.#swarmModules());
+  }
+
+  /** Each Swarm module whose service is known takes its tasks from the poll, unless it was read since the poll began. */
+  #observeTasks(tasks: readonly TaskDetails[], since: number): Outcome {
+    const polled = [...this.#services].filter(([name, { service }]) => service && this.#isNewer(`module:${name}`, since));
+    for (const [name, view] of polled) this.#services.set(name, { ...view, tasks: tasks.filter((task) => task.serviceId === view.service!.id) });
+    return this.#publish(polled.map(([name]) => name));
+  }
+
+  #swarmModules(): string[] {
+    return [...this.#specs.values()].filter(isSwarmModule).map((spec) => spec.name);
+  }
+
+  #event(event: EngineEvent): Outcome {
+    switch (event.type) {
+      case 'image':
+        return this.#imageEvent(event);
+      case 'container':
+        return this.#containerEvent(event);
+      // A service event names the service (its module's container name): its module is read again.
+      case 'service': {
+        const name = this.#byContainerName.get(event.attributes.name ?? '');
+        return { ...nothing(), reread: name && isSwarmModule(this.#specs.get(name)!) ? [name] : [] };
+      }
+      // A node up or down changes which tasks run: every Swarm module is read again, with the nodes.
+      case 'node':
+        return { ...nothing(), reread: this.#swarmModules() };
+    }
   }
 
   #observeImage(reference: string, image: ImageDetails | undefined, since: number): Outcome {
@@ -335,6 +415,8 @@ export class ModuleStore {
     }
     const name = attributes[labelKeys.module];
     if (!name || !this.#specs.has(name)) return nothing();
+    // A Swarm task's container (it carries its service's labels): its service is read again, sooner than the poll.
+    if (attributes[swarmTaskLabel] !== undefined) return { ...nothing(), reread: isSwarmModule(this.#specs.get(name)!) ? [name] : [] };
     const known = this.#containers.get(name);
     if (known && known.id !== event.id) return { ...nothing(), reread: [name] };
     // Gone: the module has no container, unless another of its own is left, which a read will tell.

@@ -58,7 +58,7 @@ export class Reconfiguration {
     const spec = this.#store.spec(name)!;
     try {
       this.#store.observe(await this.#reader.image(spec.image));
-      this.#store.observe(await this.#reader.container(spec));
+      this.#store.observe(await this.#reader.module(spec));
     } catch (error) {
       this.#log.warn({ err: error, module: name }, 'could not read a module docker.yaml added or changed; the next resync will');
     }

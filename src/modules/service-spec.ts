@@ -15,9 +15,10 @@ export function isSwarmModule(module: ModuleSpec): module is SwarmModuleSpec {
  * container-spec.ts makes it (image, envs, berth's labels and digests, command, healthcheck, mounts, limits),
  * `replicas` of them: docker.yaml's, or 0 for a stopped module. The kernel here has no IPVS, and a virtual IP
  * needs it: replicas are found by DNS round robin (dnsrr), and ports are published on each task's node (host
- * mode), not through the routing mesh. Networks are left to Swarm's default until berth makes overlay ones.
+ * mode), not through the routing mesh. `networks`: the ids of the module's networks (overlay ones, made by
+ * ModuleResources on a manager), where the module's name is an alias as for its container; none: Swarm's default.
  */
-export function serviceSpec(project: string, module: SwarmModuleSpec, replicas = module.deploy.replicas): ServiceSpec {
+export function serviceSpec(project: string, module: SwarmModuleSpec, replicas = module.deploy.replicas, networks: readonly string[] = []): ServiceSpec {
   const container = containerCreateOptions(project, module, []);
   const { Mounts: mounts, NanoCpus: nanoCpus, Memory: memoryBytes } = container.HostConfig ?? {};
   const { deploy } = module;
@@ -40,6 +41,7 @@ export function serviceSpec(project: string, module: SwarmModuleSpec, replicas =
       Resources: nanoCpus || memoryBytes ? { Limits: { NanoCPUs: nanoCpus, MemoryBytes: memoryBytes } } : undefined,
       RestartPolicy: module.restart && restartPolicy(module.restart),
       Placement: { Constraints: deploy.placement },
+      Networks: networks.map((network) => ({ Target: network, Aliases: [module.name] })),
     },
     Mode: { Replicated: { Replicas: replicas } },
     UpdateConfig: rolloutConfig(deploy.update, deploy.update.failureAction),

@@ -325,7 +325,7 @@ export class FakeEngine implements DockerClient {
     create: async (spec: ServiceSpec) => {
       await this.#call('services.create', spec.Name);
       const id = `s${this.#nextId++}`.padEnd(25, '0');
-      const details = { id, name: spec.Name, labels: spec.Labels ?? {}, version: 1, replicas: spec.Mode?.Replicated?.Replicas ?? 0 };
+      const details = { id, name: spec.Name, labels: spec.Labels ?? {}, version: 1, replicas: spec.Mode?.Replicated?.Replicas ?? 0, spec };
       this.servicesHeld.set(id, { details, spec });
       return id;
     },
@@ -333,7 +333,7 @@ export class FakeEngine implements DockerClient {
       await this.#call('services.update', id);
       const held = this.servicesHeld.get(id);
       if (!held || held.details.version !== version) throw toBerthError(Object.assign(new Error('update out of sequence'), { statusCode: held ? 500 : 404 }), `update service ${id}`);
-      const details = { ...held.details, labels: spec.Labels ?? {}, version: version + 1, replicas: spec.Mode?.Replicated?.Replicas ?? 0 };
+      const details = { ...held.details, labels: spec.Labels ?? {}, version: version + 1, replicas: spec.Mode?.Replicated?.Replicas ?? 0, spec };
       this.servicesHeld.set(id, { details, spec });
     },
     rollback: async (id: string) => {
@@ -368,8 +368,8 @@ export class FakeEngine implements DockerClient {
       await this.#call('networks.users', id);
       return 0;
     },
-    create: async (name: string, labels: Record<string, string>) => {
-      await this.#call('networks.create', name);
+    create: async (name: string, labels: Record<string, string>, { overlay = false } = {}) => {
+      await this.#call('networks.create', overlay ? `${name} overlay` : name);
       if (!this.networksHeld.has(name)) this.networksHeld.set(name, labels);
       return name;
     },

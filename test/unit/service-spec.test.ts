@@ -63,6 +63,11 @@ describe('serviceSpec', () => {
     expect(spec.TaskTemplate).toMatchObject({ Placement: { Constraints: ['node.role==worker'] } });
   });
 
+  it("joins the networks given (the project's overlay ones), reachable there by the module's name; none: Swarm's default", () => {
+    expect(serviceSpec(project, tts, 3, ['net1']).TaskTemplate).toMatchObject({ Networks: [{ Target: 'net1', Aliases: ['tts'] }] });
+    expect(spec.TaskTemplate).toMatchObject({ Networks: [] });
+  });
+
   it('rolls updates out as docker.yaml says, rolled back on failure; a failed rollback pauses', () => {
     const rollout = { Parallelism: 2, Delay: 10e9, Monitor: 30e9, MaxFailureRatio: 0.25, Order: 'start-first' };
     expect(spec.UpdateConfig).toEqual({ ...rollout, FailureAction: 'rollback' });

@@ -9,6 +9,7 @@ const service = (replicas: number, update?: ServiceUpdateState): ServiceDetails 
   version: 7,
   replicas,
   update: update && { state: update },
+  spec: { Name: 'tts_piper' },
 });
 
 let nextTask = 1;

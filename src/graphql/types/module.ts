@@ -6,6 +6,14 @@ import { ContainerStatusEnum } from './container-status.ts';
 import { HealthStatusEnum } from './health-status.ts';
 import { PortRef } from './port.ts';
 
+const ReplicasRef = builder.objectRef<NonNullable<ModuleState['replicas']>>('Replicas').implement({
+  description: "A Swarm module's tasks (docker.yaml's deploy:).",
+  fields: (t) => ({
+    desired: t.exposeInt('desired', { description: 'How many tasks its service wants: deploy.replicas once started, 0 once stopped.' }),
+    running: t.exposeInt('running', { description: 'How many run, on nodes that are up.' }),
+  }),
+});
+
 export const ModuleRef = builder.objectRef<ModuleState>('Module').implement({
   description: 'A containerised platform module declared in docker.yaml.',
   fields: (t) => ({
@@ -26,9 +34,15 @@ export const ModuleRef = builder.objectRef<ModuleState>('Module').implement({
     containerId: t.string({ nullable: true, resolve: (module) => module.containerId }),
     startedAt: t.field({ type: 'DateTime', nullable: true, resolve: (module) => module.startedAt }),
     exitCode: t.int({ nullable: true, description: 'Set once the container has run and stopped.', resolve: (module) => module.exitCode }),
+    replicas: t.field({
+      type: ReplicasRef,
+      nullable: true,
+      description: "A Swarm module's replicas, { 0, 0 } before its service exists; null for a module that runs as one container.",
+      resolve: (module) => module.replicas,
+    }),
     drift: t.stringList({
       description:
-        'What differs between the container and docker.yaml, by field, sorted: image, imageId (the reference now names another image), envs.NAME (names only), ports.NAME, volumes, command, entrypoint, user, workdir, restart, resources, healthcheck, networks, containerName; spec for a container made by an older berth, which recorded no digest per field (which field is not known). Empty when up to date, and without a container. applyModule recreates the container from docker.yaml.',
+        'What differs between the container (a Swarm module\'s service) and docker.yaml, by field, sorted: image, imageId (the reference now names another image), envs.NAME (names only), ports.NAME, volumes, command, entrypoint, user, workdir, restart, resources, healthcheck, networks, containerName, deploy (a Swarm module\'s replicas, placement or update); spec for a container made by an older berth, which recorded no digest per field (which field is not known). Empty when up to date, and without a container. applyModule recreates the container from docker.yaml.',
       resolve: (module) => module.drift,
     }),
   }),
