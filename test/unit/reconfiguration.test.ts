@@ -143,6 +143,17 @@ describe('Reconfiguration', () => {
     expect(store.spec('alpha')).toBe(next);
     expect((await changed.next()).value).toMatchObject({ spec: next });
   });
+
+  // Fails today (review): a reload that gives a running container module `deploy:` leaves its container running,
+  // unseen (the module now reads as a service), its ports held against the service's tasks; the reverse leaves the service.
+  it.fails('retires the container of a module that a reload turns into a Swarm module', async () => {
+    engine.addContainer(alpha, 'running');
+    await sync(store, engine);
+    const deploy = { replicas: 1, placement: [], update: { parallelism: 1, delayNs: 0, order: 'stop-first' as const, failureAction: 'rollback' as const, maxFailureRatio: 0 } };
+    const { removed } = await apply({ ...alpha, deploy }, beta);
+    await removed;
+    expect([...engine.held.values()].filter((container) => container.state === 'running')).toEqual([]);
+  });
 });
 
 describe('ConfigReloader', () => {
