@@ -39,6 +39,10 @@ export type BerthServices = ReturnType<typeof createServices>;
 /** How long /ready waits for a reconnect it asked for: under the 1 s timeout of the usual probes. */
 const readyProbeMs = 800;
 
+function hasSwarmModules(config: BerthConfig): boolean {
+  return config.modules.some((module) => module.deploy !== undefined);
+}
+
 function sameEngines(before: readonly EngineSpec[], after: readonly EngineSpec[]): boolean {
   const byName = new Map(before.map((engine) => [engine.name, engine]));
   return before.length === after.length && after.every((engine) => isDeepStrictEqual(byName.get(engine.name), engine));
@@ -183,6 +187,8 @@ function engineServices({ config, logger, engine, connection, deadlines, watcher
     },
     async reconfigure(before: BerthConfig, next: BerthConfig): Promise<void> {
       await reconfiguration.apply(next, diffConfigs(before, next));
+      // Swarm modules are followed from the connection on (service and node events, the task poll).
+      if (hasSwarmModules(before) !== hasSwarmModules(next)) watcher.refollow();
     },
     settled: () => reconciler.idle(),
   };

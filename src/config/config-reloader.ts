@@ -134,7 +134,8 @@ export class ConfigReloader {
   }
 
   #readFile(): Promise<ReadConfig> {
-    return readConfig(this.#file, this.#env, { project: this.#config.project, engines: this.#config.engines });
+    const deployed = new Map(this.#config.modules.map((module) => [module.name, module.deploy !== undefined]));
+    return readConfig(this.#file, this.#env, { project: this.#config.project, engines: this.#config.engines, deployed });
   }
 
   /**

@@ -55,9 +55,11 @@ export interface ParseOptions {
   engines?: readonly EngineSpec[];
   /** When the engines' TLS certificates must be valid; default now. */
   now?: Date;
+  /** Whether each module in force runs as a Swarm service (has deploy:): a reload cannot switch one between the two forms. */
+  deployed?: ReadonlyMap<string, boolean>;
 }
 
-export function parseConfig(text: string, { file, env, project, engines, now }: { file: string; env: Environment } & ParseOptions): BerthConfig {
+export function parseConfig(text: string, { file, env, project, engines, now, deployed }: { file: string; env: Environment } & ParseOptions): BerthConfig {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: false, prettyErrors: false });
   const located = new Locator(file, doc, lineCounter, allowedKeys);
@@ -100,6 +102,7 @@ export function parseConfig(text: string, { file, env, project, engines, now }: 
   issues.push(...hostPortClashes(config, located), ...tlsIssues(config, located, now));
   if (project !== undefined && config.project !== project) issues.push(located.path(['project'], projectFixed(project, config.project)));
   if (engines !== undefined) issues.push(...engineChanges(engines, config.engines, located));
+  if (deployed !== undefined) issues.push(...formChanges(deployed, config.modules, located));
   if (issues.length > 0) throw new ConfigError(issues);
   return config;
 }
@@ -121,6 +124,20 @@ function engineChanges(running: readonly EngineSpec[], wanted: readonly EngineSp
   });
   const removed = running.filter(({ name }) => !wanted.some((engine) => engine.name === name));
   return [...issues, ...removed.map(({ name }) => located.path(['engines'], `engine "${name}" is gone from engines, but berth runs with it: ${restart}`))];
+}
+
+/**
+ * A module a reload turns from a container into a Swarm service, or back: the old form would stay running,
+ * unseen (the module is read in its new form). Removed in one reload and added in the next, it is retired first.
+ */
+function formChanges(deployed: ReadonlyMap<string, boolean>, modules: readonly ModuleSpec[], located: Locator): ConfigIssue[] {
+  return modules.flatMap((module) => {
+    const before = deployed.get(module.name);
+    const now = module.deploy !== undefined;
+    if (before === undefined || before === now) return [];
+    const [from, to] = now ? ['a container', 'a Swarm service (deploy:)'] : ['a Swarm service', 'a container (no deploy:)'];
+    return [located.path(now ? ['modules', module.name, 'deploy'] : ['modules', module.name], `module "${module.name}" runs as ${from}: a reload cannot make it ${to}; remove the module in one reload and add it back in the next, which retires its ${from.replace(/^an? /, '')} first`)];
+  });
 }
 
 /** The default texts of `${VAR:-default}` and `${VAR-default}`: a secret may be written there too. */

@@ -47,6 +47,9 @@ export class EngineWatcher {
   readonly #options: Required<Omit<EngineWatcherOptions, 'onSynced' | 'socketPath'>> & Pick<EngineWatcherOptions, 'onSynced' | 'socketPath'>;
   readonly #stopping = new AbortController();
   #wakeup = new AbortController();
+  /** The connection followed now, which refollow() ends. */
+  #connection: AbortController | undefined;
+  #refollowing = false;
   #running: Promise<void> | undefined;
   #attempts = 0;
   #waiters: Waiter[] = [];
@@ -82,12 +85,27 @@ export class EngineWatcher {
     return within(attempt, timeoutMs, false);
   }
 
+  /**
+   * Follows the engine anew at once, the engine still marked reachable: for a reload that changed what is to be
+   * followed (the first Swarm module of an engine, or its last one gone: service and node events, the task poll).
+   */
+  refollow(): void {
+    if (!this.#connection) return;
+    this.#refollowing = true;
+    this.#connection.abort();
+  }
+
   async #run(): Promise<void> {
     const { store, initialBackoffMs, maxBackoffMs } = this.#options;
     for (let failures = 0; !this.#stopping.signal.aborted; failures++) {
       const began = Date.now();
       const connected = await this.#follow(++this.#attempts);
       if (this.#stopping.signal.aborted) break;
+      if (this.#refollowing) {
+        this.#refollowing = false;
+        failures = -1;
+        continue;
+      }
       store.observe({ type: 'unreachable' });
       if (connected) failures = 0;
       // An attempt that waited longer than any pause (a starting engine holds requests until it serves
@@ -102,6 +120,7 @@ export class EngineWatcher {
   async #follow(attempt: number): Promise<boolean> {
     const { docker, store, reader, logger, onSynced, watchdogMs, resyncMs, taskPollMs } = this.#options;
     const connection = new AbortController();
+    this.#connection = connection;
     const stop = () => connection.abort();
     this.#stopping.signal.addEventListener('abort', stop, { once: true });
     const timers: NodeJS.Timeout[] = [];

@@ -200,6 +200,7 @@ export class ModuleStore {
     this.#specs = new Map([...this.#specs].filter(([known]) => known !== name));
     this.#indexSpecs();
     for (const held of [this.#containers, this.#services, this.#states, this.#published, this.#observedAt]) held.delete(held === this.#observedAt ? `module:${name}` : name);
+    this.#observedAt.delete(`tasks:${name}`);
     this.#retiring.delete(name);
     this.#announcing.delete(name);
     this.#handling.delete(name);
@@ -348,16 +349,19 @@ export class ModuleStore {
 
   #observeService({ module: name, service, tasks, nodes, since }: Observation & { type: 'service' }): Outcome {
     if (!this.#specs.has(name) || !this.#isNewer(`module:${name}`, since)) return nothing();
-    this.#services.set(name, { service, tasks });
+    // A poll that began later and answered first has newer tasks of the same service, but only the read has its service.
+    const known = this.#services.get(name);
+    const polledLater = !this.#isNewer(`tasks:${name}`, since) && known?.service?.id === service?.id;
+    this.#services.set(name, { service, tasks: polledLater ? known!.tasks : tasks });
     if (!this.#isNewer('nodes', since)) return this.#publish([name]);
     this.#nodes = nodes;
     // A node that went or came changes the other Swarm modules' status too.
     return this.#publish(this.#swarmModules());
   }
 
-  /** Each Swarm module whose service is known takes its tasks from the poll, unless it was read since the poll began. */
+  /** Each Swarm module whose service is known takes its tasks from the poll, unless its tasks were read since the poll began. */
   #observeTasks(tasks: readonly TaskDetails[], since: number): Outcome {
-    const polled = [...this.#services].filter(([name, { service }]) => service && this.#isNewer(`module:${name}`, since));
+    const polled = [...this.#services].filter(([name, { service }]) => service && this.#isNewer(`tasks:${name}`, since));
     for (const [name, view] of polled) this.#services.set(name, { ...view, tasks: tasks.filter((task) => task.serviceId === view.service!.id) });
     return this.#publish(polled.map(([name]) => name));
   }

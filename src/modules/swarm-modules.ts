@@ -6,6 +6,7 @@ import type { ServiceSpec } from '../engine/service-client.ts';
 import { BerthError } from '../errors.ts';
 import { pause } from '../lib/timing.ts';
 import { isOwnedBy } from './container-spec.ts';
+import { moduleDrift } from './module-drift.ts';
 import type { ModuleReader } from './module-reader.ts';
 import type { ModuleStore } from './module-store.ts';
 import { serviceSpec, type SwarmModuleSpec } from './service-spec.ts';
@@ -57,7 +58,10 @@ export class SwarmModules {
     await this.#settle(spec, 'scale');
   }
 
-  /** Scales to 0; `timeoutSeconds` is how long each task gets to stop before it is killed. */
+  /**
+   * Scales to 0. Swarm stops each task within the grace period of its own spec: `timeoutSeconds` is the grace of
+   * the tasks started from now on, not of those this stops.
+   */
   async stop(spec: SwarmModuleSpec, timeoutSeconds: number): Promise<void> {
     const service = await this.#ownedService(spec);
     if (!service) return;
@@ -77,12 +81,14 @@ export class SwarmModules {
   }
 
   /**
-   * docker.yaml's spec for the service, running or stopped as it was, rolled out by
+   * docker.yaml's spec for the service when it drifted, running or stopped as it was, rolled out by
    * Swarm; an update that Swarm rolled back (or paused) is UPDATE_ROLLED_BACK with Swarm's reason.
    */
   async apply(spec: SwarmModuleSpec, timeoutSeconds: number): Promise<void> {
     const service = await this.#ownedService(spec);
-    if (!service) return;
+    // Nothing to apply (as for a container): an update that changes no task ends in no UpdateStatus to wait for,
+    // and one that changes only the stop grace would redeploy every task.
+    if (!service || moduleDrift(spec, service, undefined).length === 0) return;
     const replicas = service.replicas === 0 ? 0 : spec.deploy.replicas;
     const next = serviceSpec(this.#options.project, spec, replicas, await this.#options.prepare(spec));
     await this.#update(spec, service, withStopGrace(next, timeoutSeconds), 'updated from docker.yaml');
@@ -161,7 +167,7 @@ function withReplicas(spec: ServiceSpec, replicas: number): ServiceSpec {
   return { ...spec, Mode: { Replicated: { Replicas: replicas } } };
 }
 
-/** How long a task gets to stop before it is killed: stopModule's and applyModule's timeoutSeconds. */
+/** How long the tasks started from now on get to stop before they are killed: stopModule's, restartModule's and applyModule's timeoutSeconds. */
 function withStopGrace(spec: ServiceSpec, timeoutSeconds: number): ServiceSpec {
   // berth's services run containers: their template is a ContainerTaskSpec.
   const template = (spec.TaskTemplate ?? {}) as Dockerode.ContainerTaskSpec;

@@ -172,6 +172,18 @@ describe('engines in docker.yaml', () => {
   });
 });
 
+describe('a reload and Swarm modules', () => {
+  it('refuses to turn a container module into a Swarm service, or back, naming the way that retires the old form', () => {
+    const text = yaml('modules:', '  web:', '    kind: http', '    image: local/web:1', '    deploy: { replicas: 2 }', '  db: { kind: pg, image: local/pg:1 }');
+    const found = issues(text, { deployed: new Map([['web', false], ['db', true]]) });
+    expect(found.map(({ line, path, message }) => ({ line, path, message }))).toEqual([
+      { line: 5, path: 'modules.web.deploy', message: 'module "web" runs as a container: a reload cannot make it a Swarm service (deploy:); remove the module in one reload and add it back in the next, which retires its container first' },
+      { line: 6, path: 'modules.db', message: 'module "db" runs as a Swarm service: a reload cannot make it a container (no deploy:); remove the module in one reload and add it back in the next, which retires its Swarm service first' },
+    ]);
+    expect(() => parse(text, { deployed: new Map([['web', true], ['db', false], ['gone', true]]) })).not.toThrow();
+  });
+});
+
 describe('connectionOptions', () => {
   it('leaves local without a host to DOCKER_HOST, and reads unix, tcp, tcp with TLS and ssh addresses', () => {
     expect(connectionOptions({ name: 'local' })).toBeUndefined();

@@ -4,7 +4,8 @@ import type { DeploySpec } from '../../src/config/module-spec.ts';
 import { DockerModuleClient } from '../../src/modules/docker-module-client.ts';
 import { ModuleReader } from '../../src/modules/module-reader.ts';
 import { ModuleStore } from '../../src/modules/module-store.ts';
-import type { SwarmModuleSpec } from '../../src/modules/service-spec.ts';
+import { serviceSpec, type SwarmModuleSpec } from '../../src/modules/service-spec.ts';
+import { SwarmModules } from '../../src/modules/swarm-modules.ts';
 import { berthConfig, FakeEngine, moduleSpec, project, sync } from './fake-engine.ts';
 
 const deploy: DeploySpec = { replicas: 2, placement: [], update: { parallelism: 1, delayNs: 0, order: 'stop-first', failureAction: 'rollback', maxFailureRatio: 0 } };
@@ -46,5 +47,22 @@ describe('DockerModuleClient, Swarm modules, against a fake engine', () => {
   it('refuses the logs of a Swarm module with BAD_USER_INPUT', async () => {
     await sync(store, engine);
     await expect(modules.logs('web', { tail: 10 })).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
+  });
+});
+
+describe('SwarmModules.apply', () => {
+  it('updates nothing of a service without drift (Swarm would redeploy every task, or never end an update that changes nothing)', async () => {
+    const engine = new FakeEngine();
+    engine.addImage(web.image);
+    engine.swarmMembership = { nodeId: 'n1', manager: true };
+    engine.nodesHeld = [{ id: 'n1', role: 'manager', state: 'ready', availability: 'active' }];
+    const id = await engine.services.create(serviceSpec(project, web));
+    engine.tasksHeld = [{ id: 't1', serviceId: id, slot: 1, nodeId: 'n1', state: 'running', desiredState: 'running', at: new Date() }];
+    const store = new ModuleStore({ config: berthConfig(web) });
+    const reader = new ModuleReader({ docker: engine, store, project });
+    await reader.checkManager();
+    const swarm = new SwarmModules({ docker: engine, store, reader, project, logger: pino({ level: 'silent' }), prepare: async () => [], engineName: 'the Docker engine', settleTimeoutMs: 1_000 });
+    await swarm.apply(web, 10);
+    expect(engine.calls.filter((call) => call.startsWith('services.update'))).toEqual([]);
   });
 });

@@ -71,6 +71,15 @@ describe('ModuleStore, Swarm modules', () => {
     expect(store.get('web')!.replicas).toEqual({ desired: 2, running: 2 });
   });
 
+  it('takes the service of a read that began before a poll that answered first: only the poll\'s tasks are newer', () => {
+    observeService(2, [task('t1', 'running'), task('t2', 'running')]);
+    // An outside scale to 1: its event's read begins, then a poll begins and answers first.
+    const since = store.mark();
+    poll([task('t1', 'running'), task('t2', 'shutdown', 'shutdown')]);
+    store.observe({ type: 'service', module: 'web', service: service(1), tasks: [task('t1', 'running'), task('t2', 'running', 'shutdown')], nodes, since });
+    expect(store.get('web')).toMatchObject({ status: 'RUNNING', replicas: { desired: 1, running: 1 } });
+  });
+
   it('shows a changed deploy: as drift, from the service\'s labels', () => {
     observeService(2, [task('t1', 'running'), task('t2', 'running')]);
     store.reconfigure(berthConfig({ ...web, deploy: { ...deploy, placement: ['node.role==worker'] } }, plain), { added: [], removed: [], changed: ['web'] });

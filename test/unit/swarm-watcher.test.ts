@@ -1,5 +1,6 @@
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { diffConfigs } from '../../src/config/config-diff.ts';
 import type { DeploySpec } from '../../src/config/module-spec.ts';
 import type { TaskDetails } from '../../src/engine/engine-types.ts';
 import { EngineWatcher } from '../../src/modules/engine-watcher.ts';
@@ -66,5 +67,23 @@ describe('EngineWatcher on a Swarm manager', () => {
     await until(() => store.synced, 'the first sync');
     expect(store.get('web')).toMatchObject({ status: 'NOT_CREATED', replicas: { desired: 0, running: 0 } });
     expect(engine.calls.filter((call) => call.startsWith('services.'))).toEqual([]);
+  });
+  // The watcher of an engine without Swarm modules asks for no service events and polls no tasks: a reload that
+  // adds the first has it follow the engine anew (services.ts), and then it does.
+  it('follows a Swarm module that a reload adds to an engine that had none, once refollowed: its tasks are polled', async () => {
+    engine.swarmMembership = { nodeId: 'n1', manager: true };
+    engine.addImage(plain.image);
+    const id = await engine.services.create(serviceSpec(project, web));
+    const task = (name: string, state: TaskDetails['state']): TaskDetails => ({ id: name, serviceId: id, slot: 1, nodeId: 'n1', state, desiredState: 'running', at: new Date() });
+    engine.tasksHeld = [task('t1', 'running'), task('t2', 'running')];
+    const store = new ModuleStore({ config: berthConfig(plain) });
+    watch(store);
+    await until(() => store.synced, 'the first sync');
+    store.reconfigure(berthConfig(plain, web), diffConfigs(berthConfig(plain), berthConfig(plain, web)));
+    watcher!.refollow();
+    await until(() => store.get('web')?.status === 'RUNNING', 'web RUNNING after the reload');
+    expect(store.engine.reachable).toBe(true);
+    engine.tasksHeld = [task('t1', 'running'), task('t2', 'failed'), task('t3', 'pending')];
+    await until(() => store.get('web')?.status === 'HANDLING', 'web HANDLING from the poll');
   });
 });
