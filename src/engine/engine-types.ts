@@ -88,6 +88,8 @@ export interface EngineResource {
 
 export interface EngineNetwork extends EngineResource {
   created: Date;
+  /** bridge, overlay…: a Swarm service can join an overlay network only. */
+  driver: string;
 }
 
 /** A running container's resource usage at one reading, as `docker stats` computes it (container-stats.ts). */

@@ -35,7 +35,7 @@ export class DockerNetworkClient implements NetworkClient {
     // The engine's name filter matches parts of names too.
     return networks
       .filter((network) => network.Name === name)
-      .map((network) => ({ id: network.Id, name: network.Name, labels: network.Labels ?? {}, created: new Date(network.Created) }));
+      .map((network) => ({ id: network.Id, name: network.Name, labels: network.Labels ?? {}, created: new Date(network.Created), driver: network.Driver }));
   }
 
   async users(id: string): Promise<number> {

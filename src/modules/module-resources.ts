@@ -7,6 +7,14 @@ import { BerthError } from '../errors.ts';
 import { pause } from '../lib/timing.ts';
 import { labelKeys, ownershipLabels } from './container-spec.ts';
 
+/** A network made before its engine had Swarm modules: their services cannot join it, and berth does not remove it. */
+function bridgeForSwarm({ name, driver }: EngineNetwork): BerthError {
+  return new BerthError(
+    'ENGINE_ERROR',
+    `network ${name} is a ${driver} network, which the Swarm services of this engine cannot join: remove it once no container uses it (docker network rm ${name}), and berth makes it again as an attachable overlay network`,
+  );
+}
+
 /**
  * The networks and named volumes a module's container needs. berth makes the missing ones, labelled as
  * the project's, and never removes any: a volume holds data that outlives every container. One of the
@@ -20,7 +28,7 @@ export class ModuleResources {
   /** Whether networks are made as Swarm overlay ones: on a Swarm manager with Swarm modules, whose services join them. */
   readonly #overlay: () => boolean;
   /** Networks being looked up or made, by name: modules started at once share one creation. */
-  readonly #pending = new Map<string, Promise<string>>();
+  readonly #pending = new Map<string, Promise<EngineNetwork>>();
 
   constructor({ docker, project, logger, overlay = () => false }: { docker: DockerClient; project: string; logger: Logger; overlay?: () => boolean }) {
     this.#overlay = overlay;
@@ -36,7 +44,10 @@ export class ModuleResources {
   async prepare(spec: ModuleSpec): Promise<string[]> {
     const volumes = [...new Set(spec.volumes.filter((volume) => volume.type === 'volume').map((volume) => volume.source))];
     const [networks] = await Promise.all([Promise.all(spec.networks.map((name) => this.#network(name))), Promise.all(volumes.map((name) => this.#volume(name)))]);
-    return networks;
+    // A container joins any network; a Swarm service only an overlay one.
+    const bridged = spec.deploy && networks.find((network) => network.driver !== 'overlay');
+    if (bridged) throw bridgeForSwarm(bridged);
+    return networks.map((network) => network.id);
   }
 
   /** After the container is created, before it starts: the networks past the first, which the create could not join. */
@@ -44,7 +55,7 @@ export class ModuleResources {
     for (const network of networks.slice(1)) await this.#docker.networks.connect(network, container, [spec.name]);
   }
 
-  #network(name: string): Promise<string> {
+  #network(name: string): Promise<EngineNetwork> {
     let pending = this.#pending.get(name);
     if (!pending) {
       pending = this.#ensureNetwork(name).finally(() => this.#pending.delete(name));
@@ -59,12 +70,12 @@ export class ModuleResources {
    * settle on one: the one a container already uses, else the oldest; the empty others of the project
    * are removed (berth's only removal of a network: one it made twice, that nothing uses).
    */
-  async #ensureNetwork(name: string): Promise<string> {
+  async #ensureNetwork(name: string): Promise<EngineNetwork> {
     for (let attempt = 1; ; attempt++) {
       const found = await this.#docker.networks.named(name);
       if (found.length === 1) {
         this.#warnIfForeign('network', found[0]!);
-        return found[0]!.id;
+        return found[0]!;
       }
       if (found.length === 0) {
         const overlay = this.#overlay();

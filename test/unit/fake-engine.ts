@@ -358,11 +358,14 @@ export class FakeEngine implements DockerClient {
   readonly volumesHeld = new Map<string, Record<string, string>>();
   readonly joined = new Map<string, string[]>();
 
+  /** The driver of each network held, when not bridge. */
+  readonly networkDrivers = new Map<string, string>();
+
   readonly networks = {
     named: async (name: string) => {
       await this.#call('networks.named', name);
       const labels = this.networksHeld.get(name);
-      return labels ? [{ id: name, name, labels: { ...labels }, created: new Date(0) }] : [];
+      return labels ? [{ id: name, name, labels: { ...labels }, created: new Date(0), driver: this.networkDrivers.get(name) ?? 'bridge' }] : [];
     },
     users: async (id: string) => {
       await this.#call('networks.users', id);
@@ -371,6 +374,7 @@ export class FakeEngine implements DockerClient {
     create: async (name: string, labels: Record<string, string>, { overlay = false } = {}) => {
       await this.#call('networks.create', overlay ? `${name} overlay` : name);
       if (!this.networksHeld.has(name)) this.networksHeld.set(name, labels);
+      if (overlay) this.networkDrivers.set(name, 'overlay');
       return name;
     },
     remove: async (id: string) => {

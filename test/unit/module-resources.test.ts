@@ -26,8 +26,8 @@ describe('ModuleResources', () => {
     const twoNetworks = (containers: Record<string, number>, ownLabels = labels) => {
       const engine = new FakeEngine();
       let held = [
-        { id: 'younger', name: `${project}_default`, labels: ownLabels, created: new Date('2026-01-01T00:00:01Z') },
-        { id: 'older', name: `${project}_default`, labels: ownLabels, created: new Date('2026-01-01T00:00:00Z') },
+        { id: 'younger', name: `${project}_default`, labels: ownLabels, created: new Date('2026-01-01T00:00:01Z'), driver: 'bridge' },
+        { id: 'older', name: `${project}_default`, labels: ownLabels, created: new Date('2026-01-01T00:00:00Z'), driver: 'bridge' },
       ];
       engine.networks.named = async () => held;
       engine.networks.users = async (id: string) => containers[id] ?? 0;

@@ -37,6 +37,18 @@ describe('DockerModuleClient, Swarm modules, against a fake engine', () => {
     expect(spec.Mode).toEqual({ Replicated: { Replicas: 2 } });
   });
 
+  it("refuses, naming what to do, to put a service on the project's network made as a bridge before the engine had Swarm modules", async () => {
+    engine.swarmMembership = { nodeId: 'n1', manager: true };
+    await reader.checkManager();
+    await sync(store, engine);
+    await engine.networks.create(`${project}_default`, { 'berth.managed': 'true', 'berth.project': project });
+    await expect(modules.start('web')).rejects.toMatchObject({
+      code: 'ENGINE_ERROR',
+      message: `network ${project}_default is a bridge network, which the Swarm services of this engine cannot join: remove it once no container uses it (docker network rm ${project}_default), and berth makes it again as an attachable overlay network`,
+    });
+    expect(engine.servicesHeld.size).toBe(0);
+  });
+
   it('refuses to start a Swarm module on an engine that is not a manager, and leaves it NOT_CREATED', async () => {
     await sync(store, engine);
     await expect(modules.start('web')).rejects.toMatchObject({ code: 'ENGINE_ERROR', message: expect.stringContaining('the Docker engine is not a Swarm manager; run `docker swarm init`') });
