@@ -20,7 +20,7 @@ const image = 'berth-test/http-env:1.0';
 const targetMs = 1_000;
 
 export interface SwarmBenchOptions {
-  /** Trials kept, after one not kept; default 20 (each waits out Swarm's 5 s restart delay). */
+  /** Trials kept, after one not kept; default 50 (each waits out Swarm's 5 s restart delay). */
   trials?: number;
   /** How to run berth, as [program, args]; default `npm start`'s command. */
   command?: [string, string[]];
@@ -48,7 +48,7 @@ async function workerTask(cluster: SwarmCluster, project: string): Promise<strin
   throw new Error('no task of the module runs on the worker');
 }
 
-export async function benchSwarm({ trials = 20, command }: SwarmBenchOptions = {}): Promise<string[]> {
+export async function benchSwarm({ trials = 50, command }: SwarmBenchOptions = {}): Promise<string[]> {
   const project = `bench-swarm-${process.pid}`;
   const dir = await mkdtemp(join(tmpdir(), 'berth-bench-swarm-'));
   const cluster = await startSwarmCluster();
@@ -91,7 +91,7 @@ export async function benchSwarm({ trials = 20, command }: SwarmBenchOptions = {
     return [
       "## k. Swarm: a task's change reaching a subscriber",
       '',
-      `berth drives the manager of a two-node swarm of the bench's own (two dockerd in network namespaces, a veth pair between them), one module of 1 replica placed on the worker. Each trial kills the task's container on the worker (\`docker kill\` through the worker's API): the manager sends no event of it, so berth sees it by its poll of GET /tasks (every 500 ms), once the worker has reported the task failed to the manager. Timed to the HANDLING delivery of a moduleStatusChanged subscriber (a process of its own) from the moment the kill is sent, and from the moment the manager's GET /tasks first shows the task stopped (this process reads it every 10 ms): the part berth answers for, the rest being the worker's report to the manager; the next trial waits for RUNNING again (Swarm replaces the task after its 5 s restart delay). ${trials} trials after 1 not kept. Target: p99 ≤ ${targetMs} ms.`,
+      `berth drives the manager of a two-node swarm of the bench's own (two dockerd in network namespaces, a veth pair between them), one module of 1 replica placed on the worker. Each trial kills the task's container on the worker (\`docker kill\` through the worker's API): the manager sends no task event, so berth learns of it by its poll of GET /tasks (every 250 ms), or by a service or node event that comes first, once the worker has reported the task failed to the manager. Timed to the HANDLING delivery of a moduleStatusChanged subscriber (a process of its own) from the moment the kill is sent, and from the moment the manager's GET /tasks first shows the task stopped (this process reads it every 10 ms): the part berth answers for, the rest being the worker's report to the manager; the next trial waits for RUNNING again (Swarm replaces the task after its 5 s restart delay). ${trials} trials after 1 not kept. Target: p99 ≤ ${targetMs} ms.`,
       '',
       '| from | trials | p50 | p99 | max |',
       '| --- | --- | --- | --- | --- |',

@@ -24,7 +24,7 @@ export interface EngineWatcherOptions {
   resyncMs?: number;
   /**
    * How often the tasks of the project's Swarm services are read, on a Swarm manager with Swarm modules: the
-   * engine sends no task events, so this bounds how late a task's change shows. Default 500 ms.
+   * engine sends no task events, so this bounds how late a task's change shows. Default 250 ms.
    */
   taskPollMs?: number;
   /** The engine's unix socket, if any: its folder is watched so that the socket's return wakes a reconnect at once. */
@@ -58,7 +58,7 @@ export class EngineWatcher {
   readonly #unread = { modules: new Set<string>(), images: new Set<string>() };
 
   constructor(options: EngineWatcherOptions) {
-    this.#options = { initialBackoffMs: 100, maxBackoffMs: 1_000, watchdogMs: 5_000, resyncMs: 60_000, taskPollMs: 500, ...options };
+    this.#options = { initialBackoffMs: 100, maxBackoffMs: 1_000, watchdogMs: 5_000, resyncMs: 60_000, taskPollMs: 250, ...options };
   }
 
   start(): void {
