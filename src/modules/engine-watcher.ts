@@ -7,6 +7,9 @@ import { backoffDelay, pause, within } from '../lib/timing.ts';
 import type { ModuleReader } from './module-reader.ts';
 import { followedActions, swarmActions, type ModuleStore, type Observation } from './module-store.ts';
 
+/** Failed task polls in a row after which the engine is followed anew. */
+const pollFailuresBeforeRefollow = 4;
+
 export interface EngineWatcherOptions {
   docker: DockerClient;
   store: ModuleStore;
@@ -250,10 +253,26 @@ export class EngineWatcher {
     this.#options.reader
       .tasks()
       .then((observation) => {
+        if (this.#pollFailures > 0) this.#options.logger.info('reading the Swarm tasks again');
+        this.#pollFailures = 0;
         if (!connection.aborted) this.#observe(observation);
       })
-      .catch((error: Error) => this.#options.logger.debug({ err: error }, 'could not read the Swarm tasks; trying again at the next tick'))
+      .catch((error: Error) => this.#pollFailed(error))
       .finally(() => (this.#polling = false));
+  }
+
+  /** Consecutive task polls that failed: a manager demoted, say, which answers no /tasks. */
+  #pollFailures = 0;
+
+  /**
+   * Once per run of failures at warn level, when its statuses begin to go stale; a few in a row have the engine
+   * followed anew, which asks again whether it is a manager (one no longer is followed as any other engine).
+   */
+  #pollFailed(error: Error): void {
+    const { logger } = this.#options;
+    if (this.#pollFailures++ === 0) logger.warn({ err: error }, 'could not read the Swarm tasks: Swarm modules may show stale statuses until it answers');
+    else logger.debug({ err: error }, 'still cannot read the Swarm tasks');
+    if (this.#pollFailures % pollFailuresBeforeRefollow === 0) this.refollow();
   }
 
   #resyncing = false;

@@ -68,6 +68,23 @@ describe('EngineWatcher on a Swarm manager', () => {
     expect(store.get('web')).toMatchObject({ status: 'NOT_CREATED', replicas: { desired: 0, running: 0 } });
     expect(engine.calls.filter((call) => call.startsWith('services.'))).toEqual([]);
   });
+  it('warns once when the task poll keeps failing, and follows the engine anew to ask whether it is still a manager', async () => {
+    engine.swarmMembership = { nodeId: 'n1', manager: true };
+    const store = new ModuleStore({ config: berthConfig(web) });
+    const warnings: string[] = [];
+    const reader = new ModuleReader({ docker: engine, store, project });
+    const logger = pino({ level: 'warn' }, { write: (line: string) => warnings.push((JSON.parse(line) as { msg: string }).msg) });
+    watcher = new EngineWatcher({ docker: engine, store, reader, logger, initialBackoffMs: 5, maxBackoffMs: 20, watchdogMs: 50, resyncMs: 60_000, taskPollMs: 10 });
+    watcher.start();
+    await until(() => store.synced, 'the first sync');
+    const askedBefore = engine.calls.filter((call) => call === 'system.swarm').length;
+    engine.fail('services.tasks', 500, 8);
+    await until(() => engine.calls.filter((call) => call === 'system.swarm').length > askedBefore, 'the manager asked again');
+    expect(warnings.filter((message) => message.startsWith('could not read the Swarm tasks'))).toHaveLength(1);
+    // Its resync reads the tasks too: in sync again once they answer.
+    await until(() => store.engine.reachable && engine.calls.filter((call) => call === 'services.tasks').length > 12, 'the engine in sync again');
+  });
+
   // The watcher of an engine without Swarm modules asks for no service events and polls no tasks: a reload that
   // adds the first has it follow the engine anew (services.ts), and then it does.
   it('follows a Swarm module that a reload adds to an engine that had none, once refollowed: its tasks are polled', async () => {
