@@ -44,8 +44,8 @@ export class ModuleResources {
   async prepare(spec: ModuleSpec): Promise<string[]> {
     const volumes = [...new Set(spec.volumes.filter((volume) => volume.type === 'volume').map((volume) => volume.source))];
     const [networks] = await Promise.all([Promise.all(spec.networks.map((name) => this.#network(name))), Promise.all(volumes.map((name) => this.#volume(name)))]);
-    // A container joins any network; a Swarm service only an overlay one.
-    const bridged = spec.deploy && networks.find((network) => network.driver !== 'overlay');
+    // A container joins any network; a Swarm service not a bridge one (a list may leave a swarm network's driver out).
+    const bridged = spec.deploy && networks.find((network) => network.driver === 'bridge');
     if (bridged) throw bridgeForSwarm(bridged);
     return networks.map((network) => network.id);
   }
