@@ -1,13 +1,13 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import Dockerode from 'dockerode';
 import { testImage } from '../fixtures/images.ts';
-import { commandLine, copyImage, killAndWait, unmountUnder } from './second-engine.ts';
+import { commandLine, copyImage, daemonLog, killAndWait, unmountUnder } from './second-engine.ts';
 
 const run = promisify(execFile);
 
@@ -80,14 +80,7 @@ export async function startPodmanEngine(images: readonly string[] = [testImage])
   const globals = ['--root', join(root, 'storage'), '--runroot', join(root, 'run'), '--tmpdir', join(root, 'libpod')];
   const env = { ...process.env, CONTAINERS_CONF: configFile, TMPDIR: join(root, 'tmp') };
   const docker = new Dockerode({ socketPath });
-  const log = () => {
-    try {
-      return readFileSync(logFile, 'utf8');
-    } catch {
-      return '';
-    }
-  };
-  const logTail = () => log().split('\n').slice(-30).join('\n');
+  const { log, logTail } = daemonLog(logFile);
   const remote = ['podman', '--remote', '--url', `unix://${socketPath}`];
   const cli = async (...args: string[]) => (await run(remote[0]!, [...remote.slice(1), ...args], { env })).stdout;
 

@@ -94,14 +94,7 @@ export async function startSecondEngine({
   /** Set by kill(): the engine's containers may still run under their shims. */
   let killed = false;
 
-  const log = () => {
-    try {
-      return readFileSync(logFile, 'utf8');
-    } catch {
-      return '';
-    }
-  };
-  const logTail = () => log().split('\n').slice(-30).join('\n');
+  const { log, logTail } = daemonLog(logFile);
 
   async function start(): Promise<void> {
     if (daemon) return;
@@ -220,6 +213,18 @@ export async function startSecondEngine({
     throw error;
   }
   return engine;
+}
+
+/** A daemon's log file, whole, and its last 30 lines for failure messages; empty before the daemon wrote one. */
+export function daemonLog(logFile: string): { log: () => string; logTail: () => string } {
+  const log = () => {
+    try {
+      return readFileSync(logFile, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  return { log, logTail: () => log().split('\n').slice(-30).join('\n') };
 }
 
 /** `docker save <image> | <load command>`, from the main engine to another (`docker -H … load`, `podman … load`). */
