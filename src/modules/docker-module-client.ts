@@ -600,11 +600,17 @@ export class DockerModuleClient {
     const image = await this.#reader.image(spec.image);
     this.#store.observe(image);
     if (!image.image) throw imageNotLoaded(spec);
-    const networks = await this.#resources.prepare(spec);
-    for (const deadline = Date.now() + nameTakenWaitMs; ; await pause(50)) {
+    let networks = await this.#resources.prepare(spec);
+    for (let deadline = Date.now() + nameTakenWaitMs, settled = 0; ; await pause(50)) {
       try {
         return await this.#createJoined(spec, networks);
       } catch (error) {
+        // A network removed since it was prepared: another berth that made the same network at the same moment
+        // settled on its own and removed this one. Prepared again, it is the one both keep.
+        if (isMissingNetwork(error) && settled++ < missingNetworkRetries) {
+          networks = await this.#resources.prepare(spec);
+          continue;
+        }
         // 404: the image went since the check, or a network was removed since it was made.
         if (engineStatusCode(error) === 404) throw (await this.#imageGone(spec)) ? imageNotLoaded(spec) : error;
         const missing = bindSourceMissing(spec, error);
@@ -650,6 +656,9 @@ function checkTimeout(timeoutSeconds: number): void {
 
 /** How long a create that finds the module's name taken waits for the holder to show or to go. */
 const nameTakenWaitMs = 2_000;
+
+/** How many times a create whose network went since it was prepared prepares it again. */
+const missingNetworkRetries = 3;
 
 /** A container a start can use as it is: not dead, and running or made from this docker.yaml. */
 function startsAsIs(container: ContainerDetails, spec: ModuleSpec): boolean {

@@ -20,7 +20,12 @@ describe('two berth replicas on one engine', () => {
   let second: Harness;
   // What both berths log at warn level and above: a lost race must not show as a failed autostart.
   const warnings: string[] = [];
-  const logger = pino({ level: 'warn' }, { write: (line: string) => warnings.push((JSON.parse(line) as { msg: string }).msg) });
+  const logger = pino({ level: 'warn' }, {
+    write: (line: string) => {
+      const { msg, err } = JSON.parse(line) as { msg: string; err?: { message: string } };
+      warnings.push(err ? `${msg}: ${err.message}` : msg);
+    },
+  });
 
   beforeAll(async () => {
     first = createHarness(yaml, { logger });

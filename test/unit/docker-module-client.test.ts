@@ -1,5 +1,6 @@
 import { pino } from 'pino';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { toBerthError } from '../../src/engine/engine-error.ts';
 import { labelKeys, moduleLabels, specDigest } from '../../src/modules/container-spec.ts';
 import { DockerModuleClient } from '../../src/modules/docker-module-client.ts';
 import { ModuleReader } from '../../src/modules/module-reader.ts';
@@ -188,6 +189,20 @@ describe('DockerModuleClient operations against a fake engine', () => {
     await sync(store, engine);
     await expect(modules.restart('alpha', 1)).resolves.toMatchObject({ status: 'RUNNING' });
     await expect(modules.restart('alpha', -1)).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
+  });
+
+  // Two berths made the project's network at the same moment; the other one settled on its own and removed this one's.
+  it('prepares the network again when it was removed between its preparation and the create', async () => {
+    await sync(store, engine);
+    const create = engine.containers.create;
+    engine.containers.create = async () => {
+      engine.containers.create = create;
+      const [network] = engine.networksHeld.keys();
+      engine.networksHeld.delete(network!);
+      throw toBerthError(Object.assign(new Error(`network ${network} not found`), { statusCode: 404 }), 'create');
+    };
+    await expect(modules.start('alpha')).resolves.toMatchObject({ status: 'RUNNING' });
+    expect(engine.calls.filter((call) => call.startsWith('networks.create'))).toHaveLength(2);
   });
 
   describe('with the engine marked down', () => {
