@@ -8,6 +8,7 @@ import { ConfigReloader } from './config/config-reloader.ts';
 import { readConfig } from './config/docker-yaml.ts';
 import { isLoopback, readSettings, SettingsError } from './config/settings.ts';
 import { listen } from './http/listen.ts';
+import { AuditFileError, AuditLog } from './lib/audit-log.ts';
 import { createServices } from './services.ts';
 
 const shutdownGraceMs = 10_000;
@@ -15,6 +16,7 @@ const shutdownGraceMs = 10_000;
 async function main(): Promise<void> {
   const settings = readSettings(process.env);
   const logger = pino({ level: settings.logLevel });
+  const audit = new AuditLog(logger, { file: settings.auditFile });
   const loaded = await readConfig(settings.configFile, process.env);
   const { config } = loaded;
   logger.info({ config: settings.configFile, project: config.project, modules: config.modules.length, digest: loaded.digest }, 'configuration loaded');
@@ -26,9 +28,10 @@ async function main(): Promise<void> {
     watcher: { resyncMs: settings.resyncSeconds * 1000 },
     dependencyTimeoutMs: settings.dependencyTimeoutSeconds * 1000,
     updateTimeoutMs: settings.updateTimeoutSeconds * 1000,
+    audit,
   });
-  const reloader = new ConfigReloader({ file: settings.configFile, env: process.env, loaded, apply: (next) => services.reconfigure(next), audit: services.audit, logger });
-  const auth = settings.auth.mode === 'tokens' ? await TokenFileAuthenticator.open(settings.auth.file, logger) : noAuthentication;
+  const reloader = new ConfigReloader({ file: settings.configFile, env: process.env, loaded, apply: (next) => services.reconfigure(next), audit, logger });
+  const auth = settings.auth.mode === 'tokens' ? await TokenFileAuthenticator.open(settings.auth.file, logger, audit) : noAuthentication;
   if (settings.auth.mode === 'tokens') logger.info({ file: settings.auth.file }, 'authentication on: bearer tokens from the tokens file');
   else if (settings.auth.why === 'loopback') logger.info({ host: settings.host }, 'authentication off: berth listens on loopback only');
   else logger.warn({ host: settings.host }, 'authentication off (BERTH_AUTH=off): whoever reaches berth controls the Docker engine');
@@ -45,6 +48,7 @@ async function main(): Promise<void> {
     maxBodyBytes: settings.limits.bodyBytes,
     maxUploadBytes: settings.limits.uploadBytes,
     loopbackHostOnly,
+    audit,
   });
   const running = await listen(app, {
     host: settings.host,
@@ -52,13 +56,15 @@ async function main(): Promise<void> {
     auth,
     loopbackHostOnly,
     limits: settings.limits,
+    audit,
     onError: (error) => logger.error({ err: error }, 'server error'),
   });
   logger.info({ url: running.url }, 'berth is listening');
   // Installed once berth listens (before, the signal's default would end the process), and before anything
   // else that could fail: a SIGHUP must never end a berth that serves, nor SIGTERM skip the graceful stop.
   process.on('SIGHUP', () => {
-    logger.info({ signal: 'SIGHUP' }, 'reloading docker.yaml');
+    logger.info({ signal: 'SIGHUP' }, 'reloading docker.yaml and reopening the audit file');
+    audit.reopen();
     void reloader.reload('SIGHUP');
   });
 
@@ -74,7 +80,10 @@ async function main(): Promise<void> {
     auth.close();
     reloader.close();
     Promise.all([running.close(), services.stop()]).then(
-      () => logger.info('stopped'),
+      () => {
+        audit.close();
+        logger.info('stopped');
+      },
       (error: Error) => logger.error({ err: error }, 'error while closing the server'),
     );
   };
@@ -85,7 +94,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  if (error instanceof ConfigError || error instanceof SettingsError) {
+  if (error instanceof ConfigError || error instanceof SettingsError || error instanceof AuditFileError) {
     process.stderr.write(`berth: invalid configuration\n${error.message}\n`);
   } else {
     process.stderr.write(`berth: failed to start: ${(error as Error).stack ?? String(error)}\n`);

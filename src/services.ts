@@ -32,6 +32,8 @@ export interface BerthServicesOptions {
   removalStopSeconds?: number;
   /** How long an applied module's new container has to run (and be healthy) before it is rolled back; default 60 s. */
   updateTimeoutMs?: number;
+  /** The audit trail; default one on `logger` alone. */
+  audit?: AuditLog;
 }
 
 export type BerthServices = ReturnType<typeof createServices>;
@@ -64,7 +66,7 @@ export function createServices(options: BerthServicesOptions) {
   // Every secret of every configuration loaded: an older engine message may still carry one a reload replaced.
   const secrets = new Set(config.secrets);
   let redact = redactor([...secrets]);
-  const audit = new AuditLog(logger);
+  const audit = options.audit ?? new AuditLog(logger);
   const engines = config.engines.map((engine) =>
     engineServices({
       ...options,
@@ -84,7 +86,7 @@ export function createServices(options: BerthServicesOptions) {
     store: local.store,
     /** Each engine's services, by name. */
     engines: new Map(engines.map((engine) => [engine.name, engine])),
-    /** One line per mutation, apply and reload. */
+    /** The audit trail: reloads and berth's own applies here, requests' through the app. */
     audit,
     modules: fleet,
     /** For /ready: some engine answers. A probe tries a reconnect of the engines marked down at once rather than wait. */

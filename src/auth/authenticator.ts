@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { AuditLog } from '../lib/audit-log.ts';
 import { watchFile } from '../lib/watch-file.ts';
 import { authenticate, loadTokens, stillGranted, type Principal, type TokenEntry } from './tokens.ts';
 
@@ -35,21 +36,23 @@ export class TokenFileAuthenticator implements Authenticator {
   #entries: readonly TokenEntry[];
   readonly #file: string;
   readonly #logger: Logger;
+  readonly #audit: AuditLog | undefined;
   readonly #unwatch: () => void;
   readonly #listeners = new Set<() => void>();
 
-  private constructor(file: string, entries: TokenEntry[], logger: Logger) {
+  private constructor(file: string, entries: TokenEntry[], logger: Logger, audit: AuditLog | undefined) {
     this.#file = file;
     this.#entries = entries;
     this.#logger = logger;
+    this.#audit = audit;
     this.#unwatch = watchFile(file, () => void this.#reload(), {
       onError: (error) => logger.error({ err: error, file }, 'cannot watch the tokens file; it will not be re-read'),
     });
   }
 
-  /** Reads the file; an unreadable or invalid file is a ConfigError, so berth does not start. */
-  static async open(file: string, logger: Logger): Promise<TokenFileAuthenticator> {
-    return new TokenFileAuthenticator(file, await loadTokens(file), logger);
+  /** Reads the file; an unreadable or invalid file is a ConfigError, so berth does not start. Revocations are audited. */
+  static async open(file: string, logger: Logger, audit?: AuditLog): Promise<TokenFileAuthenticator> {
+    return new TokenFileAuthenticator(file, await loadTokens(file), logger, audit);
   }
 
   get count(): number {
@@ -75,8 +78,13 @@ export class TokenFileAuthenticator implements Authenticator {
 
   async #reload(): Promise<void> {
     try {
+      const before = this.#entries;
       this.#entries = await loadTokens(this.#file);
       this.#logger.info({ file: this.#file, tokens: this.#entries.length }, 'tokens file re-read');
+      // A token gone from the file, or whose role changed: one audit line each, by its name (never its value).
+      for (const revoked of before.filter((entry) => !stillGranted(this.#entries, entry))) {
+        this.#audit?.write({ principal: 'tokens file', operation: 'revokeToken', outcome: 'ok', durationMs: 0, details: { token: revoked.name, role: revoked.role, file: this.#file } });
+      }
       for (const listener of this.#listeners) listener();
     } catch (error) {
       this.#logger.error({ file: this.#file, problems: (error as Error).message }, 'tokens file is invalid; keeping the tokens read before');

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { AuditLog } from '../lib/audit-log.ts';
+import { elapsedMs, type AuditLog } from '../lib/audit-log.ts';
 import { pause } from '../lib/timing.ts';
 import { watchFile } from '../lib/watch-file.ts';
 import type { ConfigChanges } from './config-diff.ts';
@@ -100,7 +100,7 @@ export class ConfigReloader {
   async #reload(who: ReloadTrigger): Promise<ReloadOutcome> {
     const began = performance.now();
     const audit = (outcome: ReloadOutcome, details: Record<string, unknown>) => {
-      this.#audit.write({ who, action: 'reload', outcome, durationMs: Math.round(performance.now() - began), details: { file: this.#file, ...details } });
+      this.#audit.write({ principal: who, operation: 'reload', outcome, durationMs: elapsedMs(began), details: { file: this.#file, ...details } });
       return outcome;
     };
     try {

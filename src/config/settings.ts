@@ -17,6 +17,7 @@ const settingsSchema = z.object({
     .optional(),
   LOG_LEVEL: z.enum(logLevels).default('info'),
   BERTH_TOKENS_FILE: z.string().min(1).optional(),
+  BERTH_AUDIT_FILE: z.string().min(1).optional(),
   BERTH_AUTH: z.enum(['on', 'off'], { error: 'expected on or off' }).optional(),
   BERTH_GRAPHIQL: onOff.default('on'),
   BERTH_INTROSPECTION: onOff.default('on'),
@@ -43,6 +44,8 @@ export interface Settings {
   logLevel: (typeof logLevels)[number];
   /** Who may call berth: tokens from a file, or nobody checked (loopback, or BERTH_AUTH=off). */
   auth: AuthSetting;
+  /** A file the audit lines are appended to as well; default none (they go to stdout with the logs). */
+  auditFile: string | undefined;
   /** GraphiQL at /graphql in a browser; default on. */
   graphiql: boolean;
   /** How often everything on the engine is listed again, to catch what events missed; default 60 s. */
@@ -109,6 +112,7 @@ export function readSettings(env: Environment): Settings {
     dockerHost: data.DOCKER_HOST,
     logLevel: data.LOG_LEVEL,
     auth: authSetting(data.HOST, data.BERTH_TOKENS_FILE, data.BERTH_AUTH),
+    auditFile: data.BERTH_AUDIT_FILE,
     graphiql: data.BERTH_GRAPHIQL === 'on',
     resyncSeconds: data.BERTH_RESYNC_SECONDS,
     dependencyTimeoutSeconds: data.BERTH_DEPENDENCY_TIMEOUT_SECONDS,

@@ -15,6 +15,9 @@ import type { Principal } from '../auth/tokens.ts';
 import type { BerthContext } from './context.ts';
 import { useSharedSubscriptionExecution } from './plugins/shared-subscriptions.ts';
 import { useBodyLimitsAndStreamedUploads } from './plugins/uploads.ts';
+import { clientAddress, useRefusalAudit } from './plugins/audit.ts';
+import { useRequestId } from '../http/request-id.ts';
+import type { AuditLog } from '../lib/audit-log.ts';
 import { schema } from './schema.ts';
 
 export interface BerthAppOptions {
@@ -36,6 +39,8 @@ export interface BerthAppOptions {
   loopbackHostOnly?: boolean;
   /** Whether the engine answers, for /ready; default what the module client last saw of it. */
   engineReady?: () => boolean | Promise<boolean>;
+  /** Where mutations and refused requests are written down; default none (tests that do not look). */
+  audit?: AuditLog;
 }
 
 const noFile = { state: { path: '', loadedAt: new Date(0), digest: '', errors: [] } } as const;
@@ -52,9 +57,13 @@ export const operationLimits = {
 export type BerthApp = ReturnType<typeof createBerthApp>;
 
 /** The GraphQL app, built from its services and not yet listening: tests call `app.fetch`. */
-export function createBerthApp({ modules, config = noFile, logger, auth = noAuthentication, graphiql = true, introspection = true, maxBodyBytes = 100_000, maxUploadBytes = 10 * 1024 ** 3, loopbackHostOnly = false, engineReady = () => modules.engine.reachable }: BerthAppOptions) {
+export function createBerthApp({ modules, config = noFile, logger, auth = noAuthentication, graphiql = true, introspection = true, maxBodyBytes = 100_000, maxUploadBytes = 10 * 1024 ** 3, loopbackHostOnly = false, engineReady = () => modules.engine.reachable, audit }: BerthAppOptions) {
   const principals = new WeakMap<Request, Principal>();
-  return createYoga<{ principal?: Principal }, BerthContext>({
+  const requestIds = new WeakMap<Request, string>();
+  // An HTTP request refused before GraphQL ran (no valid token, a foreign Host): one audit line.
+  const refusals = (request: Request, serverContext: unknown, outcome: 'UNAUTHENTICATED' | 'FORBIDDEN') =>
+    audit?.write({ principal: null, operation: `${request.method} ${new URL(request.url).pathname}`, outcome, durationMs: 0, requestId: requestIds.get(request), details: { address: clientAddress(serverContext) } });
+  return createYoga<{ principal?: Principal; requestId?: string }, BerthContext>({
     schema,
     graphqlEndpoint: '/graphql',
     healthCheckEndpoint: probePaths.health,
@@ -73,17 +82,18 @@ export function createBerthApp({ modules, config = noFile, logger, auth = noAuth
     cors: false,
     // HTTP requests were authenticated by useHttpAuthentication, graphql-ws operations in onSubscribe.
     // Closed by default: with authentication on, an operation without a principal does not run.
-    context: ({ request, principal }) => {
+    context: ({ request, principal, requestId }) => {
       const who = principal ?? principals.get(request) ?? (auth.enabled ? undefined : anonymous);
       if (!who) throw createGraphQLError(unauthenticatedMessage, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
-      return { modules, config, principal: who, request };
+      return { modules, config, principal: who, request, requestId: requestId ?? requestIds.get(request), audit };
     },
     logging: yogaLogger(logger),
     maskedErrors: { maskError: exposeBerthErrors },
     plugins: [
+      useRequestId(requestIds),
       useBodyLimitsAndStreamedUploads({ bodyBytes: maxBodyBytes, uploadBytes: maxUploadBytes }),
-      ...(loopbackHostOnly ? [useLoopbackHostOnly()] : []),
-      ...(auth.enabled ? [useHttpAuthentication(auth, principals, { graphiql })] : []),
+      ...(loopbackHostOnly ? [useLoopbackHostOnly(refusals)] : []),
+      ...(auth.enabled ? [useHttpAuthentication(auth, principals, { graphiql, refused: refusals })] : []),
       // A browser's simple (unpreflighted) request, which another site can make, is refused: it must
       // carry a JSON content type, an Authorization header or x-graphql-yoga-csrf. CSRF on a loopback berth.
       useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'authorization'] }),
@@ -96,6 +106,7 @@ export function createBerthApp({ modules, config = noFile, logger, auth = noAuth
         blockFieldSuggestion: { enabled: !introspection },
       }),
       ...(introspection ? [] : [useDisableIntrospection()]),
+      useRefusalAudit(),
       useRoles((context) => (context as Partial<BerthContext>).principal),
       useRevocation(auth, (context) => (context as Partial<BerthContext>).principal),
       // Compiled queries: the frontend asks the same few operations over and over. Subscriptions keep

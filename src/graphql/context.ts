@@ -1,5 +1,6 @@
 import type { Principal } from '../auth/tokens.ts';
 import type { ConfigState } from '../config/config-reloader.ts';
+import type { AuditLog } from '../lib/audit-log.ts';
 import type { Fleet } from '../modules/fleet.ts';
 
 /**
@@ -15,4 +16,8 @@ export interface BerthContext {
   principal: Principal | undefined;
   /** The HTTP request; none over graphql-ws. */
   request?: Request;
+  /** The request's id (x-request-id), or the graphql-ws connection's and operation's: audit lines carry it. */
+  requestId?: string;
+  /** Where mutations and refusals are written down; none in tests that do not look. */
+  audit?: AuditLog;
 }

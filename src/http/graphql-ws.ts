@@ -7,10 +7,12 @@ import type { Authenticator } from '../auth/authenticator.ts';
 import { unauthenticatedMessage } from '../auth/auth-plugin.ts';
 import { bearerToken } from '../auth/tokens.ts';
 import type { BerthApp } from '../graphql/app.ts';
+import type { AuditLog } from '../lib/audit-log.ts';
 import { batchWrites } from './batched-writes.ts';
+import { newConnectionId, operationRequestId } from './request-id.ts';
 
 /** What graphql-ws keeps per socket: the upgrade request, and who authenticated on connect (a type, not an interface, to index like a record). */
-type SocketExtra = { readonly socket: WebSocket; readonly request: IncomingMessage; token?: string | undefined };
+type SocketExtra = { readonly socket: WebSocket; readonly request: IncomingMessage; token?: string | undefined; connectionId?: string };
 type SocketContext = Context<Record<string, unknown>, SocketExtra>;
 
 interface EnvelopedExecution {
@@ -22,6 +24,8 @@ export interface GraphqlWsOptions {
   auth: Authenticator;
   /** Active subscriptions on one connection. */
   subscriptionsPerConnection: number;
+  /** Where refused connections and operations are written down. */
+  audit?: AuditLog | undefined;
 }
 
 /**
@@ -29,7 +33,9 @@ export interface GraphqlWsOptions {
  * error masking as HTTP. Tokens are checked on connect and on every operation; when the tokens file
  * drops a token, its sockets are closed (4403).
  */
-export function serveGraphqlWs(app: BerthApp, sockets: WebSocketServer, { auth, subscriptionsPerConnection }: GraphqlWsOptions): { dispose(): Promise<void> } {
+export function serveGraphqlWs(app: BerthApp, sockets: WebSocketServer, { auth, subscriptionsPerConnection, audit }: GraphqlWsOptions): { dispose(): Promise<void> } {
+  const refused = (context: SocketContext, operation: string, requestId: string) =>
+    audit?.write({ principal: null, operation, outcome: 'UNAUTHENTICATED', durationMs: 0, requestId, details: { address: context.extra.request.socket.remoteAddress } });
   const authenticated = new Map<WebSocket, string | undefined>();
   const stopWatchingTokens = auth.onChange(() => {
     for (const [socket, token] of authenticated) if (!auth.authenticate(token)) socket.close(4403, 'Forbidden');
@@ -42,7 +48,11 @@ export function serveGraphqlWs(app: BerthApp, sockets: WebSocketServer, { auth, 
       onConnect: (context) => {
         const presented = context.connectionParams?.authorization;
         const token = typeof presented === 'string' ? (bearerToken(presented) ?? presented) : undefined;
-        if (!auth.authenticate(token)) return false;
+        context.extra.connectionId = newConnectionId();
+        if (!auth.authenticate(token)) {
+          refused(context, 'graphql-ws connect', context.extra.connectionId);
+          return false;
+        }
         context.extra.token = token;
         authenticated.set(context.extra.socket, token);
         context.extra.socket.once('close', () => authenticated.delete(context.extra.socket));
@@ -50,10 +60,12 @@ export function serveGraphqlWs(app: BerthApp, sockets: WebSocketServer, { auth, 
       },
       execute: (args) => (args.rootValue as EnvelopedExecution).execute(args) as never,
       subscribe: (args) => (args.rootValue as EnvelopedExecution).subscribe(args) as never,
-      onSubscribe: async (context, _id, payload) => {
+      onSubscribe: async (context, id, payload) => {
+        const requestId = operationRequestId(context.extra.connectionId ?? '?', id);
         // Each operation is authorised anew: a token removed from the tokens file stops working on open sockets too.
         const principal = auth.authenticate(context.extra.token);
         if (!principal) {
+          refused(context, 'graphql-ws subscribe', requestId);
           context.extra.socket.close(4403, 'Forbidden');
           return [new GraphQLError(unauthenticatedMessage, { extensions: { code: 'UNAUTHENTICATED' } })];
         }
@@ -61,7 +73,7 @@ export function serveGraphqlWs(app: BerthApp, sockets: WebSocketServer, { auth, 
         if (Object.keys(context.subscriptions).length > subscriptionsPerConnection) {
           return [new GraphQLError(`at most ${subscriptionsPerConnection} subscriptions may be active on one connection`, { extensions: { code: 'TOO_MANY_SUBSCRIPTIONS' } })];
         }
-        return envelopedArgs(app, context, payload, principal);
+        return envelopedArgs(app, context, payload, principal, requestId);
       },
     },
     sockets,
@@ -75,13 +87,14 @@ export function serveGraphqlWs(app: BerthApp, sockets: WebSocketServer, { auth, 
 }
 
 /** The operation's execution arguments from yoga's envelop, or the errors that answer it. */
-async function envelopedArgs(app: BerthApp, context: SocketContext, payload: SubscribePayload, principal: unknown): Promise<ExecutionArgs | readonly GraphQLError[]> {
+async function envelopedArgs(app: BerthApp, context: SocketContext, payload: SubscribePayload, principal: unknown, requestId: string): Promise<ExecutionArgs | readonly GraphQLError[]> {
   const { schema, execute, subscribe, contextFactory, parse, validate } = app.getEnveloped({
     ...context,
     req: context.extra.request,
     socket: context.extra.socket,
     params: payload,
     principal,
+    requestId,
   });
   // A syntax error answers this one operation; thrown, it would close the client's whole socket.
   let document: ReturnType<typeof parse>;

@@ -4,6 +4,7 @@ import { WebSocketServer } from 'ws';
 import type { BerthApp } from '../graphql/app.ts';
 import { noAuthentication, type Authenticator } from '../auth/authenticator.ts';
 import { isLoopbackHostHeader } from '../auth/auth-plugin.ts';
+import type { AuditLog } from '../lib/audit-log.ts';
 import { serveGraphqlWs } from './graphql-ws.ts';
 
 export interface RunningServer {
@@ -26,20 +27,22 @@ export interface ListenOptions {
     /** Active subscriptions on one graphql-ws connection. */
     subscriptionsPerConnection?: number;
   };
+  /** Where refused graphql-ws connections are written down (HTTP's are the app's). */
+  audit?: AuditLog;
   /** Errors of the listening server; default: written to stderr. */
   onError?: (error: Error) => void;
 }
 
 export async function listen(
   app: BerthApp,
-  { host, port, auth = noAuthentication, loopbackHostOnly = false, limits = {}, onError = (error) => process.stderr.write(`berth: server error: ${error.message}\n`) }: ListenOptions,
+  { host, port, auth = noAuthentication, loopbackHostOnly = false, limits = {}, audit, onError = (error) => process.stderr.write(`berth: server error: ${error.message}\n`) }: ListenOptions,
 ): Promise<RunningServer> {
   const { connections = 4096, subscriptionsPerConnection = 100 } = limits;
   const server = createServer((request, response) => void app(request, response));
   // Past this many open sockets the server accepts no more; those open are not disturbed.
   server.maxConnections = connections;
   const sockets = new WebSocketServer({ server, path: app.graphqlEndpoint, verifyClient: sameOriginClient(loopbackHostOnly) });
-  const graphqlWs = serveGraphqlWs(app, sockets, { auth, subscriptionsPerConnection });
+  const graphqlWs = serveGraphqlWs(app, sockets, { auth, subscriptionsPerConnection, audit });
   await listening(server, host, port);
   // Once listening, a failed accept (say EMFILE) is logged, never a crash, and never closes the other clients.
   server.on('error', (error) => onError(error));

@@ -1,33 +1,52 @@
-import type { Logger } from 'pino';
+import { closeSync, openSync } from 'node:fs';
+import { pino, type DestinationStream, type Logger } from 'pino';
+import type { Role } from '../auth/tokens.ts';
 
-/** One audited act: a mutation, an apply or a configuration reload. */
+/** One audited act: a mutation, a refused request, a configuration reload, a token revoked, berth's own apply. */
 export interface AuditEntry {
-  /** The token's name for a request; for a reload, what set it off (`file`, `SIGHUP`). */
-  who: string;
-  /** What was done: a mutation's name, `reload`, `apply`… */
-  action: string;
-  /** The module it was done to, where there is one. */
-  module?: string;
-  /** `ok`, or how it ended otherwise: an error code, `rejected`, `rolled back`… */
+  /**
+   * Who did it: the token's name (`anonymous` with authentication off); null for a request with no valid
+   * token. For acts no request made: `berth` (its own applies), `file` or `SIGHUP` (reloads), `tokens file` (revocations).
+   */
+  principal: string | null;
+  /** The token's role, for a request that had one. */
+  role?: Role;
+  /** What was done: a mutation's field name, `reload`, `revokeToken`, or the refused request (`POST /graphql`, `graphql-ws connect`…). */
+  operation: string;
+  /** The modules it was done to, where there are some. */
+  modules?: readonly string[];
+  /** `ok`, or how it ended otherwise: an error code (FORBIDDEN, UPDATE_ROLLED_BACK…), `rejected`, `unchanged`, `partial`… */
   outcome: string;
   durationMs: number;
-  /** What else tells this act apart: a configuration's digest, a rollback's reason. */
+  /** The request's id (its `x-request-id`), or the graphql-ws connection's and operation's. */
+  requestId?: string;
+  /** What else tells this act apart: an error's message, a configuration's digest, the client's address. Never a secret. */
   details?: Record<string, unknown>;
 }
 
+export interface AuditLogOptions {
+  /** BERTH_AUDIT_FILE: where every line is appended too, one JSON object a line. */
+  file?: string;
+}
+
 /**
- * The audit trail: one log line per act, under `audit`, so that a log pipeline can keep these lines
- * apart from the rest. Never a secret: callers pass names and digests, not values.
+ * The audit trail: one JSON line per act, written with the logs under `audit` (and `component: audit`, the
+ * field that tells them apart) and, with a file, appended there as the bare entry. Never a secret: callers
+ * pass names, codes and digests, not values.
  */
 export class AuditLog {
   readonly #log: Logger;
+  readonly #file: { path: string; stream: DestinationStream & { reopen(): void; end(): void } } | undefined;
 
-  constructor(logger: Logger) {
+  constructor(logger: Logger, { file }: AuditLogOptions = {}) {
     this.#log = logger.child({ component: 'audit' });
+    this.#file = file ? { path: file, stream: appendTo(file, logger) } : undefined;
   }
 
   write(entry: AuditEntry): void {
-    this.#log.info({ audit: entry }, `${entry.action}${entry.module ? ` ${entry.module}` : ''}: ${entry.outcome}`);
+    const line = { time: new Date().toISOString(), ...entry };
+    this.#log.info({ audit: line }, `${entry.operation}${entry.modules?.length ? ` ${entry.modules.join(',')}` : ''}: ${entry.outcome}`);
+    this.#file?.stream.write(`${JSON.stringify(line)}\n`);
   }
 
   /** Runs `act` and writes its entry with the time it took; `outcome` reads how it ended, and may add details (a reason). */
@@ -35,13 +54,47 @@ export class AuditLog {
     const start = performance.now();
     try {
       const result = await act();
-      this.write({ ...entry, outcome: 'ok', durationMs: Math.round(performance.now() - start) });
+      this.write({ ...entry, outcome: 'ok', durationMs: elapsedMs(start) });
       return result;
     } catch (error) {
       const ended = outcome(error);
       const { outcome: how, details } = typeof ended === 'string' ? { outcome: ended, details: undefined } : ended;
-      this.write({ ...entry, outcome: how, details: details ? { ...entry.details, ...details } : entry.details, durationMs: Math.round(performance.now() - start) });
+      this.write({ ...entry, outcome: how, details: details ? { ...entry.details, ...details } : entry.details, durationMs: elapsedMs(start) });
       throw error;
     }
   }
+
+  /** Opens the file anew under its name: after logrotate moved it (SIGHUP). */
+  reopen(): void {
+    this.#file?.stream.reopen();
+  }
+
+  /** Writes what is buffered, then closes the file. */
+  close(): void {
+    this.#file?.stream.end();
+  }
+}
+
+/** Milliseconds since `start` (performance.now()), rounded. */
+export function elapsedMs(start: number): number {
+  return Math.round(performance.now() - start);
+}
+
+/**
+ * The file opened for appending: a file that cannot be is an error now, naming it and why, so that berth
+ * does not start without its audit trail. A write that fails later is logged, never a crash.
+ */
+function appendTo(file: string, logger: Logger) {
+  try {
+    closeSync(openSync(file, 'a', 0o600));
+  } catch (error) {
+    throw new AuditFileError(`BERTH_AUDIT_FILE: cannot append to ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  const stream = pino.destination({ dest: file, append: true, sync: false, mode: 0o600 });
+  stream.on('error', (error: Error) => logger.error({ err: error, file }, 'cannot write the audit file'));
+  return stream;
+}
+
+export class AuditFileError extends Error {
+  override name = 'AuditFileError';
 }

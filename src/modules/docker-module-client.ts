@@ -52,9 +52,10 @@ export interface DockerModuleClientOptions {
   engine?: string;
 }
 
-/** Who applies an update: a token's name, or `auto` for berth's own applies of `update: auto` modules. */
+/** How to apply an update. */
 export interface ApplyOptions {
-  who: string;
+  /** berth's own apply of an `update: auto` module, audited here as `berth`; a request's is audited by the API. */
+  byBerth?: boolean;
   /** How long the old container gets to stop before it is killed; default 10 s. */
   timeoutSeconds?: number;
 }
@@ -286,14 +287,16 @@ export class DockerModuleClient {
     return `${specDigest(spec)} ${this.#store.image(spec.image)?.id}`;
   }
 
-  async #applyNow(spec: ModuleSpec, { who, timeoutSeconds = 10 }: ApplyOptions): Promise<ModuleState> {
+  async #applyNow(spec: ModuleSpec, { byBerth = false, timeoutSeconds = 10 }: ApplyOptions): Promise<ModuleState> {
     const { name } = spec;
     const drift = [...(this.#store.get(name)?.drift ?? [])];
-    return this.#audit.time({ who, action: 'applyModule', module: name, details: { drift } }, async () => {
+    const apply = async () => {
       if (this.#store.get(name)?.status === 'RUNNING' && drift.length > 0) await this.#satisfy(spec);
       const update = isSwarmModule(spec) ? () => this.#swarm.apply(spec, timeoutSeconds).then(() => undefined) : () => this.#updates.apply(spec, timeoutSeconds);
       return this.#operate(spec, update, (state) => state.drift.length === 0);
-    }, applyOutcome);
+    };
+    if (!byBerth) return apply();
+    return this.#audit.time({ principal: 'berth', operation: 'applyModule', modules: [name], details: { drift } }, apply, applyOutcome);
   }
 
   /** Each named module applied as apply() does, after those of the batch it depends on. One promise per name. */
@@ -319,7 +322,7 @@ export class DockerModuleClient {
     const drifted = names.filter((name) => this.#store.spec(name)?.update === 'auto' && (this.#store.get(name)?.drift.length ?? 0) > 0);
     // Tried from now on: a dependent's apply begins only after its dependencies'.
     for (const name of drifted) this.#triedTowards.set(name, this.#towards(this.#store.spec(name)!));
-    const applies = this.applyMany(drifted, { who: 'auto' });
+    const applies = this.applyMany(drifted, { byBerth: true });
     return new Map(drifted.map((name, index) => [name, applies[index]!]));
   }
 

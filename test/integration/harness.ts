@@ -74,7 +74,7 @@ export function createHarness(yaml: string, { env = {}, connection = { socketPat
     writeFileSync(file, text);
     reloader.watch();
   }
-  const app = createBerthApp({ modules: services.modules, config: reloader, engineReady: services.engineReady, logger });
+  const app = createBerthApp({ modules: services.modules, config: reloader, engineReady: services.engineReady, logger, audit: services.audit });
   services.start();
   return {
     project,

@@ -23,7 +23,7 @@ const configQuery = '{ config { path loadedAt digest errors { line column path m
 
 /** The audit lines berth writes, as objects. */
 function auditLines() {
-  const lines: { who: string; action: string; outcome: string; durationMs: number; details: Record<string, unknown> }[] = [];
+  const lines: { principal: string; operation: string; outcome: string; durationMs: number; details: Record<string, unknown> }[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, done) {
       for (const line of chunk.toString().split('\n').filter(Boolean)) {
@@ -98,8 +98,8 @@ describe('docker.yaml reloaded while berth runs', () => {
     expect((await docker.getVolume(`${berth.project}_data`).inspect()).Name).toBe(`${berth.project}_data`);
     expect((await berth.app.fetch('http://berth/ready')).status).toBe(200);
 
-    const line = audit.lines.find((entry) => entry.action === 'reload' && entry.outcome === 'ok');
-    expect(line).toMatchObject({ who: 'file', details: { digest: textDigest(next), added: ['fresh'], removed: ['gone'], changed: ['keep'] } });
+    const line = audit.lines.find((entry) => entry.operation === 'reload' && entry.outcome === 'ok');
+    expect(line).toMatchObject({ principal: 'file', details: { digest: textDigest(next), added: ['fresh'], removed: ['gone'], changed: ['keep'] } });
   });
 
   it('keeps the configuration in force on a broken in-place write, shows where over `config`, and clears it once fixed', async () => {
@@ -118,7 +118,7 @@ describe('docker.yaml reloaded while berth runs', () => {
     expect(config.digest).toBe(before.digest);
     expect(berth.store.spec('keep')?.ports).toEqual([]);
     await waitFor(() => audit.lines.filter((entry) => entry.outcome === 'rejected').length > rejected, 'the rejection audited');
-    expect(audit.lines.filter((entry) => entry.outcome === 'rejected').at(-1)).toMatchObject({ who: 'file', details: { digest: textDigest(broken), problems: 2 } });
+    expect(audit.lines.filter((entry) => entry.outcome === 'rejected').at(-1)).toMatchObject({ principal: 'file', details: { digest: textDigest(broken), problems: 2 } });
 
     const port = await freePort();
     const fixed = text(`modules:\n${module('keep', `    envs: { GREETING: changed }\n    ports: { http: { in: 8080, out: ${port}, host: 127.0.0.1 } }\n`)}${module('fresh')}`);
@@ -161,7 +161,7 @@ describe('docker.yaml reloaded while berth runs', () => {
     await waitFor(() => berth.store.spec('keep')?.envs.GREETING === 'hup', 'the watched change');
     // The file is as it is now: a SIGHUP finds the same configuration and changes nothing.
     expect(await berth.reloader.reload('SIGHUP')).toBe('unchanged');
-    expect(audit.lines.at(-1)).toMatchObject({ who: 'SIGHUP', action: 'reload', outcome: 'unchanged', details: { digest: textDigest(yaml) } });
+    expect(audit.lines.at(-1)).toMatchObject({ principal: 'SIGHUP', operation: 'reload', outcome: 'unchanged', details: { digest: textDigest(yaml) } });
   });
 });
 
@@ -190,8 +190,8 @@ describe('the built service', () => {
     try {
       await waitFor(() => stdout.includes('berth is listening'), 'berth to listen', 30_000);
       child.kill('SIGHUP');
-      await waitFor(() => stdout.includes('"who":"SIGHUP"'), 'the SIGHUP reload audited', 30_000);
-      expect(stdout).toMatch(/"audit":\{"who":"SIGHUP","action":"reload","outcome":"unchanged"/);
+      await waitFor(() => stdout.includes('"principal":"SIGHUP"'), 'the SIGHUP reload audited', 30_000);
+      expect(stdout).toMatch(/"component":"audit","audit":\{"time":"[^"]+","principal":"SIGHUP","operation":"reload","outcome":"unchanged"/);
       expect([child.exitCode, child.signalCode]).toEqual([null, null]);
     } finally {
       child.kill('SIGTERM');

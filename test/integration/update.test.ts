@@ -18,7 +18,7 @@ type Module = ModuleUpdatesSubscription['moduleChanged'];
 
 /** The audit lines a berth writes. */
 function auditSink() {
-  const lines: { audit?: { who: string; action: string; module?: string; outcome: string; details?: Record<string, unknown> } }[] = [];
+  const lines: { audit?: { principal: string | null; operation: string; modules?: string[]; outcome: string; details?: Record<string, unknown> } }[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
       for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as (typeof lines)[number]);
@@ -121,9 +121,17 @@ ${healthcheck}`,
     expect(story.map((module) => module.status).filter((status, index, all) => status !== all[index - 1])).toEqual(['RUNNING', 'HANDLING', 'RUNNING']);
     expect(story.some((module) => module.status === 'HANDLING' && module.containerId !== old)).toBe(true);
     expect(last.drift).toEqual(['envs.GREETING', 'healthcheck']);
-    await waitFor(() => audits().some((entry) => entry.action === 'applyModule'), 'the audit line');
+    await waitFor(() => audits().some((entry) => entry.operation === 'applyModule'), 'the audit line');
     expect(audits()).toEqual([
-      expect.objectContaining({ who: 'anonymous', action: 'applyModule', module: 'web', outcome: 'UPDATE_ROLLED_BACK', details: expect.objectContaining({ reason: expect.stringMatching(/sick-of-it/) }) }),
+      expect.objectContaining({
+        principal: 'anonymous',
+        role: 'operator',
+        operation: 'applyModule',
+        modules: ['web'],
+        outcome: 'UPDATE_ROLLED_BACK',
+        requestId: expect.any(String),
+        details: { timeoutSeconds: 1, message: expect.stringMatching(/sick-of-it/) },
+      }),
     ]);
   });
 

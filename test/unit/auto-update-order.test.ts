@@ -56,7 +56,7 @@ describe('applies of modules that depend on each other', () => {
 
   it("a dependent's apply waits for an apply under way on its dependency", async () => {
     store.observe(await reader.image(image));
-    await Promise.all([modules.apply('db', { who: 'test' }), modules.apply('web', { who: 'test' })]);
+    await Promise.all([modules.apply('db', {}), modules.apply('web', {})]);
     expect(updated()).toBe(true);
     expectDependencyFirst();
   });

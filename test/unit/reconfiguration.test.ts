@@ -178,7 +178,7 @@ describe('ConfigReloader', () => {
     expect(await config.reload('file')).toBe('ok');
     expect(config.state).toMatchObject({ errors: [], digest: textDigest(yaml('new')) });
     expect(apply).toHaveBeenCalledTimes(1);
-    expect(audited.map(({ who, outcome, details }) => [who, outcome, details?.digest])).toEqual([
+    expect(audited.map(({ principal, outcome, details }) => [principal, outcome, details?.digest])).toEqual([
       ['file', 'rejected', textDigest(yaml('new').slice(0, 40))],
       ['file', 'ok', textDigest(yaml('new'))],
     ]);
@@ -189,7 +189,7 @@ describe('ConfigReloader', () => {
     await writeFile(file, `# a comment\n${yaml('hello')}`);
     expect(await config.reload('SIGHUP')).toBe('unchanged');
     expect(apply).not.toHaveBeenCalled();
-    expect(audited).toMatchObject([{ who: 'SIGHUP', action: 'reload', outcome: 'unchanged' }]);
+    expect(audited).toMatchObject([{ principal: 'SIGHUP', operation: 'reload', outcome: 'unchanged' }]);
   });
 
   it('reloads after a burst of writes to the watched file', async () => {

@@ -30,12 +30,13 @@ it("a rolled-back update's reason carries the new container's last log lines wit
     engine.print(id, [`cannot log in with ${secret}`]);
     engine.setState(id, 'exited');
   };
-  const failure = modules.apply('alpha', { who: 'test', timeoutSeconds: 0 });
+  // berth's own apply (update: auto) is audited by the module client; a request's by the API, with the same message.
+  const failure = modules.apply('alpha', { timeoutSeconds: 0, byBerth: true });
   await expect(failure).rejects.toMatchObject({ code: 'UPDATE_ROLLED_BACK' });
   const { message } = (await failure.catch((error: Error) => error)) as Error;
   expect(message).toContain('cannot log in with [secret]');
   expect(message).not.toContain(secret);
-  const audit = lines.find((line) => line.includes('"action":"applyModule"'))!;
+  const audit = lines.find((line) => line.includes('"operation":"applyModule"'))!;
   expect(audit).toContain('[secret]');
   expect(audit).not.toContain(secret);
 });

@@ -36,28 +36,28 @@ describe('an apply the engine interrupts', () => {
 
   it('is rolled back at once when the engine answers the rollback', async () => {
     engine.fail('containers.start', 'unreachable');
-    await expect(modules.apply('alpha', { who: 'test', timeoutSeconds: 0 })).rejects.toMatchObject({ code: 'ENGINE_UNAVAILABLE' });
+    await expect(modules.apply('alpha', { timeoutSeconds: 0 })).rejects.toMatchObject({ code: 'ENGINE_UNAVAILABLE' });
     expect(names()).toEqual(['alpha_svc:running']);
     expect(store.get('alpha')).toMatchObject({ status: 'RUNNING', drift: ['envs.GREETING'] });
   });
 
   it('is rolled back when stopping the old container fails', async () => {
     engine.fail('containers.stop', 'unreachable');
-    await expect(modules.apply('alpha', { who: 'test', timeoutSeconds: 0 })).rejects.toMatchObject({ code: 'ENGINE_UNAVAILABLE' });
+    await expect(modules.apply('alpha', { timeoutSeconds: 0 })).rejects.toMatchObject({ code: 'ENGINE_UNAVAILABLE' });
     expect(names()).toEqual(['alpha_svc:running']);
   });
 
   it('is undone at the next sync when the rollback failed too, without a restart of berth', async () => {
     engine.fail('containers.start', 'unreachable');
     engine.fail('containers.remove', 'unreachable'); // the rollback's removal of the new container
-    await expect(modules.apply('alpha', { who: 'test', timeoutSeconds: 0 })).rejects.toMatchObject({ code: 'ENGINE_UNAVAILABLE' });
+    await expect(modules.apply('alpha', { timeoutSeconds: 0 })).rejects.toMatchObject({ code: 'ENGINE_UNAVAILABLE' });
     expect(names()).toEqual(['alpha_svc-berth-previous:exited', 'alpha_svc:created']);
     // The engine answers again: the watcher resyncs and calls onSynced (reconcile, recoverUpdates, retryRemovals).
     await sync(store, engine);
     await modules.recoverUpdates();
     expect(names()).toEqual(['alpha_svc:running']);
     // and again at a later sync: an apply then succeeds, and nothing brings the old container back
-    await modules.apply('alpha', { who: 'test', timeoutSeconds: 0 });
+    await modules.apply('alpha', { timeoutSeconds: 0 });
     await sync(store, engine);
     await modules.recoverUpdates();
     expect(store.get('alpha')).toMatchObject({ status: 'RUNNING', drift: [] });
@@ -66,7 +66,7 @@ describe('an apply the engine interrupts', () => {
   it('leaves no container of a module a reload removed', async () => {
     engine.fail('containers.start', 'unreachable');
     engine.fail('containers.remove', 'unreachable');
-    await expect(modules.apply('alpha', { who: 'test', timeoutSeconds: 0 })).rejects.toMatchObject({ code: 'ENGINE_UNAVAILABLE' });
+    await expect(modules.apply('alpha', { timeoutSeconds: 0 })).rejects.toMatchObject({ code: 'ENGINE_UNAVAILABLE' });
     await sync(store, engine);
     const reconfiguration = new Reconfiguration({ store, reader, modules, logger, stopTimeoutSeconds: 0 });
     const after = berthConfig(beta);
@@ -78,7 +78,7 @@ describe('an apply the engine interrupts', () => {
   it('leaves no container aside for a module no longer declared', async () => {
     engine.fail('containers.start', 'unreachable');
     engine.fail('containers.remove', 'unreachable');
-    await expect(modules.apply('alpha', { who: 'test', timeoutSeconds: 0 })).rejects.toMatchObject({ code: 'ENGINE_UNAVAILABLE' });
+    await expect(modules.apply('alpha', { timeoutSeconds: 0 })).rejects.toMatchObject({ code: 'ENGINE_UNAVAILABLE' });
     // berth restarts with a docker.yaml without alpha
     const store2 = new ModuleStore({ config: berthConfig(beta), logger });
     const reader2 = new ModuleReader({ docker: engine, store: store2, project });
@@ -90,7 +90,7 @@ describe('an apply the engine interrupts', () => {
 
   it('a later berth restart does not swap the module back to a container from before an apply the engine interrupted', async () => {
     engine.fail('containers.start', 'unreachable', 2); // the new container's start, and the rollback's start of the old one
-    await expect(modules.apply('alpha', { who: 'test', timeoutSeconds: 0 })).rejects.toMatchObject({ code: 'ENGINE_UNAVAILABLE' });
+    await expect(modules.apply('alpha', { timeoutSeconds: 0 })).rejects.toMatchObject({ code: 'ENGINE_UNAVAILABLE' });
     await sync(store, engine);
     await modules.recoverUpdates();
     await modules.start('alpha'); // the operator starts the module again: it was stopped, so it is made from docker.yaml
@@ -138,7 +138,7 @@ it("an update: auto module whose operator's apply rolled back is not applied aga
     await start(id);
     if (id !== before.id) engine.setState(id, 'exited');
   };
-  await expect(modules.apply('alpha', { who: 'operator', timeoutSeconds: 0 })).rejects.toMatchObject({ code: 'UPDATE_ROLLED_BACK' });
+  await expect(modules.apply('alpha', { timeoutSeconds: 0 })).rejects.toMatchObject({ code: 'UPDATE_ROLLED_BACK' });
   const reconciler = new Reconciler({ modules, store, logger });
   const stop = reconciler.follow();
   reconciler.reconcile();

@@ -121,7 +121,7 @@ builder.mutationFields((t) => ({
       name: t.arg.string({ required: true }),
       timeoutSeconds: t.arg.int({ required: true, defaultValue: 10 }),
     },
-    resolve: (_root, { name, timeoutSeconds }, { modules, principal }) => modules.apply(name, { who: principal?.name ?? 'anonymous', timeoutSeconds }),
+    resolve: (_root, { name, timeoutSeconds }, { modules }) => modules.apply(name, { timeoutSeconds }),
   }),
 }));
 

@@ -1,0 +1,32 @@
+import { randomUUID } from 'node:crypto';
+import type { Plugin } from 'graphql-yoga';
+
+/** The header a proxy or client names a request with, and berth answers it in. */
+export const requestIdHeader = 'x-request-id';
+
+/** An id a client may choose: short, and nothing a log line could be forged with. */
+const acceptable = /^[\w.:@-]{1,128}$/;
+
+/**
+ * Every HTTP request gets an id: the one its `x-request-id` header gives (a proxy's, so that its log and
+ * berth's audit meet), or a new one. It is answered in the same header, and audit lines carry it.
+ */
+export function useRequestId(ids: WeakMap<Request, string>): Plugin {
+  return {
+    onRequest({ request }) {
+      const given = request.headers.get(requestIdHeader);
+      ids.set(request, given && acceptable.test(given) ? given : randomUUID());
+    },
+    onResponse({ request, response }) {
+      const id = ids.get(request);
+      if (id) response.headers.set(requestIdHeader, id);
+    },
+  };
+}
+
+/** The id of one graphql-ws operation: its connection's, and the id the client gave the operation. */
+export function operationRequestId(connectionId: string, operationId: string): string {
+  return `${connectionId}/${acceptable.test(operationId) ? operationId : '?'}`;
+}
+
+export const newConnectionId = randomUUID;
