@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -177,21 +177,27 @@ describe('the built service', () => {
     if (folder) await rm(folder, { recursive: true, force: true });
   });
 
-  it('reloads docker.yaml on SIGHUP and keeps running', async () => {
+  it('reloads docker.yaml on SIGHUP and keeps running, and reopens the audit file moved aside (logrotate)', async () => {
     folder = await mkdtemp(join(tmpdir(), 'berth-sighup-'));
     const file = join(folder, 'docker.yaml');
+    const auditFile = join(folder, 'audit.jsonl');
     await writeFile(file, `project: ${project}\nmodules:\n  one:\n    kind: http\n    image: ${testImage}\n    autostart: false\n`);
+    await writeFile(auditFile, '');
+    // Moved aside before the SIGHUP: the reload's line lands in a new file under the same name.
     const child = spawn(program, args, {
-      env: { PATH: process.env.PATH, LOG_LEVEL: 'info', DOCKER_HOST: `unix://${inject('engineProxySocket')}`, BERTH_CONFIG: file, PORT: String(await freePort()) },
+      env: { PATH: process.env.PATH, LOG_LEVEL: 'info', DOCKER_HOST: `unix://${inject('engineProxySocket')}`, BERTH_CONFIG: file, BERTH_AUDIT_FILE: auditFile, PORT: String(await freePort()) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
     try {
       await waitFor(() => stdout.includes('berth is listening'), 'berth to listen', 30_000);
+      await rename(auditFile, `${auditFile}.1`);
       child.kill('SIGHUP');
       await waitFor(() => stdout.includes('"principal":"SIGHUP"'), 'the SIGHUP reload audited', 30_000);
       expect(stdout).toMatch(/"component":"audit","audit":\{"time":"[^"]+","principal":"SIGHUP","operation":"reload","outcome":"unchanged"/);
+      await waitFor(async () => (await readFile(auditFile, 'utf8').catch(() => '')).includes('"principal":"SIGHUP"'), 'the reload in the reopened audit file');
+      expect(await readFile(`${auditFile}.1`, 'utf8')).toBe('');
       expect([child.exitCode, child.signalCode]).toEqual([null, null]);
     } finally {
       child.kill('SIGTERM');
