@@ -19,9 +19,6 @@ import { endWhen } from '../lib/async-iteration.ts';
 
 export const unauthenticatedMessage = 'a valid token is required: send Authorization: Bearer <token> (graphql-ws: connectionParams.authorization)';
 
-/** Told of each request refused before it ran (the audit trail). */
-export type Refused = (request: Request, serverContext: unknown, outcome: 'UNAUTHENTICATED' | 'FORBIDDEN') => void;
-
 /** Paths that answer without a token: liveness and readiness, for orchestrators. */
 const openPaths = new Set(['/health', '/ready']);
 
@@ -31,16 +28,15 @@ const openPaths = new Set(['/health', '/ready']);
  * on, its page (GET asking for HTML, which yoga answers with the page alone); GraphiQL's own
  * requests carry the header like any other.
  */
-export function useHttpAuthentication(auth: Authenticator, principals: WeakMap<Request, Principal>, { graphiql, refused }: { graphiql: boolean; refused: Refused }): Plugin {
+export function useHttpAuthentication(auth: Authenticator, principals: WeakMap<Request, Principal>, { graphiql }: { graphiql: boolean }): Plugin {
   return {
-    onRequest({ request, url, endResponse, fetchAPI, serverContext }) {
+    onRequest({ request, url, endResponse, fetchAPI }) {
       if (openPaths.has(url.pathname) || (graphiql && isGraphiQLPage(request))) return;
       const principal = auth.authenticate(bearerToken(request.headers.get('authorization')));
       if (principal) {
         principals.set(request, principal);
         return;
       }
-      refused(request, serverContext, 'UNAUTHENTICATED');
       const body = { errors: [{ message: unauthenticatedMessage, extensions: { code: 'UNAUTHENTICATED' } }] };
       endResponse(
         new fetchAPI.Response(JSON.stringify(body), {
@@ -60,11 +56,10 @@ function isGraphiQLPage(request: Request): boolean {
  * Without authentication berth must be reached as localhost only: a request naming any other host
  * is a DNS-rebinding page in a browser, and is refused.
  */
-export function useLoopbackHostOnly(refused: Refused): Plugin {
+export function useLoopbackHostOnly(): Plugin {
   return {
-    onRequest({ request, endResponse, fetchAPI, serverContext }) {
+    onRequest({ request, endResponse, fetchAPI }) {
       if (isLoopbackHostHeader(request.headers.get('host'))) return;
-      refused(request, serverContext, 'FORBIDDEN');
       const body = { errors: [{ message: 'authentication is off, so berth answers only requests addressed to localhost', extensions: { code: 'FORBIDDEN' } }] };
       endResponse(new fetchAPI.Response(JSON.stringify(body), { status: 403, headers: { 'content-type': 'application/json; charset=utf-8' } }));
     },

@@ -17,13 +17,23 @@ export interface Principal {
   digest?: Buffer;
 }
 
-/** A token's name: shown in logs, so short and plain. */
-export const tokenName = { pattern: /^[\w.@-]{1,64}$/, rule: '1 to 64 letters, digits, _ . @ or -' } as const;
+/**
+ * A token's name: shown in logs, so short and plain, and none of the names the audit trail gives acts no
+ * token made (a token named `berth` would pass for berth's own applies).
+ */
+export const tokenName = {
+  pattern: /^[\w.@-]{1,64}$/,
+  reserved: new Set(['anonymous', 'berth', 'file', 'SIGHUP']),
+  rule: '1 to 64 letters, digits, _ . @ or -, and none of anonymous, berth, file, SIGHUP',
+  test(name: string): boolean {
+    return this.pattern.test(name) && !this.reserved.has(name);
+  },
+} as const;
 
 const tokensFileSchema = z.strictObject({
   tokens: z.array(
     z.strictObject({
-      name: z.string().regex(tokenName.pattern, `expected a name of ${tokenName.rule}`),
+      name: z.string().refine((name) => tokenName.test(name), `expected a name of ${tokenName.rule}`),
       role: z.enum(roles, { error: `expected one of ${roles.join(', ')}` }),
       sha256: z
         .string()

@@ -15,7 +15,7 @@ import type { Principal } from '../auth/tokens.ts';
 import type { BerthContext } from './context.ts';
 import { useSharedSubscriptionExecution } from './plugins/shared-subscriptions.ts';
 import { useBodyLimitsAndStreamedUploads } from './plugins/uploads.ts';
-import { clientAddress, useRefusalAudit } from './plugins/audit.ts';
+import { useHttpRefusalAudit, useRefusalAudit } from './plugins/audit.ts';
 import { useRequestId } from '../http/request-id.ts';
 import type { AuditLog } from '../lib/audit-log.ts';
 import { schema } from './schema.ts';
@@ -60,9 +60,8 @@ export type BerthApp = ReturnType<typeof createBerthApp>;
 export function createBerthApp({ modules, config = noFile, logger, auth = noAuthentication, graphiql = true, introspection = true, maxBodyBytes = 100_000, maxUploadBytes = 10 * 1024 ** 3, loopbackHostOnly = false, engineReady = () => modules.engine.reachable, audit }: BerthAppOptions) {
   const principals = new WeakMap<Request, Principal>();
   const requestIds = new WeakMap<Request, string>();
-  // An HTTP request refused before GraphQL ran (no valid token, a foreign Host): one audit line.
-  const refusals = (request: Request, serverContext: unknown, outcome: 'UNAUTHENTICATED' | 'FORBIDDEN') =>
-    audit?.write({ principal: null, operation: `${request.method} ${new URL(request.url).pathname}`, outcome, durationMs: 0, requestId: requestIds.get(request), details: { address: clientAddress(serverContext) } });
+  // Requests whose refusal has its audit line (useRefusalAudit), which the HTTP answer's does not repeat.
+  const audited = new WeakSet<Request>();
   return createYoga<{ principal?: Principal; requestId?: string }, BerthContext>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -91,9 +90,10 @@ export function createBerthApp({ modules, config = noFile, logger, auth = noAuth
     maskedErrors: { maskError: exposeBerthErrors },
     plugins: [
       useRequestId(requestIds),
+      useHttpRefusalAudit(audit, { audited, requestIds }),
       useBodyLimitsAndStreamedUploads({ bodyBytes: maxBodyBytes, uploadBytes: maxUploadBytes }),
-      ...(loopbackHostOnly ? [useLoopbackHostOnly(refusals)] : []),
-      ...(auth.enabled ? [useHttpAuthentication(auth, principals, { graphiql, refused: refusals })] : []),
+      ...(loopbackHostOnly ? [useLoopbackHostOnly()] : []),
+      ...(auth.enabled ? [useHttpAuthentication(auth, principals, { graphiql })] : []),
       // A browser's simple (unpreflighted) request, which another site can make, is refused: it must
       // carry a JSON content type, an Authorization header or x-graphql-yoga-csrf. CSRF on a loopback berth.
       useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'authorization'] }),
@@ -106,7 +106,7 @@ export function createBerthApp({ modules, config = noFile, logger, auth = noAuth
         blockFieldSuggestion: { enabled: !introspection },
       }),
       ...(introspection ? [] : [useDisableIntrospection()]),
-      useRefusalAudit(),
+      useRefusalAudit(audited),
       useRoles((context) => (context as Partial<BerthContext>).principal),
       useRevocation(auth, (context) => (context as Partial<BerthContext>).principal),
       // Compiled queries: the frontend asks the same few operations over and over. Subscriptions keep

@@ -12,7 +12,7 @@ import { batchWrites } from './batched-writes.ts';
 import { newConnectionId, operationRequestId } from './request-id.ts';
 
 /** What graphql-ws keeps per socket: the upgrade request, and who authenticated on connect (a type, not an interface, to index like a record). */
-type SocketExtra = { readonly socket: WebSocket; readonly request: IncomingMessage; token?: string | undefined; connectionId?: string };
+type SocketExtra = { readonly socket: WebSocket; readonly request: IncomingMessage; token?: string | undefined; connectionId?: string; principal?: string };
 type SocketContext = Context<Record<string, unknown>, SocketExtra>;
 
 interface EnvelopedExecution {
@@ -34,14 +34,19 @@ export interface GraphqlWsOptions {
  * drops a token, its sockets are closed (4403).
  */
 export function serveGraphqlWs(app: BerthApp, sockets: WebSocketServer, { auth, subscriptionsPerConnection, audit }: GraphqlWsOptions): { dispose(): Promise<void> } {
-  const refused = (context: SocketContext, operation: string, requestId: string) =>
-    audit?.write({ principal: null, operation, outcome: 'UNAUTHENTICATED', durationMs: 0, requestId, details: { address: context.extra.request.socket.remoteAddress } });
+  // The principal a revoked token had on connect: its operations refused since are written under its name.
+  const refused = (extra: Partial<SocketExtra>, operation: string, requestId: string | undefined) =>
+    audit?.write({ principal: extra.principal ?? null, operation, outcome: 'UNAUTHENTICATED', durationMs: 0, requestId, details: { address: extra.request?.socket.remoteAddress } });
   const authenticated = new Map<WebSocket, string | undefined>();
   const stopWatchingTokens = auth.onChange(() => {
     for (const [socket, token] of authenticated) if (!auth.authenticate(token)) socket.close(4403, 'Forbidden');
   });
   // Before graphql-ws's own listener: every socket writes its messages in batches (batched-writes.ts).
-  sockets.on('connection', (socket) => batchWrites(socket));
+  sockets.on('connection', (socket, request) => {
+    batchWrites(socket);
+    // graphql-ws itself closes 4401 a socket that subscribes before connection_init: refused for want of a token.
+    socket.once('close', (code) => code === 4401 && refused({ request }, 'graphql-ws subscribe', undefined));
+  });
   const server = useServer<Record<string, unknown>, SocketExtra>(
     {
       // connectionParams.authorization: the token, bare or as "Bearer <token>". Refused: close 4403.
@@ -49,11 +54,13 @@ export function serveGraphqlWs(app: BerthApp, sockets: WebSocketServer, { auth, 
         const presented = context.connectionParams?.authorization;
         const token = typeof presented === 'string' ? (bearerToken(presented) ?? presented) : undefined;
         context.extra.connectionId = newConnectionId();
-        if (!auth.authenticate(token)) {
-          refused(context, 'graphql-ws connect', context.extra.connectionId);
+        const principal = auth.authenticate(token);
+        if (!principal) {
+          refused(context.extra, 'graphql-ws connect', context.extra.connectionId);
           return false;
         }
         context.extra.token = token;
+        context.extra.principal = principal.name;
         authenticated.set(context.extra.socket, token);
         context.extra.socket.once('close', () => authenticated.delete(context.extra.socket));
         return true;
@@ -65,7 +72,7 @@ export function serveGraphqlWs(app: BerthApp, sockets: WebSocketServer, { auth, 
         // Each operation is authorised anew: a token removed from the tokens file stops working on open sockets too.
         const principal = auth.authenticate(context.extra.token);
         if (!principal) {
-          refused(context, 'graphql-ws subscribe', requestId);
+          refused(context.extra, 'graphql-ws subscribe', requestId);
           context.extra.socket.close(4403, 'Forbidden');
           return [new GraphQLError(unauthenticatedMessage, { extensions: { code: 'UNAUTHENTICATED' } })];
         }

@@ -41,7 +41,7 @@ export async function listen(
   const server = createServer((request, response) => void app(request, response));
   // Past this many open sockets the server accepts no more; those open are not disturbed.
   server.maxConnections = connections;
-  const sockets = new WebSocketServer({ server, path: app.graphqlEndpoint, verifyClient: sameOriginClient(loopbackHostOnly) });
+  const sockets = new WebSocketServer({ server, path: app.graphqlEndpoint, verifyClient: auditedRefusal(sameOriginClient(loopbackHostOnly), audit) });
   const graphqlWs = serveGraphqlWs(app, sockets, { auth, subscriptionsPerConnection, audit });
   await listening(server, host, port);
   // Once listening, a failed accept (say EMFILE) is logged, never a crash, and never closes the other clients.
@@ -67,6 +67,16 @@ export async function listen(
 function sameOriginClient(loopbackHostOnly: boolean) {
   return ({ origin, req }: { origin: string | undefined; req: IncomingMessage }) =>
     (!loopbackHostOnly || isLoopbackHostHeader(req.headers.host)) && (!origin || originHost(origin) === req.headers.host?.toLowerCase());
+}
+
+/** A WebSocket refused at its upgrade (a foreign Origin or Host) writes its audit line. */
+function auditedRefusal(verify: ReturnType<typeof sameOriginClient>, audit: AuditLog | undefined): ReturnType<typeof sameOriginClient> {
+  return (info) => {
+    if (verify(info)) return true;
+    const { origin, req } = info;
+    audit?.write({ principal: null, operation: 'graphql-ws upgrade', outcome: 'FORBIDDEN', durationMs: 0, details: { address: req.socket.remoteAddress, host: req.headers.host, origin } });
+    return false;
+  };
 }
 
 function listening(server: Server, host: string, port: number): Promise<void> {

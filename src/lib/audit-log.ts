@@ -1,4 +1,5 @@
 import { closeSync, openSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { Role } from '../auth/tokens.ts';
 
@@ -36,17 +37,23 @@ export interface AuditLogOptions {
  */
 export class AuditLog {
   readonly #log: Logger;
-  readonly #file: { path: string; stream: DestinationStream & { reopen(): void; end(): void } } | undefined;
+  #file: AuditFile | undefined;
 
   constructor(logger: Logger, { file }: AuditLogOptions = {}) {
-    this.#log = logger.child({ component: 'audit' });
-    this.#file = file ? { path: file, stream: appendTo(file, logger) } : undefined;
+    // At info whatever LOG_LEVEL says: a quieter log must not turn the audit trail off.
+    this.#log = logger.child({ component: 'audit' }, { level: 'info' });
+    this.#file = file ? appendTo(resolve(file), this.#log) : undefined;
   }
 
+  /** Writes the entry; never throws: a file that cannot be written is logged, and the act goes on. */
   write(entry: AuditEntry): void {
     const line = { time: new Date().toISOString(), ...entry };
     this.#log.info({ audit: line }, `${entry.operation}${entry.modules?.length ? ` ${entry.modules.join(',')}` : ''}: ${entry.outcome}`);
-    this.#file?.stream.write(`${JSON.stringify(line)}\n`);
+    try {
+      this.#file?.write(`${JSON.stringify(line)}\n`);
+    } catch (error) {
+      this.#log.error({ err: error }, 'cannot write the audit file');
+    }
   }
 
   /** Runs `act` and writes its entry with the time it took; `outcome` reads how it ended, and may add details (a reason). */
@@ -66,12 +73,17 @@ export class AuditLog {
 
   /** Opens the file anew under its name: after logrotate moved it (SIGHUP). */
   reopen(): void {
-    this.#file?.stream.reopen();
+    try {
+      this.#file?.reopen();
+    } catch (error) {
+      this.#log.error({ err: error }, 'cannot reopen the audit file');
+    }
   }
 
-  /** Writes what is buffered, then closes the file. */
+  /** Writes what is buffered, then closes the file; later lines go to stdout alone (an operation ending at shutdown). */
   close(): void {
-    this.#file?.stream.end();
+    this.#file?.end();
+    this.#file = undefined;
   }
 }
 
@@ -84,16 +96,19 @@ export function elapsedMs(start: number): number {
  * The file opened for appending: a file that cannot be is an error now, naming it and why, so that berth
  * does not start without its audit trail. A write that fails later is logged, never a crash.
  */
-function appendTo(file: string, logger: Logger) {
+function appendTo(file: string, logger: Logger): AuditFile {
   try {
     closeSync(openSync(file, 'a', 0o600));
   } catch (error) {
     throw new AuditFileError(`BERTH_AUDIT_FILE: cannot append to ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
-  const stream = pino.destination({ dest: file, append: true, sync: false, mode: 0o600 });
+  // An absolute path: pino reads a name of digits alone as a file descriptor.
+  const stream = pino.destination({ dest: file, append: true, sync: false, mode: 0o600 }) as AuditFile;
   stream.on('error', (error: Error) => logger.error({ err: error, file }, 'cannot write the audit file'));
   return stream;
 }
+
+type AuditFile = DestinationStream & { reopen(): void; end(): void; on(event: 'error', listener: (error: Error) => void): void };
 
 export class AuditFileError extends Error {
   override name = 'AuditFileError';

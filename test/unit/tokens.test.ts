@@ -48,6 +48,11 @@ describe('tokens', () => {
     expect(() => parseTokens(text, file)).toThrow('tokens.yaml:3:13 tokens.1.name: duplicate token name "ci"');
   });
 
+  it('refuses a name the audit trail gives acts no token made', () => {
+    const text = `tokens:\n  - { name: berth, role: operator, sha256: ${'d'.repeat(64)} }\n`;
+    expect(() => parseTokens(text, file)).toThrow('tokens.yaml:2:13 tokens.0.name: expected a name of 1 to 64 letters, digits, _ . @ or -, and none of anonymous, berth, file, SIGHUP');
+  });
+
   it('refuses one token listed twice, whatever its names and roles', () => {
     const text = `tokens:\n  - { name: a, role: viewer, sha256: ${'c'.repeat(64)} }\n  - { name: b, role: operator, sha256: ${'c'.repeat(64)} }\n`;
     expect(() => parseTokens(text, file)).toThrow('tokens.yaml:3:40 tokens.1.sha256: the same token is listed twice');

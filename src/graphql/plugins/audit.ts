@@ -8,10 +8,11 @@ import {
   type ExecutionResult,
   type FieldNode,
   type GraphQLFieldResolver,
+  type SelectionNode,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { BerthError } from '../../errors.ts';
-import { elapsedMs, type AuditEntry } from '../../lib/audit-log.ts';
+import { elapsedMs, type AuditEntry, type AuditLog } from '../../lib/audit-log.ts';
 import type { BerthContext } from '../context.ts';
 
 /**
@@ -22,17 +23,17 @@ import type { BerthContext } from '../context.ts';
 export function auditedMutation(resolver: GraphQLFieldResolver<unknown, BerthContext, Record<string, unknown>>, operation: string): GraphQLFieldResolver<unknown, BerthContext, Record<string, unknown>> {
   return async (parent, args, context, info) => {
     const start = performance.now();
-    const write = ({ outcome, details }: Pick<AuditEntry, 'outcome' | 'details'>) => {
-      const all = { ...argumentDetails(args), ...details };
-      context.audit?.write({ ...who(context), operation, modules: modulesIn(args), outcome, durationMs: elapsedMs(start), requestId: context.requestId, ...(Object.keys(all).length > 0 && { details: all }) });
-    };
+    let ended: Pick<AuditEntry, 'outcome' | 'details'> = { outcome: 'INTERNAL_SERVER_ERROR' };
     try {
       const result: unknown = await resolver(parent, args, context, info);
-      write(Array.isArray(result) ? batchOutcome(args, result) : { outcome: 'ok' });
+      ended = Array.isArray(result) ? batchOutcome(args, result) : { outcome: 'ok' };
       return result;
     } catch (error) {
-      write(failure(error));
+      ended = failure(error);
       throw error;
+    } finally {
+      const details = { ...argumentDetails(args), ...ended.details };
+      context.audit?.write({ ...who(context), operation, modules: modulesIn(args), outcome: ended.outcome, durationMs: elapsedMs(start), requestId: context.requestId, ...(Object.keys(details).length > 0 && { details }) });
     }
   };
 }
@@ -41,11 +42,12 @@ export function auditedMutation(resolver: GraphQLFieldResolver<unknown, BerthCon
  * Requests refused before they ran, by role (FORBIDDEN) or for want of a principal (UNAUTHENTICATED): one
  * audit line each, whatever the operation. Placed before useRoles, it sees the result useRoles answers.
  */
-export function useRefusalAudit(): Plugin {
-  const audited = (args: ExecutionArgs, result: unknown) => {
+export function useRefusalAudit(audited: WeakSet<Request>): Plugin {
+  const audit = (args: ExecutionArgs, result: unknown) => {
     const refusal = refusalOf(result);
     if (!refusal) return;
     const context = args.contextValue as BerthContext;
+    if (context.request) audited.add(context.request);
     const fields = rootFields(args);
     context.audit?.write({
       ...who(context),
@@ -58,8 +60,28 @@ export function useRefusalAudit(): Plugin {
     });
   };
   return {
-    onExecute: () => ({ onExecuteDone: ({ args, result }) => audited(args, result) }),
-    onSubscribe: () => ({ onSubscribeResult: ({ args, result }) => audited(args, result) }),
+    onExecute: () => ({ onExecuteDone: ({ args, result }) => audit(args, result) }),
+    onSubscribe: () => ({ onSubscribeResult: ({ args, result }) => audit(args, result) }),
+  };
+}
+
+/**
+ * Every HTTP answer 401 or 403 that no line was written for yet: refused before GraphQL ran (no valid
+ * token, a foreign Host, CSRF prevention). One line each, with the client's address.
+ */
+export function useHttpRefusalAudit(audit: AuditLog | undefined, { audited, requestIds }: { audited: WeakSet<Request>; requestIds: WeakMap<Request, string> }): Plugin {
+  return {
+    onResponse({ request, response, serverContext }) {
+      if ((response.status !== 401 && response.status !== 403) || audited.has(request)) return;
+      audit?.write({
+        principal: null,
+        operation: `${request.method} ${new URL(request.url).pathname}`,
+        outcome: response.status === 401 ? 'UNAUTHENTICATED' : 'FORBIDDEN',
+        durationMs: 0,
+        requestId: requestIds.get(request),
+        details: { address: clientAddress(serverContext) },
+      });
+    },
   };
 }
 
@@ -111,9 +133,20 @@ function refusalOf(result: unknown): { code: string; message: string } | undefin
   return refused && { code: refused.extensions.code as string, message: refused.message };
 }
 
+/** The operation's root fields, those its fragments at the root select too. */
 function rootFields({ document, operationName }: ExecutionArgs): FieldNode[] {
-  const operation = getOperationAST(document, operationName);
-  return operation?.selectionSet.selections.filter((selection): selection is FieldNode => selection.kind === Kind.FIELD) ?? [];
+  const fragments = new Map(document.definitions.filter((definition) => definition.kind === Kind.FRAGMENT_DEFINITION).map((fragment) => [fragment.name.value, fragment]));
+  const seen = new Set<string>();
+  const fieldsOf = (selections: readonly SelectionNode[]): FieldNode[] =>
+    selections.flatMap((selection) => {
+      if (selection.kind === Kind.FIELD) return [selection];
+      if (selection.kind === Kind.INLINE_FRAGMENT) return fieldsOf(selection.selectionSet.selections);
+      const fragment = fragments.get(selection.name.value);
+      if (!fragment || seen.has(fragment.name.value)) return [];
+      seen.add(fragment.name.value);
+      return fieldsOf(fragment.selectionSet.selections);
+    });
+  return fieldsOf(getOperationAST(document, operationName)?.selectionSet.selections ?? []);
 }
 
 /** The modules a root field's `name` or `names` argument gives, literally or through variables. */
