@@ -8,6 +8,7 @@ import { ConfigReloader } from './config/config-reloader.ts';
 import { readConfig } from './config/docker-yaml.ts';
 import { isLoopback, readSettings, SettingsError } from './config/settings.ts';
 import { listen } from './http/listen.ts';
+import { BerthMetrics } from './metrics/berth-metrics.ts';
 import { createServices } from './services.ts';
 
 const shutdownGraceMs = 10_000;
@@ -19,8 +20,10 @@ async function main(): Promise<void> {
   const { config } = loaded;
   logger.info({ config: settings.configFile, project: config.project, modules: config.modules.length, digest: loaded.digest }, 'configuration loaded');
 
+  const metrics = new BerthMetrics();
   // dockerode reads DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH itself, as the docker CLI does.
   const services = createServices({
+    metrics,
     config,
     logger,
     watcher: { resyncMs: settings.resyncSeconds * 1000 },
@@ -45,6 +48,7 @@ async function main(): Promise<void> {
     maxBodyBytes: settings.limits.bodyBytes,
     maxUploadBytes: settings.limits.uploadBytes,
     loopbackHostOnly,
+    metrics,
   });
   const running = await listen(app, {
     host: settings.host,
@@ -52,6 +56,7 @@ async function main(): Promise<void> {
     auth,
     loopbackHostOnly,
     limits: settings.limits,
+    metrics: metrics.connections,
     onError: (error) => logger.error({ err: error }, 'server error'),
   });
   logger.info({ url: running.url }, 'berth is listening');

@@ -4,6 +4,7 @@ import { WebSocketServer } from 'ws';
 import type { BerthApp } from '../graphql/app.ts';
 import { noAuthentication, type Authenticator } from '../auth/authenticator.ts';
 import { isLoopbackHostHeader } from '../auth/auth-plugin.ts';
+import type { ConnectionMetrics } from '../metrics/connections.ts';
 import { serveGraphqlWs } from './graphql-ws.ts';
 
 export interface RunningServer {
@@ -26,13 +27,15 @@ export interface ListenOptions {
     /** Active subscriptions on one graphql-ws connection. */
     subscriptionsPerConnection?: number;
   };
+  /** Where the connections open are counted (BerthMetrics.connections); default nowhere. */
+  metrics?: ConnectionMetrics;
   /** Errors of the listening server; default: written to stderr. */
   onError?: (error: Error) => void;
 }
 
 export async function listen(
   app: BerthApp,
-  { host, port, auth = noAuthentication, loopbackHostOnly = false, limits = {}, onError = (error) => process.stderr.write(`berth: server error: ${error.message}\n`) }: ListenOptions,
+  { host, port, auth = noAuthentication, loopbackHostOnly = false, limits = {}, metrics, onError = (error) => process.stderr.write(`berth: server error: ${error.message}\n`) }: ListenOptions,
 ): Promise<RunningServer> {
   const { connections = 4096, subscriptionsPerConnection = 100 } = limits;
   const server = createServer((request, response) => void app(request, response));
@@ -41,6 +44,7 @@ export async function listen(
   const sockets = new WebSocketServer({ server, path: app.graphqlEndpoint, verifyClient: sameOriginClient(loopbackHostOnly) });
   const graphqlWs = serveGraphqlWs(app, sockets, { auth, subscriptionsPerConnection });
   await listening(server, host, port);
+  const unfollow = metrics?.follow(server, sockets);
   // Once listening, a failed accept (say EMFILE) is logged, never a crash, and never closes the other clients.
   server.on('error', (error) => onError(error));
   sockets.on('error', (error) => onError(error));
@@ -48,6 +52,7 @@ export async function listen(
     server,
     url: endpointUrl(server, app.graphqlEndpoint),
     async close() {
+      unfollow?.();
       await graphqlWs.dispose();
       await new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));
