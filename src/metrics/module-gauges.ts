@@ -14,30 +14,10 @@ export interface EngineStore {
  * from the next scrape.
  */
 export function registerModuleGauges(registry: Registry, engines: () => readonly EngineStore[]): void {
-  new Gauge({
-    name: 'berth_module_status',
-    help: "1 for the module's status (ContainerStatus), 0 for the others",
-    labelNames: ['engine', 'module', 'status'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const { engine, module } of knownModules(engines())) {
-        for (const status of containerStatuses) this.set({ engine, module: module.spec.name, status }, module.status === status ? 1 : 0);
-      }
-    },
-  });
-  new Gauge({
-    name: 'berth_module_health',
-    help: "1 for the module's health (HealthStatus), 0 for the others",
-    labelNames: ['engine', 'module', 'health'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const { engine, module } of knownModules(engines())) {
-        for (const health of healthStatuses) this.set({ engine, module: module.spec.name, health }, module.health === health ? 1 : 0);
-      }
-    },
-  });
+  const status = { label: 'status', values: containerStatuses, of: (module: ModuleState) => module.status };
+  const health = { label: 'health', values: healthStatuses, of: (module: ModuleState) => module.health };
+  oneHotGauge(registry, engines, { name: 'berth_module_status', help: "1 for the module's status (ContainerStatus), 0 for the others", ...status });
+  oneHotGauge(registry, engines, { name: 'berth_module_health', help: "1 for the module's health (HealthStatus), 0 for the others", ...health });
   new Gauge({
     name: 'berth_engine_reachable',
     help: 'Whether berth follows the engine now (1) or is reconnecting to it (0)',
@@ -45,6 +25,31 @@ export function registerModuleGauges(registry: Registry, engines: () => readonly
     registers: [registry],
     collect() {
       for (const { name, store } of engines()) this.set({ engine: name }, store.engine.reachable ? 1 : 0);
+    },
+  });
+}
+
+interface OneHot {
+  name: string;
+  help: string;
+  label: string;
+  values: readonly string[];
+  of: (module: ModuleState) => string;
+}
+
+/** A series per module and value, 1 for the module's own value: a query picks a status by label, as Prometheus does for states. */
+function oneHotGauge(registry: Registry, engines: () => readonly EngineStore[], { name, help, label, values, of }: OneHot): void {
+  new Gauge({
+    name,
+    help,
+    labelNames: ['engine', 'module', label],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const { engine, module } of knownModules(engines())) {
+        const own = of(module);
+        for (const value of values) this.set({ engine, module: module.spec.name, [label]: value }, own === value ? 1 : 0);
+      }
     },
   });
 }
