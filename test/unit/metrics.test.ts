@@ -65,6 +65,7 @@ describe('module and engine gauges', () => {
 
   it('leaves out a module a reload removed', async () => {
     await sync(store, engine);
+    expect(new Set((await seriesOf(metrics, 'berth_module_status')).map((labels) => labels.module))).toEqual(new Set(['alpha', 'beta']));
     store.reconfigure(berthConfig(alpha), { added: [], removed: ['beta'], changed: [] });
     const modules = new Set((await seriesOf(metrics, 'berth_module_status')).map((labels) => labels.module));
     expect(modules).toEqual(new Set(['alpha']));
