@@ -84,25 +84,29 @@ describe('/metrics', () => {
     const text = await answered.text();
     expect(text).toMatch(/^process_resident_memory_bytes \d+/m);
     expect(sample(text, 'berth_engine_reachable', { engine: 'local' })).toBe(1);
-    expect(sample(text, 'berth_module_status', { module: 'web', status: 'NOT_CREATED' })).toBe(1);
+    expect(sample(text, 'berth_module_status', { module: 'web', status: 'HANDLING' })).toBe(0);
     expect(sample(text, 'berth_module_health', { module: 'web', health: 'NONE' })).toBe(1);
     expect(sample(text, 'berth_connections_open', { transport: 'http' })).toBeGreaterThanOrEqual(1);
   });
 
   it('counts startModule by outcome with its duration, errors and refusals by their code', async () => {
+    const before = await scraped();
     expect((await mutate('mutation { startModule(name: "web") { status } }')).errors).toBeUndefined();
     expect((await mutate('mutation { startModule(name: "nope") { status } }')).errors?.[0]?.extensions?.code).toBe('MODULE_NOT_FOUND');
     expect((await mutate('mutation { stopModule(name: "web") { status } }', viewer.token)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
-    const text = await scraped();
-    expect(sample(text, 'berth_operations_total', { operation: 'startModule', outcome: 'ok' })).toBe(1);
-    expect(sample(text, 'berth_operations_total', { operation: 'startModule', outcome: 'MODULE_NOT_FOUND' })).toBe(1);
-    expect(sample(text, 'berth_operations_total', { operation: 'stopModule', outcome: 'FORBIDDEN' })).toBe(1);
-    expect(sample(text, 'berth_operation_duration_seconds_count', { operation: 'startModule' })).toBe(2);
-    expect(sample(text, 'berth_operation_duration_seconds_bucket', { operation: 'startModule', le: '+Inf' })).toBe(2);
-    expect(sample(text, 'berth_module_status', { module: 'web', status: 'RUNNING' })).toBe(1);
+    const after = await scraped();
+    /** How much the sample grew since `before` (a series not yet there counts as 0). */
+    const grown = (name: string, labels: Record<string, string>) => (sample(after, name, labels) ?? 0) - (sample(before, name, labels) ?? 0);
+    expect(grown('berth_operations_total', { operation: 'startModule', outcome: 'ok' })).toBe(1);
+    expect(grown('berth_operations_total', { operation: 'startModule', outcome: 'MODULE_NOT_FOUND' })).toBe(1);
+    expect(grown('berth_operations_total', { operation: 'stopModule', outcome: 'FORBIDDEN' })).toBe(1);
+    expect(grown('berth_operation_duration_seconds_count', { operation: 'startModule' })).toBe(2);
+    expect(grown('berth_operation_duration_seconds_bucket', { operation: 'startModule', le: '+Inf' })).toBe(2);
+    expect(sample(after, 'berth_module_status', { module: 'web', status: 'RUNNING' })).toBe(1);
   });
 
   it('shows a docker stop: the status gauge flips, the engine’s events are counted and timed to their publication', async () => {
+    await mutate('mutation { startModule(name: "web") { status } }');
     await until('berth_module_status', { module: 'web', status: 'RUNNING' }, 1);
     const before = await scraped();
     await webContainer().stop({ t: 0 });
@@ -136,10 +140,10 @@ describe('/metrics', () => {
     let prometheusUrl: string;
     let log: string;
 
-    /** The instant query's samples, as Prometheus answers them now. */
+    /** The instant query's samples, as Prometheus answers them now; none while it is not yet listening. */
     async function query(promql: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
-      const response = await fetch(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(promql)}`);
-      if (!response.ok) return [];
+      const response = await fetch(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(promql)}`).catch(() => undefined);
+      if (!response?.ok) return [];
       return ((await response.json()) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } }).data.result;
     }
     const valueOf = async (promql: string) => (await query(promql))[0]?.value[1];
