@@ -37,6 +37,7 @@ export class EngineEventMetrics {
     const byType = new Map<string, Counter.Internal>([...eventTypes, 'other'].map((type) => [type, this.#events.labels(engine, type)]));
     for (const counter of byType.values()) counter.inc(0);
     const other = byType.get('other')!;
+    this.#delay.zero({ engine });
     const delay = this.#delay.labels(engine);
     return {
       received: (event: EngineEvent) => (byType.get(event.type) ?? other).inc(),

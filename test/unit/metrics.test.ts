@@ -113,6 +113,7 @@ describe('engine events', () => {
     expect(await valueOf(metrics, 'berth_engine_events_total', { engine: 'local', type: 'container' })).toBe(2);
     expect(await valueOf(metrics, 'berth_engine_events_total', { engine: 'local', type: 'other' })).toBe(1);
     expect(await valueOf(metrics, 'berth_engine_events_total', { engine: 'local', type: 'volume' })).toBe(0);
+    expect(await valueOf(metrics, 'berth_event_publish_delay_seconds', { engine: 'local' }, 'berth_event_publish_delay_seconds_count')).toBe(0);
   });
 
   it('times an event to the change it publishes, once, and not an event that changes nothing', async () => {
