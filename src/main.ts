@@ -9,6 +9,7 @@ import { readConfig } from './config/docker-yaml.ts';
 import { isLoopback, readSettings, SettingsError } from './config/settings.ts';
 import { listen } from './http/listen.ts';
 import { AuditFileError, AuditLog } from './lib/audit-log.ts';
+import { BerthMetrics } from './metrics/berth-metrics.ts';
 import { createServices } from './services.ts';
 
 const shutdownGraceMs = 10_000;
@@ -21,8 +22,10 @@ async function main(): Promise<void> {
   const { config } = loaded;
   logger.info({ config: settings.configFile, project: config.project, modules: config.modules.length, digest: loaded.digest }, 'configuration loaded');
 
+  const metrics = new BerthMetrics();
   // dockerode reads DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH itself, as the docker CLI does.
   const services = createServices({
+    metrics,
     config,
     logger,
     watcher: { resyncMs: settings.resyncSeconds * 1000 },
@@ -49,6 +52,7 @@ async function main(): Promise<void> {
     maxUploadBytes: settings.limits.uploadBytes,
     loopbackHostOnly,
     audit,
+    metrics,
   });
   const running = await listen(app, {
     host: settings.host,
@@ -57,6 +61,7 @@ async function main(): Promise<void> {
     loopbackHostOnly,
     limits: settings.limits,
     audit,
+    metrics: metrics.connections,
     onError: (error) => logger.error({ err: error }, 'server error'),
   });
   logger.info({ url: running.url }, 'berth is listening');

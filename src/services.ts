@@ -8,6 +8,7 @@ import { connectionOptions } from './engine/engine-connection.ts';
 import type { EngineDeadlines } from './engine/engine-requests.ts';
 import { redactor, type Redact } from './engine/engine-error.ts';
 import { AuditLog } from './lib/audit-log.ts';
+import type { BerthMetrics } from './metrics/berth-metrics.ts';
 import { DockerModuleClient } from './modules/docker-module-client.ts';
 import { EngineWatcher, type EngineWatcherOptions } from './modules/engine-watcher.ts';
 import { Fleet } from './modules/fleet.ts';
@@ -34,6 +35,8 @@ export interface BerthServicesOptions {
   updateTimeoutMs?: number;
   /** The audit trail; default one on `logger` alone. */
   audit?: AuditLog;
+  /** Where the engines' events and modules are counted for /metrics; default none. */
+  metrics?: BerthMetrics;
 }
 
 export type BerthServices = ReturnType<typeof createServices>;
@@ -79,6 +82,7 @@ export function createServices(options: BerthServicesOptions) {
     }),
   );
   const fleet = new Fleet(engines, config.modules.map((module) => module.name));
+  options.metrics?.followEngines(engines);
   const local = engines.find((engine) => engine.name === defaultEngine)!;
   return {
     /** The default engine's client and store (the only ones, with one engine). */
@@ -136,7 +140,7 @@ export type EngineServices = ReturnType<typeof engineServices>;
  * store what they saw; the store's changes go to subscribers and to the reconciler, which starts autostart
  * modules.
  */
-function engineServices({ config, logger, engine, connection, deadlines, watcher: watcherOptions, dependencyTimeoutMs, removalStopSeconds, updateTimeoutMs, audit, redact }: EngineServicesOptions) {
+function engineServices({ config, logger, engine, connection, deadlines, watcher: watcherOptions, dependencyTimeoutMs, removalStopSeconds, updateTimeoutMs, audit, redact, metrics }: EngineServicesOptions) {
   const docker = new DockerodeClient({ connection, deadlines, redact, logger: logger.child({ component: 'engine' }) });
   // Beside other engines, berth may serve before this one answers: its modules are announced when it first does.
   const store = new ModuleStore({ config, logger: logger.child({ component: 'store' }), announceFirstSync: config.engines.length > 1 });
@@ -169,6 +173,7 @@ function engineServices({ config, logger, engine, connection, deadlines, watcher
       reconfiguration.retryRemovals();
     },
     socketPath: docker.socketPath,
+    meter: metrics?.events.meter(engine),
     ...watcherOptions,
   });
   let stopReconciling: (() => void) | undefined;

@@ -22,16 +22,19 @@ export const unauthenticatedMessage = 'a valid token is required: send Authoriza
 /** Paths that answer without a token: liveness and readiness, for orchestrators. */
 const openPaths = new Set(['/health', '/ready']);
 
+/** Where GraphiQL's page is served: the GraphQL endpoint (app.ts). */
+const graphiqlPath = '/graphql';
+
 /**
  * HTTP authentication, closed by default: every request carries `Authorization: Bearer`, or is
  * answered 401 UNAUTHENTICATED before anything runs. Open: /health, /ready and, while GraphiQL is
- * on, its page (GET asking for HTML, which yoga answers with the page alone); GraphiQL's own
- * requests carry the header like any other.
+ * on, its page (GET /graphql asking for HTML, which yoga answers with the page alone; at any other
+ * path, /metrics say, asking for HTML opens nothing); GraphiQL's own requests carry the header like any other.
  */
 export function useHttpAuthentication(auth: Authenticator, principals: WeakMap<Request, Principal>, { graphiql }: { graphiql: boolean }): Plugin {
   return {
     onRequest({ request, url, endResponse, fetchAPI }) {
-      if (openPaths.has(url.pathname) || (graphiql && isGraphiQLPage(request))) return;
+      if (openPaths.has(url.pathname) || (graphiql && url.pathname === graphiqlPath && isGraphiQLPage(request))) return;
       const principal = auth.authenticate(bearerToken(request.headers.get('authorization')));
       if (principal) {
         principals.set(request, principal);

@@ -13,6 +13,8 @@ import { unauthenticatedMessage, useHttpAuthentication, useLoopbackHostOnly, use
 import { anonymous, noAuthentication, type Authenticator } from '../auth/authenticator.ts';
 import type { Principal } from '../auth/tokens.ts';
 import type { BerthContext } from './context.ts';
+import type { BerthMetrics } from '../metrics/berth-metrics.ts';
+import { countSubscription, useMetrics } from './plugins/metrics.ts';
 import { useSharedSubscriptionExecution } from './plugins/shared-subscriptions.ts';
 import { useBodyLimitsAndStreamedUploads } from './plugins/uploads.ts';
 import { useHttpRefusalAudit, useRefusalAudit } from './plugins/audit.ts';
@@ -41,6 +43,8 @@ export interface BerthAppOptions {
   engineReady?: () => boolean | Promise<boolean>;
   /** Where mutations and refused requests are written down; default none (tests that do not look). */
   audit?: AuditLog;
+  /** Served at /metrics (behind the tokens), and what mutations and subscriptions add to it; default none, no /metrics. */
+  metrics?: BerthMetrics;
 }
 
 const noFile = { state: { path: '', loadedAt: new Date(0), digest: '', errors: [] } } as const;
@@ -57,7 +61,7 @@ export const operationLimits = {
 export type BerthApp = ReturnType<typeof createBerthApp>;
 
 /** The GraphQL app, built from its services and not yet listening: tests call `app.fetch`. */
-export function createBerthApp({ modules, config = noFile, logger, auth = noAuthentication, graphiql = true, introspection = true, maxBodyBytes = 100_000, maxUploadBytes = 10 * 1024 ** 3, loopbackHostOnly = false, engineReady = () => modules.engine.reachable, audit }: BerthAppOptions) {
+export function createBerthApp({ modules, config = noFile, logger, auth = noAuthentication, graphiql = true, introspection = true, maxBodyBytes = 100_000, maxUploadBytes = 10 * 1024 ** 3, loopbackHostOnly = false, engineReady = () => modules.engine.reachable, audit, metrics }: BerthAppOptions) {
   const principals = new WeakMap<Request, Principal>();
   const requestIds = new WeakMap<Request, string>();
   // Requests whose refusal has its audit line (useRefusalAudit), which the HTTP answer's does not repeat.
@@ -94,6 +98,7 @@ export function createBerthApp({ modules, config = noFile, logger, auth = noAuth
       useBodyLimitsAndStreamedUploads({ bodyBytes: maxBodyBytes, uploadBytes: maxUploadBytes }),
       ...(loopbackHostOnly ? [useLoopbackHostOnly()] : []),
       ...(auth.enabled ? [useHttpAuthentication(auth, principals, { graphiql })] : []),
+      ...(metrics ? [useMetrics(metrics)] : []),
       // A browser's simple (unpreflighted) request, which another site can make, is refused: it must
       // carry a JSON content type, an Authorization header or x-graphql-yoga-csrf. CSRF on a loopback berth.
       useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'authorization'] }),
@@ -113,7 +118,7 @@ export function createBerthApp({ modules, config = noFile, logger, auth = noAuth
       // graphql-js's subscribe, whose source-stream errors and snapshots graphql-ws expects; their events
       // run compiled too, in useSharedSubscriptionExecution.
       useGraphQlJit({}, { enableIf: ({ document }) => document.definitions.every((definition) => !isSubscription(definition)) }),
-      useSharedSubscriptionExecution(),
+      useSharedSubscriptionExecution({ onSubscriber: metrics && countSubscription(metrics) }),
       useReadiness(engineReady),
     ],
   });

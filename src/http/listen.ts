@@ -5,6 +5,7 @@ import type { BerthApp } from '../graphql/app.ts';
 import { noAuthentication, type Authenticator } from '../auth/authenticator.ts';
 import { isLoopbackHostHeader } from '../auth/auth-plugin.ts';
 import type { AuditLog } from '../lib/audit-log.ts';
+import type { ConnectionMetrics } from '../metrics/connections.ts';
 import { serveGraphqlWs } from './graphql-ws.ts';
 
 export interface RunningServer {
@@ -29,13 +30,15 @@ export interface ListenOptions {
   };
   /** Where refused graphql-ws connections are written down (HTTP's are the app's). */
   audit?: AuditLog;
+  /** Where the connections open are counted (BerthMetrics.connections); default nowhere. */
+  metrics?: ConnectionMetrics;
   /** Errors of the listening server; default: written to stderr. */
   onError?: (error: Error) => void;
 }
 
 export async function listen(
   app: BerthApp,
-  { host, port, auth = noAuthentication, loopbackHostOnly = false, limits = {}, audit, onError = (error) => process.stderr.write(`berth: server error: ${error.message}\n`) }: ListenOptions,
+  { host, port, auth = noAuthentication, loopbackHostOnly = false, limits = {}, audit, metrics, onError = (error) => process.stderr.write(`berth: server error: ${error.message}\n`) }: ListenOptions,
 ): Promise<RunningServer> {
   const { connections = 4096, subscriptionsPerConnection = 100 } = limits;
   const server = createServer((request, response) => void app(request, response));
@@ -44,6 +47,7 @@ export async function listen(
   const sockets = new WebSocketServer({ server, path: app.graphqlEndpoint, verifyClient: auditedRefusal(sameOriginClient(loopbackHostOnly), audit) });
   const graphqlWs = serveGraphqlWs(app, sockets, { auth, subscriptionsPerConnection, audit });
   await listening(server, host, port);
+  const unfollow = metrics?.follow(server, sockets);
   // Once listening, a failed accept (say EMFILE) is logged, never a crash, and never closes the other clients.
   server.on('error', (error) => onError(error));
   sockets.on('error', (error) => onError(error));
@@ -51,6 +55,7 @@ export async function listen(
     server,
     url: endpointUrl(server, app.graphqlEndpoint),
     async close() {
+      unfollow?.();
       await graphqlWs.dispose();
       await new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));

@@ -10,6 +10,13 @@ import { followedActions, swarmActions, type ModuleStore, type Observation } fro
 /** Failed task polls in a row after which the engine is followed anew. */
 const pollFailuresBeforeRefollow = 4;
 
+/** What the watcher tells of the engine events it applies (metrics). */
+export interface EventMeter {
+  received(event: EngineEvent): void;
+  /** A change an event made was published to the store's listeners, this long after the event came in (reads it called for included). */
+  published(delayMs: number): void;
+}
+
 export interface EngineWatcherOptions {
   docker: DockerClient;
   store: ModuleStore;
@@ -32,6 +39,8 @@ export interface EngineWatcherOptions {
   taskPollMs?: number;
   /** The engine's unix socket, if any: its folder is watched so that the socket's return wakes a reconnect at once. */
   socketPath?: string | undefined;
+  /** Told of each event and of the delay until the change it made was published; default none. */
+  meter?: EventMeter | undefined;
 }
 
 interface Waiter {
@@ -47,7 +56,7 @@ interface Waiter {
  * watchdog tick; a periodic resync catches whatever was missed.
  */
 export class EngineWatcher {
-  readonly #options: Required<Omit<EngineWatcherOptions, 'onSynced' | 'socketPath'>> & Pick<EngineWatcherOptions, 'onSynced' | 'socketPath'>;
+  readonly #options: Required<Omit<EngineWatcherOptions, 'onSynced' | 'socketPath' | 'meter'>> & Pick<EngineWatcherOptions, 'onSynced' | 'socketPath' | 'meter'>;
   readonly #stopping = new AbortController();
   #wakeup = new AbortController();
   /** The connection followed now, which refollow() ends. */
@@ -185,8 +194,10 @@ export class EngineWatcher {
   }
 
   #apply(event: EngineEvent): void {
+    const { meter } = this.#options;
+    meter?.received(event);
     try {
-      this.#observe({ type: 'event', event });
+      this.#observe({ type: 'event', event }, meter && performance.now());
     } catch (error) {
       // Whatever went wrong, the module the event was about is read again rather than left as it was.
       this.#options.logger.warn({ err: error, event }, 'could not apply an engine event; reading the module again');
@@ -195,29 +206,38 @@ export class EngineWatcher {
     }
   }
 
-  /** Hands the store an observation and reads again what it could not settle; answers how many statuses changed. */
-  #observe(observation: Observation): number {
-    const outcome = this.#options.store.observe(observation);
-    for (const module of outcome.reread) void this.#reread(module);
-    for (const reference of outcome.recheck) void this.#recheck(reference);
+  /**
+   * Hands the store an observation and reads again what it could not settle; answers how many statuses changed.
+   * `received`: when the event behind it came in (metered only), until a change it made is published, at once or
+   * by the reads it calls for.
+   */
+  #observe(observation: Observation, received?: number): number {
+    const { store, meter } = this.#options;
+    const publications = store.publications;
+    const outcome = store.observe(observation);
+    const published = received !== undefined && store.publications !== publications;
+    if (published) meter?.published(performance.now() - received);
+    const pending = published ? undefined : received;
+    for (const module of outcome.reread) void this.#reread(module, pending);
+    for (const reference of outcome.recheck) void this.#recheck(reference, pending);
     return outcome.changes.length;
   }
 
-  #reread(module: string): Promise<void> {
+  #reread(module: string, received?: number): Promise<void> {
     const { reader, store } = this.#options;
-    return this.#readOrRetry(this.#unread.modules, module, () => reader.module(store.spec(module)!));
+    return this.#readOrRetry(this.#unread.modules, module, () => reader.module(store.spec(module)!), received);
   }
 
-  #recheck(reference: string): Promise<void> {
-    return this.#readOrRetry(this.#unread.images, reference, () => this.#options.reader.image(reference));
+  #recheck(reference: string, received?: number): Promise<void> {
+    return this.#readOrRetry(this.#unread.images, reference, () => this.#options.reader.image(reference), received);
   }
 
   /** A read the store asked for; one that fails stays in `unread`, to be tried again at the next watchdog tick. */
-  async #readOrRetry(unread: Set<string>, key: string, read: () => Promise<Observation>): Promise<void> {
+  async #readOrRetry(unread: Set<string>, key: string, read: () => Promise<Observation>, received?: number): Promise<void> {
     try {
       const observation = await read();
       unread.delete(key);
-      this.#observe(observation);
+      this.#observe(observation, received);
     } catch (error) {
       unread.add(key);
       this.#options.logger.warn({ err: error, reading: key }, 'could not read from the engine; retrying at the next watchdog tick');

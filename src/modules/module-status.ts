@@ -3,8 +3,9 @@ import type { ContainerHealth, EngineContainerState } from '../engine/engine-typ
 export const containerStatuses = ['NOT_LOADED', 'NOT_CREATED', 'RUNNING', 'EXITED', 'HANDLING'] as const;
 export type ContainerStatus = (typeof containerStatuses)[number];
 
+export const healthStatuses = ['NONE', 'STARTING', 'HEALTHY', 'UNHEALTHY'] as const;
 /** A module's health: NONE when its container has no healthcheck (or no container, or never started). */
-export type HealthStatus = 'NONE' | 'STARTING' | 'HEALTHY' | 'UNHEALTHY';
+export type HealthStatus = (typeof healthStatuses)[number];
 
 const statusOfState: Record<EngineContainerState, ContainerStatus> = {
   running: 'RUNNING',

@@ -144,6 +144,7 @@ export class ModuleStore {
   readonly #removedListeners = new Set<(module: string) => void>();
   #engine: EngineState = { reachable: false, version: undefined, apiVersion: undefined };
   #synced = false;
+  #publications = 0;
 
   /**
    * `announceFirstSync`: the modules are announced to listeners at the engine's first sync, as a reload's added
@@ -216,6 +217,11 @@ export class ModuleStore {
 
   get engine(): EngineState {
     return this.#engine;
+  }
+
+  /** How many observations have published changes to listeners so far: compared around one, it tells whether it did. */
+  get publications(): number {
+    return this.#publications;
   }
 
   /** True once a first resync has seen the engine. */
@@ -486,6 +492,7 @@ export class ModuleStore {
     }
     for (const change of outcome.changes) this.#notify(change);
     for (const module of changed) this.#tell(this.#moduleListeners, module);
+    if (changed.length > 0) this.#publications++;
     return outcome;
   }
 

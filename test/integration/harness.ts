@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { ConfigReloader } from '../../src/config/config-reloader.ts';
 import { parseConfig, textDigest } from '../../src/config/docker-yaml.ts';
 import type { BerthConfig } from '../../src/config/module-spec.ts';
+import type { BerthMetrics } from '../../src/metrics/berth-metrics.ts';
 import type { Fleet } from '../../src/modules/fleet.ts';
 import type { ModuleStore } from '../../src/modules/module-store.ts';
 import { createServices, type BerthServices, type BerthServicesOptions } from '../../src/services.ts';
@@ -61,14 +62,16 @@ export interface HarnessOptions {
   file?: string;
   /** Write the docker.yaml to `file` (a test's own folder) and reload it when it changes, as berth does. */
   reloadable?: boolean;
+  /** Where berth's services count what /metrics serves (the harness's own app serves none); default none. */
+  metrics?: BerthMetrics;
 }
 
 /** berth on the test engine, for a docker.yaml written by the test; `{{run}}` in it becomes a unique suffix. */
-export function createHarness(yaml: string, { env = {}, connection = { socketPath: inject('engineProxySocket') }, connections = {}, watcher, engine = docker, run = Math.random().toString(36).slice(2, 8), logger = pino({ level: 'silent' }), file = 'docker.yaml', reloadable = false }: HarnessOptions = {}): Harness {
+export function createHarness(yaml: string, { env = {}, connection = { socketPath: inject('engineProxySocket') }, connections = {}, watcher, engine = docker, run = Math.random().toString(36).slice(2, 8), logger = pino({ level: 'silent' }), file = 'docker.yaml', reloadable = false, metrics }: HarnessOptions = {}): Harness {
   const project = `it-${run}`;
   const text = `project: ${project}\n${yaml.replaceAll('{{run}}', run)}`;
   const config = parseConfig(text, { file, env });
-  const services = createServices({ config, logger, connections: { local: connection, ...connections }, watcher: { initialBackoffMs: 50, maxBackoffMs: 500, watchdogMs: 500, ...watcher } });
+  const services = createServices({ config, logger, connections: { local: connection, ...connections }, watcher: { initialBackoffMs: 50, maxBackoffMs: 500, watchdogMs: 500, ...watcher }, metrics });
   const reloader = new ConfigReloader({ file, env, loaded: { config, digest: textDigest(text) }, apply: (next) => services.reconfigure(next), audit: services.audit, logger });
   if (reloadable) {
     writeFileSync(file, text);

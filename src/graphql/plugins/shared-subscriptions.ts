@@ -25,8 +25,11 @@ type EventExecution = (event: unknown) => Execution;
  * Each event runs the operation compiled once with graphql-jit, as queries do (app.ts), which halves what a
  * delivery costs where events come fast and to one subscriber each, such as a followed log's lines; the
  * source stream stays graphql-js's. An operation graphql-jit cannot compile runs on graphql-js's execute.
+ *
+ * `onSubscriber` is told of each subscription whose stream opens, and answers what to call when it ends (metrics):
+ * counted here, where the stream is wrapped anyway, a subscription costs its deliveries nothing more.
  */
-export const useSharedSubscriptionExecution = (): Plugin => {
+export const useSharedSubscriptionExecution = ({ onSubscriber }: { onSubscriber?: (args: ExecutionArgs) => () => void } = {}): Plugin => {
   // Per event, per operation: the event is the key, so a result lives as long as its event.
   const results = new WeakMap<object, Map<string, Execution>>();
   const documentIds = new WeakMap<DocumentNode, number>();
@@ -84,7 +87,15 @@ export const useSharedSubscriptionExecution = (): Plugin => {
     const key = operationKey(args);
     const run = eventExecution(args);
     const executeEvent = (event: unknown) => (subscribers.get(key)! > 1 ? executeShared(run, key, event) : run(event)) as ExecutionResult | Promise<ExecutionResult>;
-    return mapIterator(stream[Symbol.asyncIterator](), executeEvent, join(key));
+    const leave = join(key);
+    const ended = onSubscriber?.(args);
+    const done = ended
+      ? () => {
+          leave();
+          ended();
+        }
+      : leave;
+    return mapIterator(stream[Symbol.asyncIterator](), executeEvent, done);
   };
 
   return { onSubscribe: ({ setSubscribeFn }) => setSubscribeFn(subscribe as never) };
