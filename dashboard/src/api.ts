@@ -71,6 +71,12 @@ export function connect(token: string, onState: (state: ConnectionState) => void
   return client;
 }
 
+/** Why the client gave up: berth closes 4403 when it no longer accepts the token (the only close not retried). */
+function closeError(error: unknown): ApiError {
+  if (error instanceof CloseEvent && error.code === 4403) return { code: 'UNAUTHENTICATED', message: 'berth closed the connection: it no longer accepts this token' };
+  return { code: 'ERROR', message: error instanceof CloseEvent ? `connection closed (${error.code} ${error.reason})` : String(error) };
+}
+
 export interface Subscription {
   stop(): void;
 }
@@ -89,10 +95,7 @@ export function subscribe<T>(
         if (result.errors?.length) handlers.onError?.(toApiError(result.errors[0] as RawError));
         if (result.data) handlers.onData(result.data as T);
       },
-      error: (error) => {
-        const errors = Array.isArray(error) ? (error as RawError[]) : [{ message: error instanceof CloseEvent ? `connection closed (${error.code} ${error.reason})` : String(error) }];
-        handlers.onError?.(toApiError(errors[0]!));
-      },
+      error: (error) => handlers.onError?.(Array.isArray(error) ? toApiError(error[0] as RawError) : closeError(error)),
       complete: () => handlers.onEnd?.(),
     },
   );

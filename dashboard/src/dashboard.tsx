@@ -33,7 +33,10 @@ export function Dashboard({ token, role, onRefused }: Props) {
         setFeedError(undefined);
         setModules((known) => new Map(known).set(moduleChanged.name, moduleChanged));
       },
-      onError: setFeedError,
+      onError: (error) => {
+        if (error.code === 'UNAUTHENTICATED') onRefused('UNAUTHENTICATED');
+        else setFeedError(error);
+      },
     });
     return () => {
       live.stop();
@@ -83,7 +86,7 @@ export function Dashboard({ token, role, onRefused }: Props) {
   return (
     <section aria-label="Modules">
       <div class="toolbar">
-        <span class={`connection ${connection}`} role="status">
+        <span class={`connection ${connection}`} data-state={connection} role="status">
           {connection === 'connected' ? 'live' : connection === 'connecting' ? 'connecting…' : 'disconnected: reconnecting…'}
         </span>
         {operator && (

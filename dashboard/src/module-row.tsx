@@ -87,7 +87,7 @@ export function ModuleRow({ module, client, token, operator, busy, error, select
               </>
             )}
             <button type="button" aria-expanded={expanded} aria-controls={detailsId} onClick={() => setExpanded(!expanded)}>
-              {expanded ? 'Hide logs' : 'Logs & stats'}
+              {expanded ? 'Hide logs & stats' : 'Logs & stats'}
             </button>
           </div>
         )}

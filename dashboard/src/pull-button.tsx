@@ -52,7 +52,7 @@ export function PullButton({ name, client, token, loadable, onError }: Props) {
       {pull && (
         <span class="pull-progress" data-state={pull.state} data-current={pull.current} data-total={pull.total}>
           <progress aria-label={`Pull of ${name}`} max={pull.total || 1} value={pull.state === 'DONE' ? pull.total || 1 : pull.current} />
-          <span class="pull-bytes">{pull.state === 'DONE' ? 'done' : `${bytes(pull.current)} of ${bytes(pull.total)}`}</span>
+          <span class="pull-bytes">{pull.state === 'DONE' ? 'image pulled' : `${bytes(pull.current)} of ${bytes(pull.total)}`}</span>
         </span>
       )}
     </span>

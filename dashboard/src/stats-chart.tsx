@@ -23,8 +23,9 @@ export function StatsChart({ name, client }: { name: string; client: Client }) {
   }, [name, client]);
 
   const last = readings.at(-1);
-  const memoryScale = last?.memoryLimitBytes || Math.max(1, ...readings.map((reading) => reading.memoryBytes));
-  const cpuScale = Math.max(100, ...readings.map((reading) => reading.cpuPercent));
+  // Each chart scaled to its own peak (with headroom): an idle module's few percent still show as a line.
+  const cpuScale = Math.max(1, ...readings.map((reading) => reading.cpuPercent)) * 1.25;
+  const memoryScale = Math.max(1, ...readings.map((reading) => reading.memoryBytes)) * 1.25;
   return (
     <div class="stats" data-readings={readings.length}>
       {error && (
@@ -51,6 +52,7 @@ function Sparkline({ values, label }: { values: number[]; label: string }) {
   const points = values.map((value, index) => `${(offset + index * step).toFixed(1)},${(height - Math.min(1, value) * (height - 2) - 1).toFixed(1)}`).join(' ');
   return (
     <svg class="sparkline" viewBox={`0 0 ${width} ${height}`} role="img" aria-label={label} preserveAspectRatio="none">
+      {values.length > 1 && <polygon points={`${offset.toFixed(1)},${height} ${points} ${width},${height}`} />}
       <polyline points={points} />
     </svg>
   );

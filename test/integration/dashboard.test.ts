@@ -1,5 +1,6 @@
 // The operator dashboard at / in a real browser (Debian's Chromium), against a listening berth with tokens.
 import { mkdtemp, writeFile } from 'node:fs/promises';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -148,7 +149,9 @@ describe('the dashboard at / in Chromium', () => {
     await signIn(operator.token);
     await expect.poll(() => status('worker').getAttribute('data-status'), waitLong).toMatch(/^(NOT_CREATED|EXITED)$/);
     const shown = await record(page, 'worker', '[data-module="worker"] .status', ['data-status']);
-    await row('worker').getByRole('button', { name: 'Start', exact: true }).click();
+    // By keyboard: the buttons are real buttons.
+    await row('worker').getByRole('button', { name: 'Start', exact: true }).focus();
+    await page.keyboard.press('Enter');
     await expect.poll(async () => (await shown()).at(-1), waitLong).toBe('RUNNING');
     const statuses = await shown();
     expect(statuses).toContain('HANDLING');
@@ -215,6 +218,28 @@ describe('the dashboard at / in Chromium', () => {
     await expect.poll(() => page.getByLabel('Token').count(), waitLong).toBe(1);
     await page.reload();
     await expect.poll(() => page.getByLabel('Token').count(), waitLong).toBe(1);
+  });
+
+  it('shows the connection dropped, reconnects by itself, and is live again', async () => {
+    const sockets = new Set<Socket>();
+    const track = (socket: Socket) => sockets.add(socket);
+    server.server.on('connection', track);
+    try {
+      await signIn(operator.token);
+      await expect.poll(() => page.locator('.connection').getAttribute('data-state'), waitLong).toBe('connected');
+      await expect.poll(() => status('worker').count(), waitLong).toBe(1);
+      const shown = await record(page, 'connection', '.connection', ['data-state']);
+      for (const socket of sockets) socket.destroy();
+      await expect.poll(async () => (await shown()).includes('disconnected'), waitLong).toBe(true);
+      await expect.poll(async () => (await shown()).at(-1), waitLong).toBe('connected');
+      // The module subscription is open again: a change made now shows.
+      const wanted = berth.modules.get('worker').status === 'RUNNING' ? 'EXITED' : 'RUNNING';
+      if (wanted === 'RUNNING') await berth.gql(StartModuleDocument, { name: 'worker' });
+      else await berth.gql(StopModuleDocument, { name: 'worker', timeoutSeconds: 5 });
+      await expect.poll(() => status('worker').getAttribute('data-status'), waitLong).toBe(wanted);
+    } finally {
+      server.server.off('connection', track);
+    }
   });
 
   it('reads at a narrow width (360 px) without scrolling sideways', async () => {
