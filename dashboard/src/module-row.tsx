@@ -43,6 +43,7 @@ export function ModuleRow({ module, client, token, operator, busy, error, select
         <h2 class="name">{name}</h2>
         <span class="status" data-status={status} title={status}>
           {statusText[status]}
+          {status === 'EXITED' && module.exitCode !== null && ` (${module.exitCode})`}
         </span>
         <dl class="facts">
           <dt>health</dt>

@@ -2,7 +2,7 @@
 
 export const moduleFields = `
   fragment DashboardModule on Module {
-    name kind image engine status health containerId
+    name kind image engine status health containerId exitCode
     ports { name in out protocol }
   }`;
 
@@ -16,6 +16,7 @@ export interface Module {
   status: ContainerStatus;
   health: 'NONE' | 'STARTING' | 'HEALTHY' | 'UNHEALTHY';
   containerId: string | null;
+  exitCode: number | null;
   ports: { name: string; in: number; out: number; protocol: 'TCP' | 'UDP' | 'SCTP' }[];
 }
 
