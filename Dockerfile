@@ -10,7 +10,10 @@ RUN if [ -f /tmp/build-ca/extra.pem ]; then export NODE_EXTRA_CA_CERTS=/tmp/buil
  && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY dashboard ./dashboard
+# npm run build's two steps: the service, then the dashboard's page and assets into dist/dashboard.
 RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json \
+ && node node_modules/vite/bin/vite.js build --config dashboard/vite.config.ts \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error \
  && rm -rf /root/.npm /tmp/build-ca
 

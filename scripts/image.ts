@@ -14,10 +14,18 @@ import { findBusybox } from './busybox-images.ts';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const run = promisify(execFile);
 export const baseImage = 'node:24-slim';
+/** Raised when the stand-in gains something the build needs: a stand-in of an older revision is built again. */
+const standInRevision = '2';
 
 /** Makes sure the Dockerfile's base image is on the engine: pulled, or else a local stand-in. */
 export async function ensureBaseImage(docker = new Dockerode()): Promise<'present' | 'pulled' | 'stand-in'> {
-  if (await docker.getImage(baseImage).inspect().then(() => true, () => false)) return 'present';
+  const labels = await docker.getImage(baseImage).inspect().then((image) => image.Config.Labels ?? {}, () => undefined);
+  const standIn = labels?.['org.berth.stand-in'] !== undefined;
+  if (labels && (!standIn || labels['org.berth.stand-in-revision'] === standInRevision)) return 'present';
+  if (standIn) {
+    await buildStandIn();
+    return 'stand-in';
+  }
   try {
     await run('docker', ['pull', baseImage], { timeout: 60_000 });
     return 'pulled';
@@ -34,7 +42,13 @@ async function buildStandIn(): Promise<void> {
     // Node and the C libraries it links, at the paths the official image has them.
     await place(process.execPath, join(rootfs, 'usr/local/bin/node'));
     const { stdout } = await run('ldd', [process.execPath]);
-    for (const library of stdout.matchAll(/(\/\S+\.so[\w.]*)/g)) await place(library[1]!, join(rootfs, library[1]!));
+    const libraries = [...stdout.matchAll(/(\/\S+\.so[\w.]*)/g)].map((match) => match[1]!);
+    for (const library of libraries) await place(library, join(rootfs, library));
+    // The rest of glibc, which the official image has whole: native modules of the build link them (vite's
+    // rolldown, which bundles the dashboard, needs librt).
+    const libc = libraries.find((library) => library.endsWith('/libc.so.6'));
+    const glibc = ['librt.so.1', 'libdl.so.2', 'libpthread.so.0'].map((name) => libc && join(dirname(libc), name));
+    for (const library of glibc) if (library) await place(library, join(rootfs, library)).catch(() => {});
     await place(await findBusybox(), join(rootfs, 'bin/busybox'));
     // npm, from the registry this machine reaches.
     const { stdout: packed } = await run('npm', ['pack', 'npm@11', '--silent', '--pack-destination', context], { cwd: context });
@@ -54,7 +68,7 @@ async function buildStandIn(): Promise<void> {
         'RUN ["/bin/busybox", "--install", "-s", "/bin"]',
         'RUN mkdir -p /usr/bin /tmp /root /home/node && ln -s /bin/env /usr/bin/env && chmod 1777 /tmp && chown 1000:1000 /home/node',
         'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin NODE_VERSION=' + process.versions.node,
-        'LABEL org.berth.stand-in="node:24-slim built locally by npm run image"',
+        `LABEL org.berth.stand-in="node:24-slim built locally by npm run image" org.berth.stand-in-revision="${standInRevision}"`,
         'CMD ["node"]',
         '',
       ].join('\n'),

@@ -6,10 +6,12 @@ import { promisify } from 'node:util';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-/** Compiles src/ to dist/, as `npm start` does first. */
+/** Compiles src/ to dist/ and bundles the dashboard into dist/dashboard, as `npm start` does first (npm run build). */
 export async function buildService(): Promise<void> {
   const tsc = fileURLToPath(new URL('../node_modules/typescript/bin/tsc', import.meta.url));
+  const vite = fileURLToPath(new URL('../node_modules/vite/bin/vite.js', import.meta.url));
   await promisify(execFile)(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root });
+  await promisify(execFile)(process.execPath, [vite, 'build', '--config', 'dashboard/vite.config.ts'], { cwd: root });
 }
 
 /** `npm start`'s node arguments, with this node: [executable, args]. */

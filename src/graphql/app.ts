@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { Fleet } from '../modules/fleet.ts';
 import type { ConfigState } from '../config/config-reloader.ts';
 import { BerthError } from '../errors.ts';
+import { useDashboard } from '../http/dashboard.ts';
 import { probePaths, useReadiness } from '../http/readiness.ts';
 import { unauthenticatedMessage, useHttpAuthentication, useLoopbackHostOnly, useRevocation, useRoles } from '../auth/auth-plugin.ts';
 import { anonymous, noAuthentication, type Authenticator } from '../auth/authenticator.ts';
@@ -97,6 +98,8 @@ export function createBerthApp({ modules, config = noFile, logger, auth = noAuth
       useHttpRefusalAudit(audit, { audited, requestIds }),
       useBodyLimitsAndStreamedUploads({ bodyBytes: maxBodyBytes, uploadBytes: maxUploadBytes }),
       ...(loopbackHostOnly ? [useLoopbackHostOnly()] : []),
+      // The dashboard's page and assets hold no data: served without a token; its API calls carry one.
+      useDashboard(),
       ...(auth.enabled ? [useHttpAuthentication(auth, principals, { graphiql })] : []),
       ...(metrics ? [useMetrics(metrics)] : []),
       // A browser's simple (unpreflighted) request, which another site can make, is refused: it must

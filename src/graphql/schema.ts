@@ -13,6 +13,7 @@ import './types/config.ts';
 import './types/image-load.ts';
 import './types/image-pull.ts';
 import './types/log-line.ts';
+import './types/principal.ts';
 
 /** berth's schema as a Federation v2 subgraph: `_service { sdl }`, `_entities` and `Module @key(fields: "name")`. */
 export const schema = builder.toSubGraphSchema({

@@ -1,11 +1,9 @@
 // GraphiQL in a real browser: Debian's Chromium, driven by playwright-core (no browser download).
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { print } from 'graphql';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { createBerthApp } from '../../src/graphql/app.ts';
@@ -13,12 +11,10 @@ import { TokenFileAuthenticator } from '../../src/auth/authenticator.ts';
 import { newToken } from '../../src/auth/tokens.ts';
 import { listen, type RunningServer } from '../../src/http/listen.ts';
 import { FrontendModulesDocument, StartModuleDocument } from '../generated/operations.ts';
+import { artifacts, launchChromium } from './chromium.ts';
 import { createHarness, testImage, type Harness } from './harness.ts';
 
 const operator = newToken('browser', 'operator');
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-/** Screenshots are kept as test artifacts here (git-ignored). */
-export const artifacts = fileURLToPath(new URL('../../test-results', import.meta.url));
 
 describe('GraphiQL in Chromium', () => {
   let berth: Harness;
@@ -44,9 +40,6 @@ describe('GraphiQL in Chromium', () => {
   const response = () => page.locator('.graphiql-response');
 
   beforeAll(async () => {
-    if (!existsSync(chromiumPath)) {
-      throw new Error(`No Chromium at ${chromiumPath}. Run ./dev test, or: apt-get install -y chromium (or set CHROMIUM_PATH).`);
-    }
     berth = createHarness(`modules:\n  worker:\n    kind: worker{{run}}\n    image: ${testImage}\n    autostart: false\n`);
     await berth.ready();
     // With authentication on, as a new user would run it: a token from npm run token in the Headers tab.
@@ -54,13 +47,7 @@ describe('GraphiQL in Chromium', () => {
     await writeFile(tokensFile, `tokens:\n${operator.line}\n`);
     auth = await TokenFileAuthenticator.open(tokensFile, pino({ level: 'silent' }));
     server = await listen(createBerthApp({ modules: berth.modules, logger: pino({ level: 'silent' }), auth }), { host: '127.0.0.1', port: 0, auth });
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      headless: true,
-      // No sandbox: CI runs as root. No background networking: the page must need nothing but berth.
-      args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-default-apps'],
-    });
-    await mkdir(artifacts, { recursive: true });
+    browser = await launchChromium();
   });
   // Each test in a new browser context: GraphiQL keeps its tabs and headers in localStorage, and a page that
   // saw an earlier test's run opens the next tab with that test's headers already in the Headers tab.

@@ -66,6 +66,17 @@ describe('the service image', () => {
     expect((await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ modules { name } }"}' })).status).toBe(401);
   });
 
+  it('serves the dashboard built into the image: the page at / and its script, without a token', async () => {
+    const origin = new URL(url).origin;
+    const page = await fetch(`${origin}/`);
+    expect(page.status).toBe(200);
+    const script = /src="(\/assets\/[^"]+\.js)"/.exec(await page.text())?.[1];
+    expect(script).toBeDefined();
+    const asset = await fetch(`${origin}${script}`);
+    expect(asset.status).toBe(200);
+    expect(asset.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+  });
+
   it('starts and stops a sibling container from the host, and tells a subscriber', async () => {
     const client = createClient({ url: url.replace('http', 'ws'), webSocketImpl: WebSocket, lazy: false, retryAttempts: 0, connectionParams: { authorization: operator.token } });
     const seen: string[] = [];

@@ -14,8 +14,8 @@ import {
   type ModuleStatusChangedSubscription,
 } from '../generated/operations.ts';
 import { callsPath, probeHeader } from './engine-proxy.ts';
-import { createHarness, docker, waitFor, type Harness, type HarnessOptions } from './harness.ts';
-import { randomLayerBytes, randomLayers, startRegistry, type Registry } from './registry.ts';
+import { createHarness, waitFor, type Harness, type HarnessOptions } from './harness.ts';
+import { randomLayerBytes, randomLayers, removeImage, startRegistry, type Registry } from './registry.ts';
 
 type Pull = ImagePullProgressSubscription['imagePullProgress'];
 type StatusChange = ModuleStatusChangedSubscription['moduleStatusChanged'];
@@ -65,15 +65,6 @@ async function engineCalls(endpoint: string): Promise<number> {
     call.end();
   });
   return (JSON.parse(body) as { calls: Record<string, number> }).calls[endpoint] ?? 0;
-}
-
-async function removeImage(reference: string): Promise<void> {
-  await docker
-    .getImage(reference)
-    .remove({ force: true })
-    .catch((error: { statusCode?: number }) => {
-      if (error.statusCode !== 404) throw error;
-    });
 }
 
 const modulesOf = (image: string) => `modules:

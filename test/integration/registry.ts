@@ -61,6 +61,16 @@ export async function startRegistry({ auth }: RegistryOptions = {}, docker = new
   };
 }
 
+/** Removes a pulled image with its layers, so that the next pull downloads them again; gone already is fine. */
+export async function removeImage(reference: string, docker = new Dockerode()): Promise<void> {
+  await docker
+    .getImage(reference)
+    .remove({ force: true })
+    .catch((error: { statusCode?: number }) => {
+      if (error.statusCode !== 404) throw error;
+    });
+}
+
 function registryConfig(dir: string, host: string, withAuth: boolean): string {
   const auth = withAuth ? `auth:\n  htpasswd:\n    realm: berth-test\n    path: ${join(dir, 'htpasswd')}\n` : '';
   return `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'storage')}\n  delete:\n    enabled: true\nhttp:\n  addr: ${host}\n${auth}`;

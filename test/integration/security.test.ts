@@ -68,6 +68,13 @@ describe('with a tokens file', () => {
     await berth?.cleanup();
   });
 
+  it('tells each token who it is: its name and role (principal), a viewer too', async () => {
+    for (const [token, principal] of [[viewer.token, { name: 'grafana', role: 'VIEWER' }], [operator.token, { name: 'ci', role: 'OPERATOR' }]] as const) {
+      const { status, body } = await post('{ principal { name role } }', token);
+      expect([status, body]).toEqual([200, { data: { principal } }]);
+    }
+  });
+
   it('answers a request without a token, or with a wrong one, 401 UNAUTHENTICATED before anything runs', async () => {
     for (const token of [undefined, 'berth_guess', `${operator.token}x`]) {
       const { status, headers, body } = await post(frontendQuery, token);
@@ -118,7 +125,9 @@ describe('with a tokens file', () => {
         headers: { 'content-type': 'application/json', 'x-graphql-yoga-csrf': '1', accept: 'application/json, text/event-stream' },
         ...(path.startsWith('/?') ? {} : { body: JSON.stringify({ query: frontendQuery }) }),
       });
-      expect(response.status, path).toBe(401);
+      // `/` is the dashboard's page, which holds no data: it answers the page, never the query.
+      if (path.startsWith('/?')) expect([response.status, response.headers.get('content-type'), (await response.text()).includes('"data"')], path).toEqual([200, 'text/html; charset=utf-8', false]);
+      else expect(response.status, path).toBe(401);
     }
   });
 
