@@ -67,7 +67,8 @@ export class EngineWatcher {
   #waiters: Waiter[] = [];
   #down = false;
   #socketWatch: FSWatcher | undefined;
-  readonly #unread = { modules: new Set<string>(), images: new Set<string>() };
+  /** Reads to try again at the next watchdog tick, with the event that asked for them when it is metered and unpublished. */
+  readonly #unread = { modules: new Map<string, Pending | undefined>(), images: new Map<string, Pending | undefined>() };
 
   constructor(options: EngineWatcherOptions) {
     this.#options = { initialBackoffMs: 100, maxBackoffMs: 1_000, watchdogMs: 5_000, resyncMs: 60_000, taskPollMs: 250, ...options };
@@ -188,7 +189,7 @@ export class EngineWatcher {
   async #resync(connection: AbortSignal, { full }: { full: boolean }): Promise<number> {
     const { observations, unread } = await this.#options.reader.everything({ full });
     if (connection.aborted) return 0;
-    for (const module of unread) this.#unread.modules.add(module);
+    for (const module of unread) if (!this.#unread.modules.has(module)) this.#unread.modules.set(module, undefined);
     if (unread.length > 0) this.#options.logger.warn({ modules: unread }, 'could not inspect some containers; retrying at the next watchdog tick');
     return observations.reduce((changes, observation) => changes + this.#observe(observation), 0);
   }
@@ -197,7 +198,7 @@ export class EngineWatcher {
     const { meter } = this.#options;
     meter?.received(event);
     try {
-      this.#observe({ type: 'event', event }, meter && performance.now());
+      this.#observe({ type: 'event', event }, meter && { at: performance.now(), published: false });
     } catch (error) {
       // Whatever went wrong, the module the event was about is read again rather than left as it was.
       this.#options.logger.warn({ err: error, event }, 'could not apply an engine event; reading the module again');
@@ -211,35 +212,38 @@ export class EngineWatcher {
    * `received`: when the event behind it came in (metered only), until a change it made is published, at once or
    * by the reads it calls for.
    */
-  #observe(observation: Observation, received?: number): number {
+  #observe(observation: Observation, received?: Pending): number {
     const { store, meter } = this.#options;
     const publications = store.publications;
     const outcome = store.observe(observation);
-    const published = received !== undefined && store.publications !== publications;
-    if (published) meter?.published(performance.now() - received);
-    const pending = published ? undefined : received;
+    // An event is timed once: at the first change it publishes, itself or through the reads it called for.
+    if (received && !received.published && store.publications !== publications) {
+      received.published = true;
+      meter?.published(performance.now() - received.at);
+    }
+    const pending = received?.published ? undefined : received;
     for (const module of outcome.reread) void this.#reread(module, pending);
     for (const reference of outcome.recheck) void this.#recheck(reference, pending);
     return outcome.changes.length;
   }
 
-  #reread(module: string, received?: number): Promise<void> {
+  #reread(module: string, received?: Pending): Promise<void> {
     const { reader, store } = this.#options;
     return this.#readOrRetry(this.#unread.modules, module, () => reader.module(store.spec(module)!), received);
   }
 
-  #recheck(reference: string, received?: number): Promise<void> {
+  #recheck(reference: string, received?: Pending): Promise<void> {
     return this.#readOrRetry(this.#unread.images, reference, () => this.#options.reader.image(reference), received);
   }
 
-  /** A read the store asked for; one that fails stays in `unread`, to be tried again at the next watchdog tick. */
-  async #readOrRetry(unread: Set<string>, key: string, read: () => Promise<Observation>, received?: number): Promise<void> {
+  /** A read the store asked for; one that fails stays in `unread`, with its event, to be tried again at the next watchdog tick. */
+  async #readOrRetry(unread: Map<string, Pending | undefined>, key: string, read: () => Promise<Observation>, received?: Pending): Promise<void> {
     try {
       const observation = await read();
       unread.delete(key);
       this.#observe(observation, received);
     } catch (error) {
-      unread.add(key);
+      unread.set(key, received ?? unread.get(key));
       this.#options.logger.warn({ err: error, reading: key }, 'could not read from the engine; retrying at the next watchdog tick');
     }
   }
@@ -254,8 +258,8 @@ export class EngineWatcher {
     within(docker.system.ping().then(() => true), watchdogMs, false)
       .then((answered) => {
         if (!answered) throw new Error(`no answer to the watchdog's ping within ${watchdogMs} ms`);
-        for (const module of this.#unread.modules) void this.#reread(module);
-        for (const reference of this.#unread.images) void this.#recheck(reference);
+        for (const [module, received] of this.#unread.modules) void this.#reread(module, received);
+        for (const [reference, received] of this.#unread.images) void this.#recheck(reference, received);
       })
       .catch((error: Error) => {
         logger.warn({ err: error }, 'engine stopped answering; reconnecting');
@@ -324,4 +328,11 @@ export class EngineWatcher {
       logger.debug({ err: error, socketPath }, 'cannot watch the engine socket folder; polling only');
     }
   }
+}
+
+/** A metered engine event until the first change it makes is published (berth_event_publish_delay_seconds). */
+interface Pending {
+  /** performance.now() when it came in. */
+  at: number;
+  published: boolean;
 }

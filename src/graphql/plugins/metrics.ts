@@ -11,15 +11,16 @@ interface RootField {
 }
 
 /**
- * GET /metrics answers the exposition; placed after authentication, it needs a token like /graphql (any role).
+ * GET (and HEAD) /metrics answers the exposition; placed after authentication, it needs a token like /graphql (any role).
  * Each mutation's root fields are counted by how they ended, refusals (FORBIDDEN) included: so the plugin must
  * come before useRoles, whose refusal ends the execution before the later plugins see it.
  */
 export function useMetrics(metrics: BerthMetrics): Plugin {
   return {
     async onRequest({ request, url, endResponse, fetchAPI }) {
-      if (url.pathname !== metricsPath || request.method !== 'GET') return;
-      endResponse(new fetchAPI.Response(await metrics.text(), { headers: { 'content-type': metrics.contentType } }));
+      if (url.pathname !== metricsPath || (request.method !== 'GET' && request.method !== 'HEAD')) return;
+      const text = await metrics.text();
+      endResponse(new fetchAPI.Response(request.method === 'HEAD' ? null : text, { headers: { 'content-type': metrics.contentType } }));
     },
     onExecute({ args }) {
       const fields = mutationFields(args);
