@@ -3,9 +3,14 @@ import { useEffect, useState } from 'preact/hooks';
 import { connect, request, subscribe, type ApiError, type ConnectionState } from './api.ts';
 import type { Role } from './app.tsx';
 import { ModuleRow, type Action } from './module-row.tsx';
-import { modulesLive, restartModule, startModule, startModules, stopModule, stopModules, type Module } from './operations.ts';
+import { moduleNames, modulesLive, restartModule, startModule, startModules, stopModule, stopModules, type Module } from './operations.ts';
 
 const mutations: Record<Action, string> = { start: startModule, stop: stopModule, restart: restartModule };
+
+/** How often the page asks which modules docker.yaml declares (a reload's removals). */
+const pruneMs = 5_000;
+/** How long after berth ended the feed the page subscribes again. */
+const resubscribeMs = 1_000;
 
 interface Props {
   token: string;
@@ -28,23 +33,38 @@ export function Dashboard({ token, role, onRefused }: Props) {
   useEffect(() => {
     const ws = connect(token, setConnection);
     setClient(ws);
-    const live = subscribe<{ moduleChanged: Module }>(ws, modulesLive, {}, {
-      onData: ({ moduleChanged }) => {
-        setFeedError(undefined);
-        setModules((known) => new Map(known).set(moduleChanged.name, moduleChanged));
-      },
-      onError: (error) => {
-        if (error.code === 'UNAUTHENTICATED') onRefused('UNAUTHENTICATED');
-        else setFeedError(error);
-      },
-    });
+    let live: { stop(): void } | undefined;
+    let again: ReturnType<typeof setTimeout> | undefined;
+    // berth ends a feed that fell too far behind (it says to subscribe again with initial): so the page does.
+    const follow = () => {
+      live = subscribe<{ moduleChanged: Module }>(ws, modulesLive, {}, {
+        onData: ({ moduleChanged }) => {
+          setFeedError(undefined);
+          setModules((known) => new Map(known).set(moduleChanged.name, moduleChanged));
+        },
+        onError: (error) => {
+          if (error.code === 'UNAUTHENTICATED') onRefused('UNAUTHENTICATED');
+          else setFeedError(error);
+        },
+        onEnd: () => (again = setTimeout(follow, resubscribeMs)),
+      });
+    };
+    follow();
+    // A module a reload removed is not announced by moduleChanged: the names docker.yaml declares are asked again.
+    const prune = setInterval(() => {
+      void request<{ modules: { name: string }[] }>(token, moduleNames).then(({ data }) => {
+        if (!data) return;
+        const declared = new Set(data.modules.map((module) => module.name));
+        setModules((known) => ([...known.keys()].every((name) => declared.has(name)) ? known : new Map([...known].filter(([name]) => declared.has(name)))));
+      });
+    }, pruneMs);
     return () => {
-      live.stop();
+      clearInterval(prune);
+      clearTimeout(again);
+      live?.stop();
       void ws.dispose();
     };
   }, [token]);
-
-  const update = (module: Module | null | undefined) => module && setModules((known) => new Map(known).set(module.name, module));
   const mark = (names: string[], on: boolean) =>
     setBusy((now) => {
       const next = new Set(now);
@@ -61,7 +81,7 @@ export function Dashboard({ token, role, onRefused }: Props) {
     mark([name], true);
     const answer = await request<Record<string, Module>>(token, mutations[action], { name });
     mark([name], false);
-    update(answer.data && Object.values(answer.data)[0]);
+    // The module's state comes from the feed alone: an answer may arrive after a newer change it delivered.
     report([name], [answer.errors?.[0]]);
   };
 
@@ -71,8 +91,6 @@ export function Dashboard({ token, role, onRefused }: Props) {
     mark(names, true);
     const answer = await request<Record<string, (Module | null)[]>>(token, action === 'start' ? startModules : stopModules, { names });
     mark(names, false);
-    const answered = answer.data ? (Object.values(answer.data)[0] ?? []) : [];
-    answered.forEach(update);
     report(names, names.map((_, index) => answer.errors?.find((error) => error.path?.[1] === index) ?? (answer.data ? undefined : answer.errors?.[0])));
   };
 

@@ -23,7 +23,12 @@ export function LogView({ name, client }: { name: string; client: Client }) {
       onError: setError,
       onEnd: () => setState('ended'),
     });
-    return () => logs.stop();
+    // A reconnect subscribes again, and the tail comes again: it replaces what the page showed, never doubles it.
+    const stopClearing = client.on('connected', () => setLines([]));
+    return () => {
+      stopClearing();
+      logs.stop();
+    };
   }, [name, client]);
 
   useLayoutEffect(() => {

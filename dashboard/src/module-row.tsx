@@ -58,7 +58,7 @@ export function ModuleRow({ module, client, token, operator, busy, error, select
               <dd class="ports">
                 {module.ports.map((port) =>
                   port.protocol === 'TCP' ? (
-                    <a key={port.name} href={`http://${location.hostname}:${port.out}/`} target="_blank" rel="noopener noreferrer">
+                    <a key={port.name} href={portUrl(port.host, port.out)} target="_blank" rel="noopener noreferrer">
                       {port.name} :{port.out}
                     </a>
                   ) : (
@@ -106,4 +106,13 @@ export function ModuleRow({ module, client, token, operator, busy, error, select
       )}
     </li>
   );
+}
+
+/**
+ * A published port's address: the host address it is bound to when it names one, else the page's own host
+ * (a module on another engine is reached at that engine's address, which the API does not give).
+ */
+function portUrl(host: string | null, port: number): string {
+  const address = !host || host === '0.0.0.0' || host === '::' ? location.hostname : host.includes(':') ? `[${host}]` : host;
+  return `http://${address}:${port}/`;
 }

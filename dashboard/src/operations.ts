@@ -3,7 +3,7 @@
 export const moduleFields = `
   fragment DashboardModule on Module {
     name kind image engine status health containerId exitCode
-    ports { name in out protocol }
+    ports { name in out protocol host }
   }`;
 
 export type ContainerStatus = 'NOT_LOADED' | 'NOT_CREATED' | 'RUNNING' | 'EXITED' | 'HANDLING';
@@ -17,7 +17,7 @@ export interface Module {
   health: 'NONE' | 'STARTING' | 'HEALTHY' | 'UNHEALTHY';
   containerId: string | null;
   exitCode: number | null;
-  ports: { name: string; in: number; out: number; protocol: 'TCP' | 'UDP' | 'SCTP' }[];
+  ports: { name: string; in: number; out: number; protocol: 'TCP' | 'UDP' | 'SCTP'; host: string | null }[];
 }
 
 export interface ImagePull {
@@ -40,6 +40,9 @@ export interface Reading {
   memoryLimitBytes: number;
   at: string;
 }
+
+/** The modules docker.yaml declares now: a reload's removals, which moduleChanged does not announce. */
+export const moduleNames = 'query DashboardNames { modules { name } }';
 
 /** Every module, whole, now and on each change: the one subscription the table lives on. */
 export const modulesLive = `subscription DashboardModules { moduleChanged(initial: true) { ...DashboardModule } } ${moduleFields}`;

@@ -45,7 +45,11 @@ export function useDashboard(folder = dashboardFolder): Plugin {
     async onRequest({ request, url, endResponse, fetchAPI }) {
       if (request.method !== 'GET' && request.method !== 'HEAD') return;
       if (url.pathname !== '/' && !url.pathname.startsWith('/assets/')) return;
-      files ??= readDashboard(folder);
+      // A read that failed (not a missing build) is tried again at the next request rather than kept.
+      files ??= readDashboard(folder).catch((error: unknown) => {
+        files = undefined;
+        throw error;
+      });
       const file = (await files).get(url.pathname);
       if (!file) {
         endResponse(new fetchAPI.Response(notFound(url.pathname, folder), { status: 404, headers: { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' } }));

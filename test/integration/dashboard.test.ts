@@ -72,7 +72,8 @@ describe('the dashboard at / in Chromium', () => {
   }
 
   beforeAll(async () => {
-    registry = await startRegistry();
+    // 12 MB at 4 MB/s: a pull of about 3 s, long enough for the page to show it move whatever the machine.
+    registry = await startRegistry({ bytesPerSecond: 4_000_000 });
     pulledImage = await registry.pushLayeredImage(`berth-test/dashboard-${Math.random().toString(36).slice(2, 8)}`);
     const port = await freePort();
     berth = createHarness(

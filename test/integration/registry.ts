@@ -4,7 +4,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFile, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -15,6 +15,11 @@ import { findBusybox } from '../../scripts/busybox-images.ts';
 export interface RegistryOptions {
   /** Sign-in that the registry requires (htpasswd); default none. */
   auth?: { username: string; password: string };
+  /**
+   * The registry reached through a proxy that sends its answers at this rate, so that a pull lasts long
+   * enough to be watched (a browser's progress bar); default full speed.
+   */
+  bytesPerSecond?: number;
 }
 
 export interface Registry {
@@ -38,25 +43,60 @@ export const randomLayers = 3;
 export const randomLayerBytes = 4_000_000;
 
 /** Starts a registry on a free port of 127.0.0.1; stop() ends it and removes its storage. */
-export async function startRegistry({ auth }: RegistryOptions = {}, docker = new Dockerode()): Promise<Registry> {
+export async function startRegistry({ auth, bytesPerSecond }: RegistryOptions = {}, docker = new Dockerode()): Promise<Registry> {
   const dir = await mkdtemp(join(tmpdir(), 'berth-registry-'));
   const port = await freePort();
-  const host = `127.0.0.1:${port}`;
+  const served = `127.0.0.1:${port}`;
   if (auth) await writeFile(join(dir, 'htpasswd'), await htpasswd(auth.username, auth.password));
-  await writeFile(join(dir, 'config.yml'), registryConfig(dir, host, auth !== undefined));
-  const registry = await serve(join(dir, 'config.yml'), host);
+  await writeFile(join(dir, 'config.yml'), registryConfig(dir, served, auth !== undefined));
+  const registry = await serve(join(dir, 'config.yml'), served);
+  const throttle = bytesPerSecond ? await throttled(port, bytesPerSecond) : undefined;
+  const host = throttle?.host ?? served;
   const authconfig = auth && { username: auth.username, password: auth.password, serveraddress: host };
   return {
     host,
     pushLayeredImage: (repository, tag = '1') => pushLayeredImage(docker, `${host}/${repository}:${tag}`, authconfig),
     hideLayers: () => hideLayers(join(dir, 'storage')),
     async stop() {
+      throttle?.close();
       if (registry.exitCode === null && registry.signalCode === null) {
         const exited = once(registry, 'exit');
         registry.kill('SIGTERM');
         await exited;
       }
       await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A TCP proxy on a free port of 127.0.0.1 to the registry's port, its answers paced at `bytesPerSecond`. */
+async function throttled(port: number, bytesPerSecond: number): Promise<{ host: string; close(): void }> {
+  const sockets = new Set<Socket>();
+  const proxy = createServer((client) => {
+    const upstream = connect(port, '127.0.0.1');
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+      socket.on('error', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream);
+    upstream.on('data', (chunk: Buffer) => {
+      upstream.pause();
+      client.write(chunk);
+      setTimeout(() => upstream.resume(), (chunk.length / bytesPerSecond) * 1000);
+    });
+    upstream.once('end', () => client.end());
+  });
+  const proxyPort = await freePort();
+  await new Promise<void>((resolve) => proxy.listen(proxyPort, '127.0.0.1', resolve));
+  return {
+    host: `127.0.0.1:${proxyPort}`,
+    close() {
+      proxy.close();
+      for (const socket of sockets) socket.destroy();
     },
   };
 }
