@@ -40,8 +40,8 @@ export class AuditLog {
   #file: AuditFile | undefined;
 
   constructor(logger: Logger, { file }: AuditLogOptions = {}) {
-    // At info whatever LOG_LEVEL says: a quieter log must not turn the audit trail off.
-    this.#log = logger.child({ component: 'audit' }, { level: 'info' });
+    // At info whatever LOG_LEVEL says, a quieter log must not turn the audit trail off; but silent is nothing on stdout.
+    this.#log = logger.child({ component: 'audit' }, { level: logger.level === 'silent' ? 'silent' : 'info' });
     this.#file = file ? appendTo(resolve(file), this.#log) : undefined;
   }
 

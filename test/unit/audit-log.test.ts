@@ -55,6 +55,18 @@ describe('AuditLog', () => {
     expect(Number.isNaN(Date.parse(written[0]!.time as string))).toBe(false);
   });
 
+  it('writes nothing to a silent log, and the file still', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'berth-audit-'));
+    folders.push(folder);
+    const file = join(folder, 'audit.jsonl');
+    const lines: string[] = [];
+    const audit = new AuditLog(pino({ level: 'silent' }, { write: (line: string) => lines.push(line) }), { file });
+    audit.write({ principal: 'ci', operation: 'stopModule', outcome: 'ok', durationMs: 1 });
+    audit.close();
+    await expect.poll(() => readFile(file, 'utf8')).toContain('"operation":"stopModule"');
+    expect(lines).toEqual([]);
+  });
+
   it('refuses a file it cannot append to, naming it', async () => {
     const folder = await mkdtemp(join(tmpdir(), 'berth-audit-'));
     folders.push(folder);
