@@ -43,7 +43,7 @@ describe('module health on the engine', () => {
     healthcheck:
       test: test ! -f /tmp/sick
       interval: 1s
-      timeout: 2s
+      timeout: 10s
       retries: 1
   cycled:
     kind: cycled{{run}}
@@ -81,10 +81,11 @@ describe('module health on the engine', () => {
     await feed.until(health('NONE'), 'the opening snapshot');
     const started = await berth.gql(StartModuleDocument, { name });
     expect(started.data?.startModule.status).toBe('RUNNING');
-    const { containerId } = await feed.until(health('HEALTHY'), `${name} HEALTHY`);
+    // A loaded machine runs the engine's probes late: the verdicts are waited for generously.
+    const { containerId } = await feed.until(health('HEALTHY'), `${name} HEALTHY`, 0, 30_000);
 
     await dockerCli('exec', containerId!, 'touch', '/tmp/sick');
-    const sick = await feed.until(health('UNHEALTHY'), `${name} UNHEALTHY`);
+    const sick = await feed.until(health('UNHEALTHY'), `${name} UNHEALTHY`, 0, 30_000);
     expect(sick).toMatchObject({ status: 'RUNNING', containerId });
     expect(await engineHealth(containerId!)).toBe('UNHEALTHY');
     expect(healthSteps(feed)).toEqual(['NONE', 'STARTING', 'HEALTHY', 'UNHEALTHY']);

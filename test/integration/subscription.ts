@@ -15,7 +15,7 @@ export interface Subscription<T> {
   isCompleted(): boolean;
   dispose(): void;
   /** Waits for a delivery, from index `from` on, that satisfies `condition`; answers it. */
-  until(condition: (item: T) => boolean, what: string, from?: number): Promise<T>;
+  until(condition: (item: T) => boolean, what: string, from?: number, timeoutMs?: number): Promise<T>;
 }
 
 /** One graphql-ws subscription, collecting what its field is sent. */
@@ -37,8 +37,13 @@ export function subscribe<T>(client: Client, query: string, field: string, varia
     errors,
     isCompleted: () => completed,
     dispose,
-    async until(condition, what, from = 0) {
-      await waitFor(() => found(condition, from) !== undefined, what);
+    async until(condition, what, from = 0, timeoutMs?: number) {
+      try {
+        await waitFor(() => found(condition, from) !== undefined, what, timeoutMs);
+      } catch (error) {
+        // What came last tells a missed delivery from a slow engine.
+        throw new Error(`${(error as Error).message}; last delivered: ${JSON.stringify(received.at(-1))}`, { cause: error });
+      }
       return found(condition, from)!;
     },
   };
