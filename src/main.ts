@@ -2,6 +2,7 @@
 import './engine/deferred-transports.ts';
 import { pino } from 'pino';
 import { createBerthApp } from './graphql/app.ts';
+import { KeptResponses } from './graphql/plugins/kept-responses.ts';
 import { noAuthentication, TokenFileAuthenticator } from './auth/authenticator.ts';
 import { ConfigError } from './config/config-error.ts';
 import { ConfigReloader } from './config/config-reloader.ts';
@@ -40,6 +41,7 @@ async function main(): Promise<void> {
   else logger.warn({ host: settings.host }, 'authentication off (BERTH_AUTH=off): whoever reaches berth controls the Docker engine');
   // Without authentication on loopback, only requests addressed to localhost: no DNS rebinding.
   const loopbackHostOnly = settings.auth.mode === 'off' && isLoopback(settings.host);
+  const kept = new KeptResponses({ version: () => services.modules.version, config: () => reloader.state });
   const app = createBerthApp({
     modules: services.modules,
     config: reloader,
@@ -53,6 +55,7 @@ async function main(): Promise<void> {
     loopbackHostOnly,
     audit,
     metrics,
+    kept,
   });
   const running = await listen(app, {
     host: settings.host,
@@ -62,6 +65,7 @@ async function main(): Promise<void> {
     limits: settings.limits,
     audit,
     metrics: metrics.connections,
+    kept,
     onError: (error) => logger.error({ err: error }, 'server error'),
   });
   logger.info({ url: running.url }, 'berth is listening');

@@ -10,6 +10,7 @@ import {
   type DocumentNode,
   type ExecutionArgs,
   type FragmentDefinitionNode,
+  type GraphQLField,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { isLoopback } from '../config/settings.ts';
@@ -104,10 +105,17 @@ export function useRoles(principalOf: (context: object) => Principal | undefined
 }
 
 /** What in the operation needs an operator: "run mutations", "select Module.logs"; undefined when nothing. */
-function operatorSelection({ schema, document, operationName }: ExecutionArgs): string | undefined {
+function operatorSelection(args: ExecutionArgs): string | undefined {
+  const operation = getOperationAST(args.document, args.operationName);
+  if (operation?.operation === OperationTypeNode.MUTATION) return 'run mutations';
+  const field = selectedField(args, (definition) => definition.extensions?.role === operatorOnly.role);
+  return field && `select ${field}`;
+}
+
+/** The first field the operation selects (through its fragments too) that passes `test`, as `Parent.field`; undefined when none. */
+export function selectedField({ schema, document, operationName }: Pick<ExecutionArgs, 'schema' | 'document' | 'operationName'>, test: (field: GraphQLField<unknown, unknown>) => boolean): string | undefined {
   const operation = getOperationAST(document, operationName);
   if (!operation) return undefined;
-  if (operation.operation === OperationTypeNode.MUTATION) return 'run mutations';
   const typeInfo = new TypeInfo(schema);
   let found: string | undefined;
   visit(
@@ -115,8 +123,8 @@ function operatorSelection({ schema, document, operationName }: ExecutionArgs): 
     visitWithTypeInfo(typeInfo, {
       Field() {
         const field = typeInfo.getFieldDef();
-        if (field?.extensions?.role !== operatorOnly.role) return undefined;
-        found = `select ${typeInfo.getParentType()?.name}.${field.name}`;
+        if (!field || !test(field)) return undefined;
+        found = `${typeInfo.getParentType()?.name}.${field.name}`;
         return false;
       },
     }),

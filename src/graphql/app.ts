@@ -19,6 +19,7 @@ import { countSubscription, useMetrics } from './plugins/metrics.ts';
 import { useSharedSubscriptionExecution } from './plugins/shared-subscriptions.ts';
 import { useBodyLimitsAndStreamedUploads } from './plugins/uploads.ts';
 import { useHttpRefusalAudit, useRefusalAudit } from './plugins/audit.ts';
+import { KeptResponses, useKeptResponses } from './plugins/kept-responses.ts';
 import { useRequestId } from '../http/request-id.ts';
 import type { AuditLog } from '../lib/audit-log.ts';
 import { schema } from './schema.ts';
@@ -46,6 +47,8 @@ export interface BerthAppOptions {
   audit?: AuditLog;
   /** Served at /metrics (behind the tokens), and what mutations and subscriptions add to it; default none, no /metrics. */
   metrics?: BerthMetrics;
+  /** The answers of repeated queries, shared with listen's HTTP path; default the app's own. */
+  kept?: KeptResponses;
 }
 
 const noFile = { state: { path: '', loadedAt: new Date(0), digest: '', errors: [] } } as const;
@@ -62,7 +65,7 @@ export const operationLimits = {
 export type BerthApp = ReturnType<typeof createBerthApp>;
 
 /** The GraphQL app, built from its services and not yet listening: tests call `app.fetch`. */
-export function createBerthApp({ modules, config = noFile, logger, auth = noAuthentication, graphiql = true, introspection = true, maxBodyBytes = 100_000, maxUploadBytes = 10 * 1024 ** 3, loopbackHostOnly = false, engineReady = () => modules.engine.reachable, audit, metrics }: BerthAppOptions) {
+export function createBerthApp({ modules, config = noFile, logger, auth = noAuthentication, graphiql = true, introspection = true, maxBodyBytes = 100_000, maxUploadBytes = 10 * 1024 ** 3, loopbackHostOnly = false, engineReady = () => modules.engine.reachable, audit, metrics, kept = new KeptResponses({ version: () => modules.version, config: () => config.state }) }: BerthAppOptions) {
   const principals = new WeakMap<Request, Principal>();
   const requestIds = new WeakMap<Request, string>();
   // Requests whose refusal has its audit line (useRefusalAudit), which the HTTP answer's does not repeat.
@@ -117,6 +120,8 @@ export function createBerthApp({ modules, config = noFile, logger, auth = noAuth
       useRefusalAudit(audited),
       useRoles((context) => (context as Partial<BerthContext>).principal),
       useRevocation(auth, (context) => (context as Partial<BerthContext>).principal),
+      // After the role check: a kept answer reaches only a principal allowed to read it.
+      useKeptResponses(kept),
       // Compiled queries: the frontend asks the same few operations over and over. Subscriptions keep
       // graphql-js's subscribe, whose source-stream errors and snapshots graphql-ws expects; their events
       // run compiled too, in useSharedSubscriptionExecution.

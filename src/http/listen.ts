@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import type { BerthApp } from '../graphql/app.ts';
@@ -7,6 +7,8 @@ import { isLoopbackHostHeader } from '../auth/auth-plugin.ts';
 import type { AuditLog } from '../lib/audit-log.ts';
 import type { ConnectionMetrics } from '../metrics/connections.ts';
 import { serveGraphqlWs } from './graphql-ws.ts';
+import { keptAnswers } from './kept-answers.ts';
+import type { KeptResponses } from '../graphql/plugins/kept-responses.ts';
 
 export interface RunningServer {
   server: Server;
@@ -27,7 +29,11 @@ export interface ListenOptions {
     connections?: number;
     /** Active subscriptions on one graphql-ws connection. */
     subscriptionsPerConnection?: number;
+    /** The app's request body limit, in bytes (default 100,000): a larger body is left to the app, which refuses it. */
+    bodyBytes?: number;
   };
+  /** The app's kept answers (createBerthApp's `kept`), served here before the app; default none, every request to the app. */
+  kept?: KeptResponses;
   /** Where refused graphql-ws connections are written down (HTTP's are the app's). */
   audit?: AuditLog;
   /** Where the connections open are counted (BerthMetrics.connections); default nowhere. */
@@ -38,10 +44,12 @@ export interface ListenOptions {
 
 export async function listen(
   app: BerthApp,
-  { host, port, auth = noAuthentication, loopbackHostOnly = false, limits = {}, audit, metrics, onError = (error) => process.stderr.write(`berth: server error: ${error.message}\n`) }: ListenOptions,
+  { host, port, auth = noAuthentication, loopbackHostOnly = false, limits = {}, audit, metrics, kept, onError = (error) => process.stderr.write(`berth: server error: ${error.message}\n`) }: ListenOptions,
 ): Promise<RunningServer> {
-  const { connections = 4096, subscriptionsPerConnection = 100 } = limits;
-  const server = createServer((request, response) => void app(request, response));
+  const { connections = 4096, subscriptionsPerConnection = 100, bodyBytes = 100_000 } = limits;
+  const toApp = (request: IncomingMessage, response: ServerResponse) => void app(request, response);
+  const answerKept = kept && keptAnswers(kept, app.graphqlEndpoint, { auth, loopbackHostOnly, maxBodyBytes: bodyBytes });
+  const server = createServer(answerKept ? (request, response) => answerKept(request, response, () => toApp(request, response)) : toApp);
   // Past this many open sockets the server accepts no more; those open are not disturbed.
   server.maxConnections = connections;
   const sockets = new WebSocketServer({ server, path: app.graphqlEndpoint, verifyClient: auditedRefusal(sameOriginClient(loopbackHostOnly), audit) });

@@ -14,14 +14,18 @@ const acceptable = /^[\w.:@-]{1,128}$/;
 export function useRequestId(ids: WeakMap<Request, string>): Plugin {
   return {
     onRequest({ request }) {
-      const given = request.headers.get(requestIdHeader);
-      ids.set(request, given && acceptable.test(given) ? given : randomUUID());
+      ids.set(request, requestIdOf(request.headers.get(requestIdHeader)));
     },
     onResponse({ request, response }) {
       const id = ids.get(request);
       if (id) response.headers.set(requestIdHeader, id);
     },
   };
+}
+
+/** The id a request's `x-request-id` header gives, when acceptable; a new one otherwise. */
+export function requestIdOf(given: string | null | undefined): string {
+  return given && acceptable.test(given) ? given : randomUUID();
 }
 
 /** The id of one graphql-ws operation: its connection's, and the id the client gave the operation. */

@@ -36,6 +36,7 @@ export class Fleet {
   readonly #default: EngineModules;
   /** Module names in docker.yaml's order, for lists that gather several engines. */
   #order = new Map<string, number>();
+  #reorders = 0;
 
   constructor(engines: readonly EngineModules[], order: readonly string[]) {
     this.#engines = engines;
@@ -45,7 +46,13 @@ export class Fleet {
 
   /** docker.yaml's module order, after a reload. */
   reorder(order: readonly string[]): void {
+    this.#reorders++;
     this.#order = new Map(order.map((name, index) => [name, index]));
+  }
+
+  /** Changes whenever anything a query could read of the modules or engines may have: every store's version, and the order. */
+  get version(): number {
+    return this.#engines.reduce((sum, { store }) => sum + store.version, this.#reorders);
   }
 
   /** The default engine's state: the single engine of the `engine` query. */

@@ -145,6 +145,7 @@ export class ModuleStore {
   #engine: EngineState = { reachable: false, version: undefined, apiVersion: undefined };
   #synced = false;
   #publications = 0;
+  #version = 0;
 
   /**
    * `announceFirstSync`: the modules are announced to listeners at the engine's first sync, as a reload's added
@@ -173,6 +174,7 @@ export class ModuleStore {
    * The modules are kept in the new file's order, the retiring ones after them.
    */
   reconfigure(config: BerthConfig, { added, removed, changed }: ConfigChanges): void {
+    this.#version++;
     for (const name of removed) this.#retiring.add(name);
     for (const name of added) {
       // Declared again before its removal ended: it stays, with its new spec.
@@ -198,6 +200,7 @@ export class ModuleStore {
   /** A removed module whose container is gone: no query lists it any more, and removal listeners hear of it. */
   forget(name: string): void {
     if (!this.#specs.has(name)) return;
+    this.#version++;
     this.#specs = new Map([...this.#specs].filter(([known]) => known !== name));
     this.#indexSpecs();
     for (const held of [this.#containers, this.#services, this.#states, this.#published, this.#observedAt]) held.delete(held === this.#observedAt ? `module:${name}` : name);
@@ -217,6 +220,14 @@ export class ModuleStore {
 
   get engine(): EngineState {
     return this.#engine;
+  }
+
+  /**
+   * Bumped by every observation, reconfiguration and removal, whether or not it changed anything: an answer
+   * computed at one version holds until the next (kept-responses.ts).
+   */
+  get version(): number {
+    return this.#version;
   }
 
   /** How many observations have published changes to listeners so far: compared around one, it tells whether it did. */
@@ -320,6 +331,7 @@ export class ModuleStore {
   }
 
   observe(observation: Observation): Outcome {
+    this.#version++;
     switch (observation.type) {
       case 'container':
         return this.#observeContainer(observation.module, observation.container, observation.since);

@@ -85,6 +85,27 @@ describe('Fleet', () => {
     expect(removed).toEqual(['web']);
   });
 
+  it("changes its version with any engine's observation, reload or removal, and with the order", async () => {
+    const local = engineOf('local', db, web);
+    const gpu = engineOf('gpu', tts);
+    const fleet = new Fleet([local, gpu], ['db', 'tts', 'web']);
+    const versions = [fleet.version];
+    const changed = () => {
+      expect(versions).not.toContain(fleet.version);
+      versions.push(fleet.version);
+    };
+    gpu.store.observe({ type: 'unreachable' });
+    changed();
+    await sync(local.store, local.docker);
+    changed();
+    local.store.reconfigure(berthConfig(db), diffConfigs(berthConfig(db, web), berthConfig(db)));
+    changed();
+    local.store.forget('web');
+    changed();
+    fleet.reorder(['tts', 'db']);
+    changed();
+  });
+
   it("keeps a moved module's feeds on its new engine: the old one's retirement is not the module's status", async () => {
     const local = engineOf('local', db, web);
     const gpu = engineOf('gpu', tts);

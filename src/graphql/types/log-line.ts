@@ -1,4 +1,5 @@
 import { operatorOnly } from '../../auth/auth-plugin.ts';
+import { liveRead } from '../plugins/kept-responses.ts';
 import type { LogStream } from '../../engine/engine-types.ts';
 import type { FollowedLogLine } from '../../modules/log-follower.ts';
 import { maxLogTail } from '../../modules/module-logs.ts';
@@ -36,7 +37,7 @@ builder.objectField(ModuleRef, 'logs', (t) =>
   t.field({
     type: [LogLineRef],
     description: "The last `tail` lines of the module container's log, stdout and stderr, oldest first; none without a container. Operators only.",
-    extensions: operatorOnly,
+    extensions: { ...operatorOnly, ...liveRead },
     args: logArgs,
     resolve: (module, request, { modules }) => modules.logs(module.spec.name, request),
   }),
