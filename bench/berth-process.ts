@@ -11,15 +11,17 @@ export interface BerthProcessOptions {
   env?: Record<string, string>;
   /** Where berth's log goes; default inherited. */
   log?: 'inherit' | 'ignore';
+  /** How long berth may take to become ready; default 20 s (1,000 modules take longer: an inspect each). */
+  readyWithinMs?: number;
 }
 
-/** Starts berth and resolves once /ready answers 200 (20 s at most). */
-export async function startBerth([program, args]: [string, string[]], { configFile, port, env = {}, log = 'inherit' }: BerthProcessOptions): Promise<ChildProcess> {
+/** Starts berth and resolves once /ready answers 200. */
+export async function startBerth([program, args]: [string, string[]], { configFile, port, env = {}, log = 'inherit', readyWithinMs = 20_000 }: BerthProcessOptions): Promise<ChildProcess> {
   const child = spawn(program, args, {
     env: { ...process.env, BERTH_CONFIG: configFile, PORT: String(port), LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', log, 'inherit'],
   });
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + readyWithinMs;
   while (Date.now() < deadline && child.exitCode === null) {
     if (await fetch(`http://127.0.0.1:${port}/ready`).then((response) => response.ok, () => false)) return child;
     await new Promise((resolve) => setTimeout(resolve, 100));

@@ -1,21 +1,18 @@
 // loadImages under load: berth's RSS while a 1 GiB `docker save` archive streams through it to the
 // engine, against its RSS before, and the time against `docker load` of the same archive.
 // Alone: `node --experimental-strip-types bench/load.ts [--megabytes 1024]`; `npm run bench` runs it too.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { openAsBlob } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import Dockerode from 'dockerode';
 import { buildBusyboxImages } from '../scripts/busybox-images.ts';
 import { buildService, serviceCommand } from '../scripts/service-command.ts';
 import { freePort, rssMb, startBerth, stopBerth } from './berth-process.ts';
-import { percentile } from './stats.ts';
+import { floorCommand, startPortFloor } from './floor-process.ts';
+import { percentile, time } from './stats.ts';
 
 const run = promisify(execFile);
 const docker = new Dockerode();
@@ -103,18 +100,16 @@ function trialUpload(berth: ChildProcess, port: number, archive: string): Promis
 }
 
 /** The same upload through the floor server, started with berth's program and node flags. */
-async function trialFloor([program, args]: [string, string[]], archive: string): Promise<Trial> {
-  const flags = args.filter((arg) => arg.startsWith('--'));
-  const floor = spawn(program, [...flags, '--experimental-strip-types', '--disable-warning=ExperimentalWarning', fileURLToPath(new URL('load-floor.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function trialFloor(command: [string, string[]], archive: string): Promise<Trial> {
+  const floor = await startPortFloor(floorCommand(command, 'load-floor.ts'));
   try {
-    const [line] = (await once(createInterface({ input: floor.stdout! }), 'line')) as [string];
-    return await measure(floor.pid!, async () => {
-      const response = await fetch(`http://127.0.0.1:${line}/`, { method: 'POST', body: await openAsBlob(archive) });
+    return await measure(floor.child.pid!, async () => {
+      const response = await fetch(`http://127.0.0.1:${floor.port}/`, { method: 'POST', body: await openAsBlob(archive) });
       const body = await response.text();
       if (!response.ok || body.includes('"error"')) throw new Error(`the floor's load failed: ${body}`);
     });
   } finally {
-    floor.kill();
+    floor.child.kill();
   }
 }
 
@@ -140,12 +135,6 @@ async function upload(port: number, archive: string): Promise<void> {
   const response = await fetch(`http://127.0.0.1:${port}/graphql`, { method: 'POST', body: form, headers: { 'x-graphql-yoga-csrf': 'bench' } });
   const body = (await response.json()) as { errors?: unknown[] };
   if (body.errors) throw new Error(`loadImages failed: ${JSON.stringify(body.errors)}`);
-}
-
-async function time(action: () => Promise<unknown>): Promise<number> {
-  const start = performance.now();
-  await action();
-  return performance.now() - start;
 }
 
 if (import.meta.main) {

@@ -29,5 +29,17 @@ export async function rawContainer(docker: Dockerode, options: { image: string; 
 /** Removes the networks of this label (`key=value`), once their containers are gone: rawContainer's, a bench project's. */
 export async function removeLabelledNetworks(docker: Dockerode, label: string): Promise<void> {
   const networks = await docker.listNetworks({ filters: { label: [label] } });
-  await Promise.all(networks.map((network) => docker.getNetwork(network.Id).remove()));
+  await Promise.all(networks.map((network) => removeNetwork(docker, network.Id)));
+}
+
+/** The engine lets go of a removed container's endpoint a little after the removal answers: a few tries, 0.5 s apart. */
+async function removeNetwork(docker: Dockerode, id: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await docker.getNetwork(id).remove();
+    } catch (error) {
+      if (attempt === 10 || !/active endpoints/.test(String((error as Error).message))) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
 }

@@ -1,46 +1,53 @@
-// berth's benchmarks against the raw Docker engine, measured in the same run: `npm run bench`.
-// Writes docs/benchmarks.md. Runs berth as a child process, so its RSS is its own.
+// berth's benchmarks, each figure next to its floor (a bare Node server, the raw engine) measured in
+// the same run: `npm run bench`. Writes docs/benchmarks.md. Runs berth as a child process, so its RSS
+// is its own. `npm run bench -- --only a,c` runs those sections and keeps the others' last figures.
 import type { ChildProcess } from 'node:child_process';
-import { Agent, request } from 'node:http';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { parseArgs } from 'node:util';
 import Dockerode from 'dockerode';
 import { print } from 'graphql';
 import { buildBusyboxImages } from '../scripts/busybox-images.ts';
-import { FrontendModulesDocument, ModuleDetailDocument, StartModuleDocument, StopModuleDocument } from '../test/generated/operations.ts';
+import { ModuleDetailDocument } from '../test/generated/operations.ts';
 import { buildService, serviceCommand } from '../scripts/service-command.ts';
-import { rssMb, startBerth } from './berth-process.ts';
+import { freePort, startBerth, stopBerth } from './berth-process.ts';
+import { benchDelivery, deliveryReport, memoryReport, type DeliveryRow } from './delivery.ts';
 import { benchEngines } from './engines.ts';
+import { post } from './http-post.ts';
 import { benchLoad } from './load.ts';
 import { benchLogs } from './logs.ts';
 import { benchModuleStats } from './module-stats.ts';
 import { benchPull } from './pull.ts';
+import { benchQuery, queryReport, type QueryRow } from './query.ts';
 import { benchRecovery } from './recovery.ts';
+import { removeLabelledNetworks } from './raw-container.ts';
+import { benchStart, startReport } from './start.ts';
+import { withOpenFileLimit } from './subscriber-process.ts';
 import { benchSwarm } from './swarm.ts';
-import { rawContainer, removeLabelledNetworks } from './raw-container.ts';
-import { percentile } from './stats.ts';
-import { Subscribers } from './subscriber-process.ts';
-import type { SubscribersCommand, SubscribersReport } from './subscribers.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const image = 'berth-test/http-env:1.0';
 const project = `bench-${process.pid}`;
 const docker = new Dockerode();
-const moduleCount = 200;
+const allSections = 'abcdefghijk';
 
-const ms = (value: number) => `${value.toFixed(2)} ms`;
-const sleep = (delay: number) => new Promise((resolve) => setTimeout(resolve, delay));
-
-async function time(action: () => Promise<unknown>): Promise<number> {
-  const start = performance.now();
-  await action();
-  return performance.now() - start;
-}
+const { values } = parseArgs({
+  options: {
+    /** Sections to run, `a,b,…`; the others keep their last figures in docs/benchmarks.md. */
+    only: { type: 'string', default: allSections.split('').join(',') },
+    /** The largest subscriber count of b and d (1, 100, 1,000, 10,000 up to it). */
+    'max-subscribers': { type: 'string', default: '10000' },
+    /** What else ran on the machine, written under each section run. */
+    beside: { type: 'string' },
+  },
+});
+const sections = new Set(values.only.split(',').map((section) => section.trim()));
+const unknown = [...sections].filter((section) => !allSections.includes(section) || section.length !== 1);
+if (unknown.length > 0) throw new Error(`--only: unknown sections ${unknown.join(', ')}; the sections are ${allSections.split('').join(', ')}`);
+const subscriberCounts = [1, 100, 1000, 10_000].filter((count) => count <= Number(values['max-subscribers']));
+const memoryCounts = [1000, 10_000];
 
 /**
  * Exactly what `npm start` runs: the compiled service with its node flags, unless
@@ -52,213 +59,187 @@ async function berthCommand(): Promise<[string, string[]]> {
   return [program, flags ? [...flags, ...startArgs.filter((arg) => !arg.startsWith('--'))] : startArgs];
 }
 
-const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
-
-/** A POST over node:http with keep-alive: the same kind of client dockerode uses for the engine. */
-function post(port: number, query: string, variables?: Record<string, unknown>): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const body = JSON.stringify({ query, variables });
-    const call = request(
-      { host: '127.0.0.1', port, path: '/graphql', method: 'POST', agent: keepAlive, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
-      (response) => {
-        let text = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => (text += chunk));
-        response.on('end', () => (response.statusCode === 200 ? resolve(text) : reject(new Error(`HTTP ${response.statusCode}: ${text}`))));
-      },
-    );
-    call.on('error', reject);
-    call.end(body);
-  });
-}
-
-async function gql<T, V>(port: number, document: TypedDocumentNode<T, V>, variables: V): Promise<{ data?: T; errors?: unknown[] }> {
-  const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ query: print(document), variables }),
-  });
-  return response.json() as Promise<{ data?: T; errors?: unknown[] }>;
-}
-
 /** Below this line docs/benchmarks.md is written by hand (comparisons of two commits), and a new run keeps it. */
 const handWritten = '<!-- Written by hand below: npm run bench keeps what follows. -->';
 
-async function writeReport(file: string, lines: readonly string[]): Promise<void> {
+/** The generated part of a report by section letter (`''` for the heading before the first section). */
+function sectionsOf(text: string): Map<string, string> {
+  const generated = text.includes(handWritten) ? text.slice(0, text.indexOf(handWritten)) : text;
+  const parts = new Map<string, string>();
+  for (const part of generated.split(/\n(?=## )/)) parts.set(/^## ([a-z])\./.exec(part)?.[1] ?? '', part.trim());
+  return parts;
+}
+
+/** Writes the sections run; those not run, the heading of a partial run and the hand-written part stay as they were. */
+async function writeReport(file: string, lines: readonly string[], complete: boolean): Promise<void> {
   const previous = await readFile(file, 'utf8').catch(() => '');
   const kept = previous.includes(handWritten) ? previous.slice(previous.indexOf(handWritten)) : '';
-  // Each section's heading, and the hand-written part, after one blank line, whichever bench wrote the section before.
-  const text = `${lines.join('\n')}\n${kept}`.replace(/\n*(\n## |\n<!-- Written by hand)/g, '\n$1');
-  await writeFile(file, text);
+  const [before, now] = [sectionsOf(previous), sectionsOf(lines.join('\n'))];
+  const merged = new Map([...before, ...now]);
+  if (!complete && before.has('')) merged.set('', before.get('')!);
+  const order = [...merged.keys()].sort();
+  await writeFile(file, `${order.map((key) => merged.get(key)).join('\n\n')}\n\n${kept}`);
+}
+
+/** startModules then stopModules over HTTP, 20 at a time: each module gets a container, stopped. */
+async function createStopped(port: number, names: readonly string[]): Promise<void> {
+  for (let at = 0; at < names.length; at += 20) {
+    const batch = names.slice(at, at + 20);
+    const started = await post(port, 'mutation ($names: [String!]!) { startModules(names: $names) { name } }', { names: batch });
+    if (started.includes('"errors"')) throw new Error(`startModules: ${started}`);
+    const stopped = await post(port, 'mutation ($names: [String!]!) { stopModules(names: $names, timeoutSeconds: 0) { name } }', { names: batch });
+    if (stopped.includes('"errors"')) throw new Error(`stopModules: ${stopped}`);
+  }
+}
+
+async function writeConfig(dir: string, projectName: string, count: number): Promise<string> {
+  const file = join(dir, `${projectName}.yaml`);
+  const names = Array.from({ length: count }, (_, index) => `m${index}`);
+  await writeFile(file, `project: ${projectName}\nmodules:\n${names.map((name) => `  ${name}:\n    kind: bench${process.pid}\n    image: ${image}\n    autostart: false\n`).join('')}`);
+  return file;
+}
+
+async function removeProject(projectName: string): Promise<void> {
+  const containers = await docker.listContainers({ all: true, filters: { label: [`berth.project=${projectName}`] } });
+  await Promise.all(containers.map((container) => docker.getContainer(container.Id).remove({ force: true })));
+  await removeLabelledNetworks(docker, `berth.project=${projectName}`);
+}
+
+/**
+ * m1… get copies of m0's container (created by berth, run once, stopped), made through the engine API
+ * and never started: on the shared benchmark machine berth's own start and stop of 1,000 containers
+ * took most of an hour. Their `berth.spec` labels are m0's, so berth sees them drifted; the `modules`
+ * query does not read drift.
+ */
+async function copyContainer(projectName: string, count: number): Promise<void> {
+  const [first] = await docker.listContainers({ all: true, filters: { label: [`berth.project=${projectName}`, 'berth.module=m0'] } });
+  const template = await docker.getContainer(first!.Id).inspect();
+  const network = template.HostConfig.NetworkMode!;
+  const copy = (index: number) =>
+    docker.createContainer({
+      name: template.Name.replace(/^\/m0_/, `m${index}_`),
+      Image: template.Config.Image,
+      Labels: { ...template.Config.Labels, 'berth.module': `m${index}` },
+      HostConfig: { NetworkMode: network },
+      NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [`m${index}`] } } },
+    });
+  // Four at a time: the engine is shared with other work.
+  for (let index = 1; index < count; index += 4) await Promise.all([0, 1, 2, 3].filter((offset) => index + offset < count).map((offset) => copy(index + offset)));
+}
+
+/** A berth of its own holding `count` modules with a stopped container each, for section a. */
+async function queryAt(berthRun: [string, string[]], dir: string, count: number, requests: number): Promise<QueryRow> {
+  const projectName = `${project}-q${count}`;
+  const configFile = await writeConfig(dir, projectName, count);
+  const port = await freePort();
+  let berth: ChildProcess | undefined;
+  try {
+    berth = await startBerth(berthRun, { configFile, port, log: 'ignore' });
+    await createStopped(port, ['m0']);
+    await stopBerth(berth);
+    const started = performance.now();
+    await copyContainer(projectName, count);
+    process.stdout.write(`a: ${count} containers in ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
+    // berth starts again and takes the copies for its modules' containers from the engine's list.
+    berth = await startBerth(berthRun, { configFile, port, log: 'ignore', readyWithinMs: 300_000 });
+    process.stdout.write(`a: berth ready with ${count} modules in ${((performance.now() - started) / 1000).toFixed(0)} s from the first copy\n`);
+    return await benchQuery({ berthCommand: berthRun, port, docker, project: projectName, modules: count, requests });
+  } finally {
+    await stopBerth(berth);
+    await removeProject(projectName);
+  }
 }
 
 async function main(): Promise<void> {
   await Promise.all([buildBusyboxImages(join(root, 'test/fixtures/docker'), docker), buildService()]);
   const engine = await docker.version();
   const dir = await mkdtemp(join(tmpdir(), 'berth-bench-'));
-  const configFile = join(dir, 'docker.yaml');
-  const names = Array.from({ length: moduleCount }, (_, index) => `m${index}`);
-  await writeFile(
-    configFile,
-    `project: ${project}\nmodules:\n${names.map((name) => `  ${name}:\n    kind: bench${process.pid}\n    image: ${image}\n    autostart: false\n`).join('')}`,
-  );
-  const port = 4900 + (process.pid % 90);
   const berthRun = await berthCommand();
   const lines: string[] = [];
   const report = (line = '') => {
     lines.push(line);
     process.stdout.write(`${line}\n`);
   };
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, Docker Engine ${engine.Version} (API ${engine.ApiVersion})`;
+  const chosen = [values.only === allSections.split('').join(',') ? '' : ` --only ${values.only}`, values['max-subscribers'] === '10000' ? '' : ` --max-subscribers ${values['max-subscribers']}`].join('');
+  const only = chosen ? ` --${chosen}` : '';
+  const benchCommand = `${process.env.BERTH_BENCH_NODE_FLAGS ? `BERTH_BENCH_NODE_FLAGS="${process.env.BERTH_BENCH_NODE_FLAGS}" ` : ''}npm run bench${only}`;
+  /** Under each section's heading: how it was run, and what load the machine carried meanwhile. */
+  const provenance = (section: string[], loadBefore: number) => {
+    const [heading, ...rest] = section;
+    const beside = values.beside ? ` Beside it: ${values.beside}.` : '';
+    return [
+      heading!,
+      '',
+      `Command: \`${benchCommand}\`. Machine: ${machine}. Generated ${new Date().toISOString()}. Load average (1 min) ${loadBefore.toFixed(1)} at the start of the section, ${loadavg()[0]!.toFixed(1)} at its end.${beside}`,
+      ...rest,
+    ];
+  };
   let berth: ChildProcess | undefined;
-  let subscribers: Subscribers | undefined;
   try {
-    berth = await startBerth(berthRun, { configFile, port });
-    // 200 modules with a container each: created by berth, all but one left stopped.
-    for (const name of names.slice(0, moduleCount)) {
-      const created = await gql(port, StartModuleDocument, { name });
-      if (created.errors) throw new Error(JSON.stringify(created.errors));
-      if (name !== 'm0') await gql(port, StopModuleDocument, { name, timeoutSeconds: 0 });
-    }
-
     report(`# berth benchmarks`);
     report();
-    const benchCommand = process.env.BERTH_BENCH_NODE_FLAGS ? `BERTH_BENCH_NODE_FLAGS="${process.env.BERTH_BENCH_NODE_FLAGS}" npm run bench` : 'npm run bench';
-    report(`Command: \`${benchCommand}\` (berth runs as \`node ${berthRun[1].filter((arg) => arg.startsWith('--')).join(' ')} dist/main.js\`). Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, Docker Engine ${engine.Version} (API ${engine.ApiVersion}). Generated ${new Date().toISOString()}.`);
-    report('Every figure is compared with the raw engine measured in the same run.');
+    report(`Command: \`${benchCommand}\` (berth runs as \`node ${berthRun[1].filter((arg) => arg.startsWith('--')).join(' ')} dist/main.js\`). Machine: ${machine}. Generated ${new Date().toISOString()}.`);
+    report('Every figure is compared with its floor or the raw engine, measured in the same run. `npm run bench -- --only a,c` runs those sections alone and keeps the others\' last figures.');
     report();
 
-    // a. the frontend query against one engine list call
-    const query = print(FrontendModulesDocument);
-    for (let warm = 0; warm < 500; warm++) await post(port, query);
-    const queryTimes: number[] = [];
-    for (let round = 0; round < 2000; round++) queryTimes.push(await time(() => post(port, query)));
-    const listTimes: number[] = [];
-    for (let round = 0; round < 100; round++) {
-      listTimes.push(await time(() => docker.listContainers({ all: true, filters: { label: [`berth.project=${project}`] } })));
+    if (sections.has('a')) {
+      const load = loadavg()[0]!;
+      const rows = [await queryAt(berthRun, dir, 200, 2000), await queryAt(berthRun, dir, 1000, 1000)];
+      for (const line of provenance(queryReport(rows, 2000), load)) report(line);
     }
-    report(`## a. \`modules\` query, ${moduleCount} modules, over HTTP`);
-    report();
-    report('Both sides through node:http with keep-alive (dockerode\'s own transport for the engine). The whole response is read.');
-    report();
-    report('| | p50 | p99 |');
-    report('| --- | --- | --- |');
-    report(`| berth \`modules\` query (2,000 requests after 500 to warm up) | ${ms(percentile(queryTimes, 50))} | ${ms(percentile(queryTimes, 99))} |`);
-    report(`| engine \`GET /containers/json\` (100 calls) | ${ms(percentile(listTimes, 50))} | ${ms(percentile(listTimes, 99))} |`);
-    report(`| **list ÷ query** | **${(percentile(listTimes, 50) / percentile(queryTimes, 50)).toFixed(1)}×** | ${(percentile(listTimes, 99) / percentile(queryTimes, 99)).toFixed(1)}× |`);
-    report();
 
-    // b. an outside change reaching subscribers, beyond the engine's own event delivery
-    const containerId = (await gql(port, ModuleDetailDocument, { name: 'm0' })).data!.module.containerId!;
-    const events = (await docker.getEvents({ filters: { type: ['container'], container: [containerId], event: ['start', 'die'] } })) as NodeJS.ReadableStream;
-    const engineSeen: number[] = [];
-    createInterface({ input: events as never }).on('line', () => engineSeen.push(performance.timeOrigin + performance.now()));
-    report('## b. Outside change → subscriber, beyond the engine\'s own event delivery');
-    report();
-    report(
-      'Each trial is a `docker stop`/`docker start` of a module\'s container through the engine API, after 10 trials not kept at each count. A delivery\'s delay runs from the moment the same event reaches a raw engine event listener in this process to the moment a subscriber gets the change. ' +
-        '**Per delivery** takes every subscriber\'s delay in every trial (subscribers × trials samples); **all delivered** takes, once per trial, the delay until the last subscriber has it. ' +
-        'The subscribers are graphql-ws clients in a separate process (bench/subscribers.ts), so their parsing is not charged to the timing process.',
-    );
-    report();
-    report('| subscribers | trials | per delivery p50 | per delivery p99 | all delivered p50 | all delivered p99 | berth RSS |');
-    report('| --- | --- | --- | --- | --- | --- | --- |');
-    subscribers = new Subscribers();
-    const command = (message: SubscribersCommand) => subscribers!.send(message);
-    const reply = <T extends SubscribersReport['type']>(type: T) => subscribers!.reply(type);
-    let rssAtThousand = 0;
-    const trials = 60;
-    const warmUpTrials = 10;
-    for (const count of [1, 100, 1000]) {
-      command({ type: 'subscribe', url: `ws://127.0.0.1:${port}/graphql`, count, module: 'm0' });
-      await reply('subscribed');
-      await sleep(500);
-      const deliveries: number[] = [];
-      const allDelivered: number[] = [];
-      // The first trials at each count are not kept: the delivery path of that many subscribers is still being compiled.
-      for (let trial = -warmUpTrials; trial < trials; trial++) {
-        const running = trial % 2 !== 0;
-        command({ type: 'expect', status: running ? 'RUNNING' : 'EXITED' });
-        const before = engineSeen.length;
-        const arrived = reply('arrived');
-        if (running) await docker.getContainer(containerId).start();
-        else await docker.getContainer(containerId).stop({ t: 0 });
-        const { times } = await arrived;
-        while (engineSeen.length === before) await sleep(1);
-        const seen = engineSeen[before]!;
-        if (trial >= 0) {
-          for (const time of times) deliveries.push(time - seen);
-          allDelivered.push(Math.max(...times) - seen);
-        }
-        await sleep(50);
+    if (['b', 'c', 'd'].some((section) => sections.has(section))) {
+      // 41 modules with a container each, created by berth and stopped: m0 for b and d, m1… for c's trials.
+      const names = Array.from({ length: 41 }, (_, index) => `m${index}`);
+      const port = await freePort();
+      berth = await startBerth(withOpenFileLimit(berthRun), { configFile: await writeConfig(dir, project, names.length), port, env: { BERTH_MAX_CONNECTIONS: '25000' }, log: 'ignore' });
+      await createStopped(port, names);
+      let delivery: DeliveryRow[] = [];
+      const deliveryLoad = loadavg()[0]!;
+      if (sections.has('b') || sections.has('d')) {
+        const detail = await post(port, print(ModuleDetailDocument), { name: 'm0' });
+        const containerId = (JSON.parse(detail) as { data: { module: { containerId: string } } }).data.module.containerId;
+        const counts = sections.has('b') ? subscriberCounts : [1, ...memoryCounts.filter((count) => subscriberCounts.includes(count))];
+        delivery = await benchDelivery({
+          berth,
+          berthCommand: berthRun,
+          port,
+          docker,
+          containerId,
+          module: 'm0',
+          counts,
+          trialsAt: (count) => (sections.has('b') ? (count >= 10_000 ? 20 : 60) : 0),
+          warmUp: sections.has('b') ? 10 : 2,
+        });
       }
-      const rss = await rssMb(berth.pid!);
-      if (count === 1000) rssAtThousand = rss;
-      report(
-        `| ${count} | ${trials} | ${ms(percentile(deliveries, 50))} | ${ms(percentile(deliveries, 99))} | ${ms(percentile(allDelivered, 50))} | ${ms(percentile(allDelivered, 99))} | ${rss.toFixed(0)} MB |`,
-      );
-    }
-    (events as unknown as { destroy(): void }).destroy();
-    report();
-
-    // c. startModule against a raw start of an equivalent container
-    const rawStarts: number[] = [];
-    const berthStarts: number[] = [];
-    const startTrials = 40;
-    const startModule = print(StartModuleDocument);
-    for (let trial = 0; trial < startTrials; trial++) {
-      // Both sides start a container that has run once and is stopped, one after the other, taking turns at going first.
-      const raw = await rawContainer(docker, { image, name: `bench-raw-${process.pid}-${trial}`, network: `bench-raw-${process.pid}`, labels: { 'bench.raw': project } });
-      const name = names[1 + trial]!;
-      // node:http with keep-alive on both sides, as in a.
-      const berthStart = async () => {
-        let answer = '';
-        const took = await time(async () => (answer = await post(port, startModule, { name })));
-        if ((JSON.parse(answer) as { data?: { startModule?: { status?: string } } }).data?.startModule?.status !== 'RUNNING') throw new Error(`startModule ${name}: ${answer}`);
-        return took;
-      };
-      const rawStart = () => time(() => raw.start());
-      if (trial % 2 === 0) {
-        berthStarts.push(await berthStart());
-        rawStarts.push(await rawStart());
-      } else {
-        rawStarts.push(await rawStart());
-        berthStarts.push(await berthStart());
+      if (sections.has('b')) for (const line of provenance(deliveryReport(delivery, 10), deliveryLoad)) report(line);
+      if (sections.has('c')) {
+        const load = loadavg()[0]!;
+        const times = await benchStart({ docker, port, names: names.slice(1), image, project });
+        for (const line of provenance(startReport(times), load)) report(line);
       }
+      if (sections.has('d')) for (const line of provenance(memoryReport(delivery, memoryCounts), deliveryLoad)) report(line);
+      await stopBerth(berth);
     }
-    const ratio = percentile(berthStarts, 50) / percentile(rawStarts, 50);
-    // Each trial's pair ran back to back on equivalent containers: its ratio leaves out the engine's drift across trials.
-    const pairedRatio = percentile(berthStarts.map((berthTime, trial) => berthTime / rawStarts[trial]!), 50);
-    report('## c. `startModule` against a raw dockerode start');
-    report();
-    report('Existing stopped containers; berth\'s figure is the whole GraphQL mutation over HTTP (lock, engine calls, state refresh), the raw one `POST /containers/{id}/start` on an equivalent container (on a user-defined bridge network with an alias, as a module\'s container is on `<project>_default`). The two take turns at going first.');
-    report();
-    report('| | trials | p50 | p99 |');
-    report('| --- | --- | --- | --- |');
-    report(`| berth \`startModule\` | ${startTrials} | ${ms(percentile(berthStarts, 50))} | ${ms(percentile(berthStarts, 99))} |`);
-    report(`| raw start | ${startTrials} | ${ms(percentile(rawStarts, 50))} | ${ms(percentile(rawStarts, 99))} |`);
-    report(`| **ratio (p50)** | | **${ratio.toFixed(3)}** | |`);
-    report(`| ratio within each trial's pair (median of ${startTrials}) | | ${pairedRatio.toFixed(3)} | |`);
-    report();
-    report('## d. Memory');
-    report();
-    report(`berth's RSS with 1,000 graphql-ws subscribers connected and subscribed: **${rssAtThousand.toFixed(0)} MB**.`);
-    report();
-    for (const line of await benchRecovery({ command: berthRun })) report(line);
-    for (const line of await benchPull({ command: berthRun })) report(line);
-    for (const line of await benchLoad({ command: berthRun })) report(line);
-    for (const line of await benchModuleStats({ command: berthRun })) report(line);
-    for (const line of await benchLogs({ command: berthRun })) report(line);
-    for (const line of await benchEngines({ command: berthRun })) report(line);
-    for (const line of await benchSwarm({ command: berthRun })) report(line);
-    if (!process.env.BERTH_BENCH_NODE_FLAGS) await writeReport(join(root, 'docs/benchmarks.md'), lines);
+
+    const others: [string, () => Promise<string[]>][] = [
+      ['e', () => benchRecovery({ command: berthRun })],
+      ['f', () => benchPull({ command: berthRun })],
+      ['g', () => benchLoad({ command: berthRun })],
+      ['h', () => benchModuleStats({ command: berthRun })],
+      ['i', () => benchLogs({ command: berthRun })],
+      ['j', () => benchEngines({ command: berthRun })],
+      ['k', () => benchSwarm({ command: berthRun })],
+    ];
+    for (const [section, bench] of others) if (sections.has(section)) for (const line of await bench()) report(line);
+    if (!process.env.BERTH_BENCH_NODE_FLAGS) await writeReport(join(root, 'docs/benchmarks.md'), lines, sections.size === allSections.length);
   } finally {
-    subscribers?.close();
-    berth?.kill('SIGTERM');
-    const leftovers = await docker.listContainers({ all: true, filters: { label: [`berth.project=${project}`] } });
+    await stopBerth(berth);
+    await removeProject(project);
     const raw = await docker.listContainers({ all: true, filters: { label: [`bench.raw=${project}`] } });
-    await Promise.all([...leftovers, ...raw].map((container) => docker.getContainer(container.Id).remove({ force: true })));
+    await Promise.all(raw.map((container) => docker.getContainer(container.Id).remove({ force: true })));
     await removeLabelledNetworks(docker, `bench.raw=${project}`);
-    await removeLabelledNetworks(docker, `berth.project=${project}`);
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -1,0 +1,174 @@
+// Benchmarks b and d: an outside change reaching graphql-ws subscribers of berth, against a bare `ws`
+// server (bench/floor-ws.ts) broadcasting berth's own frame to as many clients connected the same
+// way; and both processes' RSS while they hold those connections. The subscribers of each side are
+// processes of their own (bench/subscribers.ts), sharded over several past 2,500.
+import type { ChildProcess } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import type Dockerode from 'dockerode';
+import { rssMb } from './berth-process.ts';
+import { WsFloor } from './floor-process.ts';
+import { percentile } from './stats.ts';
+import { SubscriberShards } from './subscriber-process.ts';
+import { subscriptionId, type StatusChange } from './subscribers.ts';
+
+export interface DeliveryRow {
+  subscribers: number;
+  /** Kept trials per side; 0 when only the memory was asked for. */
+  trials: number;
+  berth: { deliveries: number[]; allDelivered: number[]; rss: number };
+  floor: { deliveries: number[]; allDelivered: number[]; rss: number };
+}
+
+export interface DeliveryOptions {
+  berth: ChildProcess;
+  berthCommand: [string, string[]];
+  port: number;
+  docker: Dockerode;
+  /** The container of `module`, stopped and started by each of berth's trials. */
+  containerId: string;
+  module: string;
+  counts: readonly number[];
+  /** Kept trials per side at a count (`trialsAt`), after `warmUp` each not kept. */
+  trialsAt: (count: number) => number;
+  warmUp: number;
+}
+
+const block = 10;
+const now = () => performance.timeOrigin + performance.now();
+const sleep = (delay: number) => new Promise((resolve) => setTimeout(resolve, delay));
+
+/** What graphql-ws sends for `change`, with the id every bench subscriber uses. */
+const frameOf = (change: StatusChange) => JSON.stringify({ id: subscriptionId, type: 'next', payload: { data: { moduleStatusChanged: change } } });
+
+interface Samples {
+  deliveries: number[];
+  allDelivered: number[];
+}
+
+function keep(samples: Samples, times: readonly number[], trigger: number): void {
+  for (const arrival of times) samples.deliveries.push(arrival - trigger);
+  samples.allDelivered.push(Math.max(...times) - trigger);
+}
+
+export async function benchDelivery(options: DeliveryOptions): Promise<DeliveryRow[]> {
+  const { docker, containerId } = options;
+  const container = docker.getContainer(containerId);
+  // berth's clock starts when the engine's event reaches a raw listener here: berth hears it at the same time.
+  const events = (await docker.getEvents({ filters: { type: ['container'], container: [containerId], event: ['start', 'die'] } })) as NodeJS.ReadableStream;
+  const engineSeen: number[] = [];
+  createInterface({ input: events as never }).on('line', () => engineSeen.push(now()));
+  const floor = await WsFloor.start(options.berthCommand);
+  const berthSubscribers = new SubscriberShards();
+  const floorSubscribers = new SubscriberShards();
+  const frames = new Map<string, string>();
+  let running = (await container.inspect()).State.Running;
+  let floorSubscribed = false;
+
+  /** One of berth's trials: the container stopped or started through the engine API. */
+  const berthTrial = async (samples?: Samples) => {
+    const status = running ? 'EXITED' : 'RUNNING';
+    const { arrived } = await berthSubscribers.expect(status);
+    const before = engineSeen.length;
+    if (running) await container.stop({ t: 0 });
+    else await container.start();
+    running = !running;
+    const { times, change } = await arrived;
+    while (engineSeen.length === before) await sleep(1);
+    frames.set(status, frameOf(change));
+    if (samples) keep(samples, times, engineSeen[before]!);
+    await sleep(50);
+  };
+  let floorStatus = 'RUNNING';
+  /** One of the floor's trials: the same frame berth last sent for that status, broadcast on a command. */
+  const floorTrial = async (samples?: Samples) => {
+    floorStatus = floorStatus === 'RUNNING' ? 'EXITED' : 'RUNNING';
+    const { arrived } = await floorSubscribers.expect(floorStatus);
+    const trigger = now();
+    floor.broadcast(floorStatus);
+    const { times } = await arrived;
+    if (samples) keep(samples, times, trigger);
+    await sleep(50);
+  };
+
+  const rows: DeliveryRow[] = [];
+  try {
+    for (const count of options.counts) {
+      const url = (port: number) => `ws://127.0.0.1:${port}/graphql`;
+      await berthSubscribers.subscribe(url(options.port), count, options.module);
+      // berth's first trials (not kept) also give the frames the floor sends: berth's own bytes.
+      for (let trial = 0; trial < Math.max(2, options.warmUp); trial++) await berthTrial();
+      if (!floorSubscribed) {
+        for (const [status, frame] of frames) await floor.store(status, frame);
+        const initial = JSON.parse(frames.get('RUNNING')!) as { payload: { data: { moduleStatusChanged: StatusChange } } };
+        await floor.store('initial', frameOf({ ...initial.payload.data.moduleStatusChanged, previous: null }));
+        floorSubscribed = true;
+      }
+      await floorSubscribers.subscribe(url(floor.port), count, options.module);
+      for (let trial = 0; trial < options.warmUp; trial++) await floorTrial();
+      const berth: Samples = { deliveries: [], allDelivered: [] };
+      const floorSamples: Samples = { deliveries: [], allDelivered: [] };
+      const trials = options.trialsAt(count);
+      for (let pair = 0; pair < trials / block; pair++) {
+        const sides = [() => berthTrial(berth), () => floorTrial(floorSamples)];
+        if (pair % 2 === 1) sides.reverse();
+        for (const side of sides) for (let trial = 0; trial < block; trial++) await side();
+      }
+      const [berthRss, floorRss] = await Promise.all([rssMb(options.berth.pid!), rssMb(floor.pid)]);
+      rows.push({ subscribers: count, trials, berth: { ...berth, rss: berthRss }, floor: { ...floorSamples, rss: floorRss } });
+      process.stdout.write(`delivery at ${count}: ${JSON.stringify({ trials, berthRss, floorRss, berth: percentile(berth.allDelivered, 50), floor: percentile(floorSamples.allDelivered, 50) })}\n`);
+    }
+    return rows;
+  } finally {
+    (events as unknown as { destroy(): void }).destroy();
+    berthSubscribers.close();
+    floorSubscribers.close();
+    floor.close();
+  }
+}
+
+const ms = (value: number) => `${value.toFixed(2)} ms`;
+const ratio = (berth: number, floor: number) => `${(berth / floor).toFixed(2)}×`;
+
+export function deliveryReport(rows: readonly DeliveryRow[], warmUp: number): string[] {
+  const timed = rows.filter((row) => row.trials > 0);
+  if (timed.length === 0) return [];
+  const cells = (samples: Samples) => [percentile(samples.deliveries, 50), percentile(samples.deliveries, 99), percentile(samples.allDelivered, 50), percentile(samples.allDelivered, 99)];
+  return [
+    '## b. Outside change → subscribers, against a bare `ws` broadcast',
+    '',
+    "**berth**: each trial is a `docker stop`/`docker start` of a module's container through the engine API; a delivery's delay runs from the moment the engine's event reaches a raw event listener in the bench process to the moment a subscriber gets the change. " +
+      "**floor**: a bare `ws` server in its own process, run with berth's node flags (bench/floor-ws.ts), holding as many graphql-ws clients connected the same way, broadcasts one precomputed `next` frame, berth's own bytes for that change (same size, same subscription id), on a command from the bench process; its delay runs from the moment the bench sends the command. " +
+      `Both sides' clients are graphql-ws clients (\`createClient\` over \`ws\`) in processes of their own (bench/subscribers.ts), 2,500 at most a process, each process from its own 127.0.0.x address, and take their arrival time with the same clock (\`performance.timeOrigin + performance.now()\`). ` +
+      `Each side has ${warmUp} trials not kept at each count, then the kept ones run in alternating blocks of ${block} (the two taking turns at going first). ` +
+      '**Per delivery** takes every subscriber\'s delay in every trial (subscribers × trials samples); **all delivered** takes, once per trial, the delay until the last subscriber has it.',
+    '',
+    '| subscribers | trials each | | per delivery p50 | per delivery p99 | all delivered p50 | all delivered p99 |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...timed.flatMap((row) => {
+      const [berth, floor] = [cells(row.berth), cells(row.floor)];
+      const count = row.subscribers.toLocaleString('en');
+      return [
+        `| ${count} | ${row.trials} | berth | ${berth.map(ms).join(' | ')} |`,
+        `| ${count} | ${row.trials} | floor | ${floor.map(ms).join(' | ')} |`,
+        `| ${count} | | **berth ÷ floor** | ${berth.map((value, index) => `**${ratio(value, floor[index]!)}**`).join(' | ')} |`,
+      ];
+    }),
+    '',
+  ];
+}
+
+export function memoryReport(rows: readonly DeliveryRow[], counts: readonly number[]): string[] {
+  const measured = rows.filter((row) => counts.includes(row.subscribers));
+  if (measured.length === 0) return [];
+  return [
+    '## d. Memory: berth against a bare `ws` server holding the same connections',
+    '',
+    "RSS (VmRSS) of berth and of the floor of b (a bare `ws` server with berth's node flags), each holding that many graphql-ws connections with one subscription each, read after the trials of b at that count (or after its trials not kept, when d runs without b).",
+    '',
+    '| subscribers | berth RSS | floor RSS | **berth ÷ floor** |',
+    '| --- | --- | --- | --- |',
+    ...measured.map((row) => `| ${row.subscribers.toLocaleString('en')} | ${row.berth.rss.toFixed(0)} MB | ${row.floor.rss.toFixed(0)} MB | **${ratio(row.berth.rss, row.floor.rss)}** |`),
+    '',
+  ];
+}
