@@ -133,8 +133,8 @@ function refusalOf(result: unknown): { code: string; message: string } | undefin
   return refused && { code: refused.extensions.code as string, message: refused.message };
 }
 
-/** The operation's root fields, those its fragments at the root select too. */
-function rootFields({ document, operationName }: ExecutionArgs): FieldNode[] {
+/** The operation's root fields, those its fragments at the root select too (a fragment once, whatever its spreads). */
+export function rootFields({ document, operationName }: Pick<ExecutionArgs, 'document' | 'operationName'>): FieldNode[] {
   const fragments = new Map(document.definitions.filter((definition) => definition.kind === Kind.FRAGMENT_DEFINITION).map((fragment) => [fragment.name.value, fragment]));
   const seen = new Set<string>();
   const fieldsOf = (selections: readonly SelectionNode[]): FieldNode[] =>

@@ -1,6 +1,7 @@
-import { getOperationAST, Kind, OperationTypeNode, type DocumentNode, type ExecutionArgs, type GraphQLError, type SelectionSetNode } from 'graphql';
+import { getOperationAST, OperationTypeNode, type ExecutionArgs, type GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { BerthMetrics } from '../../metrics/berth-metrics.ts';
+import { rootFields } from './audit.ts';
 
 export const metricsPath = '/metrics';
 
@@ -43,18 +44,9 @@ export function countSubscription(metrics: BerthMetrics): (args: ExecutionArgs) 
 }
 
 /** The root fields a mutation selects (through fragments too); none for a query or a subscription. */
-export function mutationFields({ document, operationName }: Pick<ExecutionArgs, 'document' | 'operationName'>): RootField[] {
-  const operation = getOperationAST(document, operationName);
-  return operation?.operation === OperationTypeNode.MUTATION ? fieldsOf(operation.selectionSet, document) : [];
-}
-
-function fieldsOf({ selections }: SelectionSetNode, document: DocumentNode): RootField[] {
-  return selections.flatMap((selection) => {
-    if (selection.kind === Kind.FIELD) return [{ name: selection.name.value, key: selection.alias?.value ?? selection.name.value }];
-    if (selection.kind === Kind.INLINE_FRAGMENT) return fieldsOf(selection.selectionSet, document);
-    const fragment = document.definitions.find((definition) => definition.kind === Kind.FRAGMENT_DEFINITION && definition.name.value === selection.name.value);
-    return fragment?.kind === Kind.FRAGMENT_DEFINITION ? fieldsOf(fragment.selectionSet, document) : [];
-  });
+export function mutationFields(args: Pick<ExecutionArgs, 'document' | 'operationName'>): RootField[] {
+  if (getOperationAST(args.document, args.operationName)?.operation !== OperationTypeNode.MUTATION) return [];
+  return rootFields(args).map((field) => ({ name: field.name.value, key: field.alias?.value ?? field.name.value }));
 }
 
 /**
