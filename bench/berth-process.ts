@@ -13,21 +13,29 @@ export interface BerthProcessOptions {
   log?: 'inherit' | 'ignore';
   /** How long berth may take to become ready; default 20 s (1,000 modules take longer: an inspect each). */
   readyWithinMs?: number;
+  /** How often /ready is asked until it answers; default 100 ms. */
+  pollMs?: number;
 }
 
 /** Starts berth and resolves once /ready answers 200. */
-export async function startBerth([program, args]: [string, string[]], { configFile, port, env = {}, log = 'inherit', readyWithinMs = 20_000 }: BerthProcessOptions): Promise<ChildProcess> {
+export async function startBerth([program, args]: [string, string[]], { configFile, port, env = {}, log = 'inherit', readyWithinMs = 20_000, pollMs = 100 }: BerthProcessOptions): Promise<ChildProcess> {
   const child = spawn(program, args, {
     env: { ...process.env, BERTH_CONFIG: configFile, PORT: String(port), LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', log, 'inherit'],
   });
-  const deadline = Date.now() + readyWithinMs;
-  while (Date.now() < deadline && child.exitCode === null) {
-    if (await fetch(`http://127.0.0.1:${port}/ready`).then((response) => response.ok, () => false)) return child;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  if (await untilReady(child, port, readyWithinMs, pollMs)) return child;
   child.kill('SIGKILL');
   throw new Error(`berth did not become ready on port ${port}`);
+}
+
+/** Asks berth's /ready every `pollMs` until it answers 200 (true), berth exits or `withinMs` pass (false). */
+export async function untilReady(child: ChildProcess, port: number, withinMs: number, pollMs: number): Promise<boolean> {
+  const deadline = Date.now() + withinMs;
+  while (Date.now() < deadline && child.exitCode === null) {
+    if (await fetch(`http://127.0.0.1:${port}/ready`).then((response) => response.ok, () => false)) return true;
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+  return false;
 }
 
 /** SIGTERM, and SIGKILL after 5 s. */

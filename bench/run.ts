@@ -18,6 +18,7 @@ import { benchEngines } from './engines.ts';
 import { post } from './http-post.ts';
 import { benchLoad } from './load.ts';
 import { benchLogs } from './logs.ts';
+import { benchManyModules } from './many-modules.ts';
 import { benchModuleStats } from './module-stats.ts';
 import { benchPull } from './pull.ts';
 import { benchQuery, queryReport, type QueryRow } from './query.ts';
@@ -31,7 +32,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const image = 'berth-test/http-env:1.0';
 const project = `bench-${process.pid}`;
 const docker = new Dockerode();
-const allSections = 'abcdefghijk';
+const allSections = 'abcdefghijkl';
 
 const { values } = parseArgs({
   options: {
@@ -127,22 +128,35 @@ async function copyContainer(projectName: string, count: number): Promise<void> 
   for (let index = 1; index < count; index += 4) await Promise.all([0, 1, 2, 3].filter((offset) => index + offset < count).map((offset) => copy(index + offset)));
 }
 
-/** A berth of its own holding `count` modules with a stopped container each, for section a. */
-async function queryAt(berthRun: [string, string[]], dir: string, count: number, requests: number): Promise<QueryRow> {
-  const projectName = `${project}-q${count}`;
+/** `count` modules of `projectName` declared, each with a stopped container on the engine (sections a and l); answers the docker.yaml. */
+async function populate(berthRun: [string, string[]], dir: string, projectName: string, count: number): Promise<string> {
   const configFile = await writeConfig(dir, projectName, count);
   const port = await freePort();
   let berth: ChildProcess | undefined;
   try {
-    berth = await startBerth(berthRun, { configFile, port, log: 'ignore' });
+    // A thousand modules' first sync finds no containers, but a loaded machine may take longer than the default.
+    berth = await startBerth(berthRun, { configFile, port, log: 'ignore', readyWithinMs: 120_000 });
     await createStopped(port, ['m0']);
+  } finally {
     await stopBerth(berth);
+  }
+  const started = performance.now();
+  await copyContainer(projectName, count);
+  process.stdout.write(`${projectName}: ${count} containers in ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
+  return configFile;
+}
+
+/** A berth of its own holding `count` modules with a stopped container each, for section a. */
+async function queryAt(berthRun: [string, string[]], dir: string, count: number, requests: number): Promise<QueryRow> {
+  const projectName = `${project}-q${count}`;
+  const port = await freePort();
+  let berth: ChildProcess | undefined;
+  try {
+    const configFile = await populate(berthRun, dir, projectName, count);
     const started = performance.now();
-    await copyContainer(projectName, count);
-    process.stdout.write(`a: ${count} containers in ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
     // berth starts again and takes the copies for its modules' containers from the engine's list.
     berth = await startBerth(berthRun, { configFile, port, log: 'ignore', readyWithinMs: 300_000 });
-    process.stdout.write(`a: berth ready with ${count} modules in ${((performance.now() - started) / 1000).toFixed(0)} s from the first copy\n`);
+    process.stdout.write(`a: berth ready with ${count} modules in ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
     return await benchQuery({ berthCommand: berthRun, port, docker, project: projectName, modules: count, requests });
   } finally {
     await stopBerth(berth);
@@ -231,6 +245,7 @@ async function main(): Promise<void> {
       ['i', () => benchLogs({ command: berthRun })],
       ['j', () => benchEngines({ command: berthRun })],
       ['k', () => benchSwarm({ command: berthRun })],
+      ['l', () => benchManyModules({ command: berthRun, project: `${project}-l`, populate: (name, count) => populate(berthRun, dir, name, count), remove: removeProject, profileDir: process.env.BERTH_BENCH_PROFILE_DIR })],
     ];
     for (const [section, bench] of others) if (sections.has(section)) for (const line of await bench()) report(line);
     if (!process.env.BERTH_BENCH_NODE_FLAGS) await writeReport(join(root, 'docs/benchmarks.md'), lines, sections.size === allSections.length);

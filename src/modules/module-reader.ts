@@ -1,3 +1,4 @@
+import pMap from 'p-map';
 import type { ModuleSpec } from '../config/module-spec.ts';
 import type { DockerClient } from '../engine/docker-client.ts';
 import type { ContainerDetails, ContainerSummary, ImageSummary, NodeDetails, ServiceDetails, TaskDetails } from '../engine/engine-types.ts';
@@ -14,6 +15,12 @@ interface SwarmRead {
 }
 
 const noSwarm: SwarmRead = { services: [], tasks: [], nodes: [] };
+
+/**
+ * Inspects a resync keeps under way at once. All of a thousand modules' at once took longer than 32 at a time
+ * (bench l): each opened a connection, and the answers held together kept the collector busy.
+ */
+export const inspectsAtOnce = 32;
 
 /** Reads the engine for the store: every read comes back as observations, marked with when it began. */
 export class ModuleReader {
@@ -104,19 +111,20 @@ export class ModuleReader {
     ]);
     const unread: string[] = [];
     const services = swarmSpecs.map((spec) => serviceObservation(spec, swarm, since));
-    const containers = await Promise.all(
-      [...this.#store.specs].filter((spec) => !isSwarmModule(spec)).map(async (spec): Promise<Observation | undefined> => {
-        const chosen = moduleContainer(spec, owned.filter((container) => container.labels[labelKeys.module] === spec.name));
-        const known = this.#store.container(spec.name);
-        try {
-          const container = chosen && (!full && agrees(known, chosen) ? known : await this.#docker.containers.inspect(chosen.id));
-          return { type: 'container', module: spec.name, container, since };
-        } catch {
-          unread.push(spec.name);
-          return undefined;
-        }
-      }),
-    );
+    const byModule = Map.groupBy(owned, (container) => container.labels[labelKeys.module]);
+    const specs = [...this.#store.specs].filter((spec) => !isSwarmModule(spec));
+    const read = async (spec: ModuleSpec): Promise<Observation | undefined> => {
+      const chosen = moduleContainer(spec, byModule.get(spec.name) ?? []);
+      const known = this.#store.container(spec.name);
+      try {
+        const container = chosen && (!full && agrees(known, chosen) ? known : await this.#docker.containers.inspect(chosen.id));
+        return { type: 'container', module: spec.name, container, since };
+      } catch {
+        unread.push(spec.name);
+        return undefined;
+      }
+    };
+    const containers = await pMap(specs, read, { concurrency: inspectsAtOnce });
     return { observations: [...containers.filter((observation) => observation !== undefined), ...services, ...(await this.#imagesFrom(images, since))], unread };
   }
 

@@ -1,7 +1,7 @@
 // A socket proxy in front of the test engine, as production would put one: it forwards only the
 // endpoints of src/engine/engine-endpoints.ts and answers anything else 403, so a test that makes
 // berth call an unlisted endpoint fails. It also records what berth called, for the report.
-import { createServer, request, type Server } from 'node:http';
+import { createServer, request, type Server, type ServerResponse } from 'node:http';
 import { chmod, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { allowedEndpoint } from '../../src/engine/engine-endpoints.ts';
@@ -19,6 +19,8 @@ export interface EngineProxy {
   /** `METHOD /documented/path` → requests still open: streams such as /events and stats. */
   open: Map<string, number>;
   refused: string[];
+  /** Ends the requests of `METHOD /documented/path` still open, as a broken connection would (a benchmark's cut of /events). */
+  cut(key: string): void;
   close(): Promise<void>;
 }
 
@@ -27,9 +29,11 @@ export function engineSocketPath(): string {
   return process.env.DOCKER_HOST?.startsWith('unix://') ? process.env.DOCKER_HOST.slice('unix://'.length) : '/var/run/docker.sock';
 }
 
-export async function startEngineProxy(socketPath: string, engineSocket: string): Promise<EngineProxy> {
+/** `onCall`: told of each call forwarded (a benchmark's clock of berth's first engine call). */
+export async function startEngineProxy(socketPath: string, engineSocket: string, onCall?: (key: string) => void): Promise<EngineProxy> {
   const calls = new Map<string, number>();
   const open = new Map<string, number>();
+  const streams = new Map<string, Set<ServerResponse>>();
   const refused: string[] = [];
   await rm(socketPath, { force: true });
   const server: Server = createServer((incoming, outgoing) => {
@@ -48,8 +52,14 @@ export async function startEngineProxy(socketPath: string, engineSocket: string)
     }
     const key = `${endpoint.method} ${endpoint.path}`;
     if (!probe) calls.set(key, (calls.get(key) ?? 0) + 1);
+    onCall?.(key);
     open.set(key, (open.get(key) ?? 0) + 1);
-    outgoing.once('close', () => open.set(key, open.get(key)! - 1));
+    const keyStreams = streams.get(key) ?? streams.set(key, new Set()).get(key)!;
+    keyStreams.add(outgoing);
+    outgoing.once('close', () => {
+      open.set(key, open.get(key)! - 1);
+      keyStreams.delete(outgoing);
+    });
     const forwarded = request({ socketPath: engineSocket, method, path, headers: incoming.headers }, (answer) => {
       outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
       // A stream such as /events sends its headers at once and its body much later: pass them on now.
@@ -72,6 +82,9 @@ export async function startEngineProxy(socketPath: string, engineSocket: string)
     calls,
     open,
     refused,
+    cut: (key) => {
+      for (const stream of streams.get(key) ?? []) stream.destroy();
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

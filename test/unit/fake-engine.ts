@@ -51,7 +51,8 @@ export class FakeEngine implements DockerClient {
 
   /** A container with a healthcheck starts `starting`, as the engine's do; one never started has no health. */
   addContainer(spec: ModuleSpec, state: EngineContainerState, labels: Record<string, string> = moduleLabels(project, spec), { healthcheck = false } = {}): ContainerDetails {
-    const id = `c${this.#nextId++}`.padEnd(64, '0');
+    // Padded at the front: `c1` and `c10` padded at the end would be the same id.
+    const id = `c${String(this.#nextId++).padStart(63, '0')}`;
     const container: ContainerDetails = { id, name: spec.containerName, state, labels, image: spec.image, startedAt: undefined, exitCode: undefined, healthcheck };
     if (healthcheck && state === 'running') container.health = 'starting';
     this.held.set(id, container);
