@@ -1,6 +1,8 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 
+type Done = (error?: Error) => void;
+
 /**
  * The messages one WebSocket sends in one turn of the event loop written together, in one system call.
  * graphql-ws sends a subscription's next message only once the last is written: with a log line per
@@ -10,28 +12,41 @@ import type { WebSocket } from 'ws';
  * `highWaterBytes` (default: the socket's own high water mark, 16 KiB), past that once it is written:
  * a client that does not read holds its subscriptions back (each then drops or ends, as it is bounded)
  * and never makes berth hold more than that for it.
+ *
+ * An object with methods rather than closures: one is held per connection, and at 10,000 monitors a
+ * closure each counts.
  */
-export function batchWrites(socket: WebSocket, highWaterBytes?: number): void {
-  const raw = (socket as unknown as { _socket?: Socket })._socket;
-  if (!raw) return;
-  const bound = highWaterBytes ?? raw.writableHighWaterMark;
-  const send = socket.send.bind(socket) as (data: unknown, options: object, callback?: (error?: Error) => void) => void;
-  let sentThisTurn = false;
-  const endTurn = () => {
-    sentThisTurn = false;
-    if (raw.writableCorked > 0) raw.uncork();
-  };
-  socket.send = ((data: unknown, options?: object | ((error?: Error) => void), callback?: (error?: Error) => void) => {
-    const done = typeof options === 'function' ? (options as (error?: Error) => void) : callback;
-    const sendOptions = typeof options === 'object' ? options : {};
-    if (!sentThisTurn) {
-      sentThisTurn = true;
-      setImmediate(endTurn);
+export class BatchedWrites {
+  readonly #socket: WebSocket;
+  readonly #raw: Socket | undefined;
+  readonly #bound: number;
+  #sentThisTurn = false;
+
+  constructor(socket: WebSocket, highWaterBytes?: number) {
+    this.#socket = socket;
+    this.#raw = (socket as unknown as { _socket?: Socket })._socket;
+    this.#bound = highWaterBytes ?? this.#raw?.writableHighWaterMark ?? 16 * 1024;
+  }
+
+  send(data: string, done: Done): void {
+    const raw = this.#raw;
+    if (!raw) return this.#socket.send(data, done);
+    if (!this.#sentThisTurn) {
+      this.#sentThisTurn = true;
+      setImmediate(endTurn, this);
     } else if (raw.writableCorked === 0) {
       raw.cork();
     }
-    if (!done || socket.bufferedAmount >= bound) return send(data, sendOptions, done);
-    send(data, sendOptions);
+    if (this.#socket.bufferedAmount >= this.#bound) return this.#socket.send(data, done);
+    this.#socket.send(data);
     process.nextTick(done);
-  }) as WebSocket['send'];
+  }
+
+  /** The turn is over: what it corked is written. */
+  static endTurn(writes: BatchedWrites): void {
+    writes.#sentThisTurn = false;
+    if (writes.#raw && writes.#raw.writableCorked > 0) writes.#raw.uncork();
+  }
 }
+
+const endTurn = BatchedWrites.endTurn;

@@ -1,18 +1,16 @@
-import type { IncomingMessage } from 'node:http';
 import { GraphQLError, type ExecutionArgs } from 'graphql';
 import type { Context, SubscribePayload } from 'graphql-ws';
-import { useServer } from 'graphql-ws/use/ws';
 import type { WebSocket, WebSocketServer } from 'ws';
 import type { Authenticator } from '../auth/authenticator.ts';
 import { unauthenticatedMessage } from '../auth/auth-plugin.ts';
 import { bearerToken } from '../auth/tokens.ts';
 import type { BerthApp } from '../graphql/app.ts';
 import type { AuditLog } from '../lib/audit-log.ts';
-import { batchWrites } from './batched-writes.ts';
+import { serveProtocol, type SocketExtra as ProtocolExtra } from './graphql-ws-sockets.ts';
 import { newConnectionId, operationRequestId } from './request-id.ts';
 
-/** What graphql-ws keeps per socket: the upgrade request, and who authenticated on connect (a type, not an interface, to index like a record). */
-type SocketExtra = { readonly socket: WebSocket; readonly request: IncomingMessage; token?: string | undefined; connectionId?: string; principal?: string };
+/** What graphql-ws keeps per socket: the socket, the client's address, and who authenticated on connect (a type, not an interface, to index like a record). */
+type SocketExtra = ProtocolExtra & { token?: string | undefined; connectionId?: string; principal?: string };
 type SocketContext = Context<Record<string, unknown>, SocketExtra>;
 
 interface EnvelopedExecution {
@@ -26,6 +24,8 @@ export interface GraphqlWsOptions {
   subscriptionsPerConnection: number;
   /** Where refused connections and operations are written down. */
   audit?: AuditLog | undefined;
+  /** What fails unexpectedly on a socket (which is then closed, 1011). */
+  onError: (error: unknown) => void;
 }
 
 /**
@@ -33,21 +33,15 @@ export interface GraphqlWsOptions {
  * error masking as HTTP. Tokens are checked on connect and on every operation; when the tokens file
  * drops a token, its sockets are closed (4403).
  */
-export function serveGraphqlWs(app: BerthApp, sockets: WebSocketServer, { auth, subscriptionsPerConnection, audit }: GraphqlWsOptions): { dispose(): Promise<void> } {
+export function serveGraphqlWs(app: BerthApp, sockets: WebSocketServer, { auth, subscriptionsPerConnection, audit, onError }: GraphqlWsOptions): { dispose(): Promise<void> } {
   // The principal a revoked token had on connect: its operations refused since are written under its name.
   const refused = (extra: Partial<SocketExtra>, operation: string, requestId: string | undefined) =>
-    audit?.write({ principal: extra.principal ?? null, operation, outcome: 'UNAUTHENTICATED', durationMs: 0, requestId, details: { address: extra.request?.socket.remoteAddress } });
+    audit?.write({ principal: extra.principal ?? null, operation, outcome: 'UNAUTHENTICATED', durationMs: 0, requestId, details: { address: extra.address } });
   const authenticated = new Map<WebSocket, string | undefined>();
   const stopWatchingTokens = auth.onChange(() => {
     for (const [socket, token] of authenticated) if (!auth.authenticate(token)) socket.close(4403, 'Forbidden');
   });
-  // Before graphql-ws's own listener: every socket writes its messages in batches (batched-writes.ts).
-  sockets.on('connection', (socket, request) => {
-    batchWrites(socket);
-    // graphql-ws itself closes 4401 a socket that subscribes before connection_init: refused for want of a token.
-    socket.once('close', (code) => code === 4401 && refused({ request }, 'graphql-ws subscribe', undefined));
-  });
-  const server = useServer<Record<string, unknown>, SocketExtra>(
+  const server = serveProtocol<SocketExtra>(
     {
       // connectionParams.authorization: the token, bare or as "Bearer <token>". Refused: close 4403.
       onConnect: (context) => {
@@ -62,8 +56,12 @@ export function serveGraphqlWs(app: BerthApp, sockets: WebSocketServer, { auth, 
         context.extra.token = token;
         context.extra.principal = principal.name;
         authenticated.set(context.extra.socket, token);
-        context.extra.socket.once('close', () => authenticated.delete(context.extra.socket));
         return true;
+      },
+      // graphql-ws itself closes 4401 a socket that subscribes before connection_init: refused for want of a token.
+      onClose: ({ extra }, code) => {
+        authenticated.delete(extra.socket);
+        if (code === 4401) refused({ address: extra.address }, 'graphql-ws subscribe', undefined);
       },
       execute: (args) => (args.rootValue as EnvelopedExecution).execute(args) as never,
       subscribe: (args) => (args.rootValue as EnvelopedExecution).subscribe(args) as never,
@@ -84,6 +82,7 @@ export function serveGraphqlWs(app: BerthApp, sockets: WebSocketServer, { auth, 
       },
     },
     sockets,
+    { extraOf: (socket, address) => ({ socket, address }), onError },
   );
   return {
     async dispose() {
@@ -95,9 +94,8 @@ export function serveGraphqlWs(app: BerthApp, sockets: WebSocketServer, { auth, 
 
 /** The operation's execution arguments from yoga's envelop, or the errors that answer it. */
 async function envelopedArgs(app: BerthApp, context: SocketContext, payload: SubscribePayload, principal: unknown, requestId: string): Promise<ExecutionArgs | readonly GraphQLError[]> {
+  // Only what the operation's context reads: it lives as long as the subscription, one per monitor.
   const { schema, execute, subscribe, contextFactory, parse, validate } = app.getEnveloped({
-    ...context,
-    req: context.extra.request,
     socket: context.extra.socket,
     params: payload,
     principal,

@@ -53,7 +53,7 @@ export async function listen(
   // Past this many open sockets the server accepts no more; those open are not disturbed.
   server.maxConnections = connections;
   const sockets = new WebSocketServer({ server, path: app.graphqlEndpoint, verifyClient: auditedRefusal(sameOriginClient(loopbackHostOnly), audit) });
-  const graphqlWs = serveGraphqlWs(app, sockets, { auth, subscriptionsPerConnection, audit });
+  const graphqlWs = serveGraphqlWs(app, sockets, { auth, subscriptionsPerConnection, audit, onError: (error) => onError(error instanceof Error ? error : new Error(String(error))) });
   await listening(server, host, port);
   const unfollow = metrics?.follow(server, sockets);
   // Once listening, a failed accept (say EMFILE) is logged, never a crash, and never closes the other clients.

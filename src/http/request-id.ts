@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Plugin } from 'graphql-yoga';
+import { flatString } from '../lib/flat-string.ts';
 
 /** The header a proxy or client names a request with, and berth answers it in. */
 export const requestIdHeader = 'x-request-id';
@@ -28,9 +29,10 @@ export function requestIdOf(given: string | null | undefined): string {
   return given && acceptable.test(given) ? given : randomUUID();
 }
 
-/** The id of one graphql-ws operation: its connection's, and the id the client gave the operation. */
+/** The id of one graphql-ws operation: its connection's, and the id the client gave the operation. Flat: a subscription holds it. */
 export function operationRequestId(connectionId: string, operationId: string): string {
-  return `${connectionId}/${acceptable.test(operationId) ? operationId : '?'}`;
+  return flatString(`${connectionId}/${acceptable.test(operationId) ? operationId : '?'}`);
 }
 
-export const newConnectionId = randomUUID;
+/** A connection's id; flat, as node builds a UUID from many parts and a connection holds it for its life. */
+export const newConnectionId = (): string => flatString(randomUUID());

@@ -16,6 +16,9 @@ export interface PushQueueOptions<T = unknown> {
   onEnd?: () => void;
 }
 
+/** The default weight: the capacity counts values. One function for all queues, not a closure each. */
+const countOne = () => 1;
+
 /**
  * Values pushed by a producer, pulled by one consumer, written for fan-out: a value costs one iterator
  * result and at most one promise. @repeaterjs/repeater chains several promises per pushed value, because
@@ -38,7 +41,7 @@ export class PushQueue<T> implements AsyncIterableIterator<T, undefined> {
   readonly #waiting: ((result: IteratorResult<T, undefined>) => void)[] = [];
   #ended = false;
 
-  constructor({ capacity = Infinity, weigh = () => 1, onOverflow, onEnd }: PushQueueOptions<T> = {}) {
+  constructor({ capacity = Infinity, weigh = countOne, onOverflow, onEnd }: PushQueueOptions<T> = {}) {
     this.#capacity = capacity;
     this.#weigh = weigh;
     this.#onOverflow = onOverflow;
@@ -124,45 +127,66 @@ export class PushQueue<T> implements AsyncIterableIterator<T, undefined> {
  * its general mapper, which allows for asynchronous callbacks at each step, left 13% more garbage per delivery.
  */
 export function mapIterator<T, U>(source: AsyncIterator<T>, map: (value: T) => U | Promise<U>, onDone: () => void = () => {}): AsyncIterableIterator<U> {
-  let over = false;
-  const finish = () => {
-    if (over) return;
-    over = true;
-    onDone();
-  };
-  const step = (result: IteratorResult<T>): IteratorResult<U> | Promise<IteratorResult<U>> => {
+  return new MappedIterator(source, map, onDone);
+}
+
+/** mapIterator's stream: a class rather than closures, as every subscription holds one for its life. */
+class MappedIterator<T, U> implements AsyncIterableIterator<U> {
+  readonly #source: AsyncIterator<T>;
+  readonly #map: (value: T) => U | Promise<U>;
+  #onDone: (() => void) | undefined;
+
+  constructor(source: AsyncIterator<T>, map: (value: T) => U | Promise<U>, onDone: () => void) {
+    this.#source = source;
+    this.#map = map;
+    this.#onDone = onDone;
+  }
+
+  next(): Promise<IteratorResult<U>> {
+    return this.#source.next().then(
+      (result) => this.#step(result),
+      (error: unknown) => {
+        this.#finish();
+        throw error;
+      },
+    );
+  }
+
+  return(): Promise<IteratorResult<U>> {
+    this.#finish();
+    return this.#source.return ? this.#source.return().then((result) => this.#step(result)) : Promise.resolve(iteratorDone);
+  }
+
+  throw(error: unknown): Promise<IteratorResult<U>> {
+    this.#finish();
+    return this.#source.throw ? this.#source.throw(error).then((result) => this.#step(result)) : Promise.reject(error);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  #finish(): void {
+    const onDone = this.#onDone;
+    this.#onDone = undefined;
+    onDone?.();
+  }
+
+  #step(result: IteratorResult<T>): IteratorResult<U> | Promise<IteratorResult<U>> {
     if (result.done) {
-      finish();
+      this.#finish();
       return result as IteratorResult<U>;
     }
     let value: U | Promise<U>;
     try {
-      value = map(result.value);
+      value = this.#map(result.value);
     } catch (error) {
-      finish();
-      void source.return?.();
+      this.#finish();
+      void this.#source.return?.();
       throw error;
     }
     return isPromiseLike(value) ? Promise.resolve(value).then((resolved) => ({ value: resolved, done: false })) : { value, done: false };
-  };
-  const failed = (error: unknown): never => {
-    finish();
-    throw error;
-  };
-  return {
-    next: () => source.next().then(step, failed),
-    return: () => {
-      finish();
-      return source.return ? source.return().then(step) : Promise.resolve(iteratorDone);
-    },
-    throw: (error: unknown) => {
-      finish();
-      return source.throw ? source.throw(error).then(step) : Promise.reject(error);
-    },
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-  };
+  }
 }
 
 function isPromiseLike<U>(value: U | Promise<U>): value is Promise<U> {

@@ -2,10 +2,10 @@ import { once } from 'node:events';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { batchWrites } from '../../src/http/batched-writes.ts';
+import { BatchedWrites } from '../../src/http/batched-writes.ts';
 
-// graphql-ws sends a message once the last one is written; batchWrites makes one write of all a turn's messages.
-describe('batchWrites', () => {
+// graphql-ws sends a message once the last one is written; BatchedWrites makes one write of all a turn's messages.
+describe('BatchedWrites', () => {
   let server: WebSocketServer;
   let client: WebSocket;
 
@@ -21,7 +21,7 @@ describe('batchWrites', () => {
     const accepted = once(server, 'connection') as Promise<[WebSocket]>;
     client = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
     const [socket] = await accepted;
-    batchWrites(socket, highWaterBytes);
+    const batched = new BatchedWrites(socket, highWaterBytes);
     const raw = (socket as unknown as { _socket: Socket & { _writev: (...args: unknown[]) => void; _write: (...args: unknown[]) => void } })._socket;
     const writes = { count: 0 };
     for (const method of ['_writev', '_write'] as const) {
@@ -33,20 +33,20 @@ describe('batchWrites', () => {
     }
     const received: string[] = [];
     client.on('message', (data: Buffer) => received.push(data.toString()));
-    return { socket, raw, writes, received };
+    return { batched, raw, writes, received };
   }
 
   /** Sends as graphql-ws does: each message after the last one's callback. */
-  async function sendInTurn(socket: WebSocket, count: number, onSent?: (index: number) => void): Promise<void> {
+  async function sendInTurn(batched: BatchedWrites, count: number, onSent?: (index: number) => void): Promise<void> {
     for (let index = 0; index < count; index++) {
-      await new Promise<void>((resolve, reject) => socket.send(`message ${index}`, (error) => (error ? reject(error) : resolve())));
+      await new Promise<void>((resolve, reject) => batched.send(`message ${index}`, (error) => (error ? reject(error) : resolve())));
       onSent?.(index);
     }
   }
 
   it('writes the first message of a turn at once and the others of the turn, each sent after the last one completed, together', async () => {
-    const { socket, writes, received } = await connect();
-    await sendInTurn(socket, 100);
+    const { batched, writes, received } = await connect();
+    await sendInTurn(batched, 100);
     await expect.poll(() => received.length).toBe(100);
     expect(received).toEqual(Array.from({ length: 100 }, (_, index) => `message ${index}`));
     expect(writes.count).toBe(2);
@@ -54,9 +54,9 @@ describe('batchWrites', () => {
 
   it('completes a send at once while the socket holds less than its high water mark, past it only once written', async () => {
     // Each message is 11 bytes on the wire. The first is written at once; of the next, held, the fourth finds 33 bytes held.
-    const { socket, raw, received } = await connect(25);
+    const { batched, raw, received } = await connect(25);
     const unwritten: number[] = [];
-    await sendInTurn(socket, 5, () => unwritten.push(raw.writableLength));
+    await sendInTurn(batched, 5, () => unwritten.push(raw.writableLength));
     expect(unwritten).toEqual([0, 11, 22, 33, 0]);
     await expect.poll(() => received.length).toBe(5);
   });

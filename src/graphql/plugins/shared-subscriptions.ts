@@ -2,6 +2,7 @@ import { createSourceEventStream, execute, type DocumentNode, type ExecutionArgs
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 import type { Plugin } from 'graphql-yoga';
 import { mapIterator } from '../../lib/async-iteration.ts';
+import { flatString } from '../../lib/flat-string.ts';
 
 type Execution = ReturnType<typeof execute>;
 type EventExecution = (event: unknown) => Execution;
@@ -39,10 +40,11 @@ export const useSharedSubscriptionExecution = ({ onSubscriber }: { onSubscriber?
   // Per document, per operation name: what graphql-jit made of it, or undefined where it could not.
   const compiled = new WeakMap<DocumentNode, Map<string, CompiledQuery | undefined>>();
 
+  // Flat (flat-string.ts): each subscription holds its key.
   const operationKey = ({ document, operationName, variableValues }: ExecutionArgs): string => {
     let id = documentIds.get(document);
     if (id === undefined) documentIds.set(document, (id = nextDocumentId++));
-    return `${id}\n${operationName ?? ''}\n${JSON.stringify(variableValues ?? {})}`;
+    return flatString(`${id}\n${operationName ?? ''}\n${JSON.stringify(variableValues ?? {})}`);
   };
 
   const compile = ({ schema, document, operationName }: ExecutionArgs): CompiledQuery | undefined => {
