@@ -21,7 +21,7 @@ import { bindSourceMissing, isAmbiguousNetwork, isMissingNetwork, ModuleResource
 import { ModuleStatsStreams, type ModuleStats, type StatsSubscriberOptions } from './module-stats.ts';
 import type { ContainerStatus } from './module-status.ts';
 import type { ModuleState, ModuleStore } from './module-store.ts';
-import { untilModule } from './module-waits.ts';
+import { startSeen, untilModule, type StartAsked } from './module-waits.ts';
 import { isSwarmModule } from './service-spec.ts';
 import { SwarmModules } from './swarm-modules.ts';
 
@@ -50,6 +50,11 @@ export interface DockerModuleClientOptions {
   redact?: Redact;
   /** The name of the engine it drives, for messages; default `local`. */
   engine?: string;
+  /**
+   * How long a start of a container berth has read before waits for the engine's start event to show in the store,
+   * before it reads the container instead (an event delayed, a watcher disconnected). Default 100 ms.
+   */
+  startEventWaitMs?: number;
 }
 
 /** How to apply an update. */
@@ -90,6 +95,7 @@ export class DockerModuleClient {
   readonly #applying = new Map<string, Promise<ModuleState>>();
   /** What each module was last applied towards (tried()). */
   readonly #triedTowards = new Map<string, string>();
+  readonly #startEventWaitMs: number;
 
   constructor(options: DockerModuleClientOptions) {
     const { docker, store, reader, project, logger, reconnect = async () => false, dependencyTimeoutMs = 300_000, registries = {}, engine = defaultEngine } = options;
@@ -104,6 +110,7 @@ export class DockerModuleClient {
     this.#resources = new ModuleResources({ docker, project, logger, overlay: () => store.swarm && reader.manager });
     this.#logs = new ModuleLogs({ docker, store, logger });
     this.#dependencyTimeoutMs = dependencyTimeoutMs;
+    this.#startEventWaitMs = options.startEventWaitMs ?? 100;
     this.#images = new ImageLoader({ docker, store, reader, logger });
     this.#pulls = new ImagePulls({ docker, store, reader, registries, logger });
     this.#stats = new ModuleStatsStreams({ docker, store, logger });
@@ -354,7 +361,7 @@ export class DockerModuleClient {
     this.#pulls.stop();
   }
 
-  #startWork(spec: ModuleSpec): Promise<string | undefined> {
+  #startWork(spec: ModuleSpec): Promise<Acted> {
     if (isSwarmModule(spec)) return this.#swarm.start(spec).then(() => undefined);
     return this.#startKnownContainer(spec).then((id) => id ?? this.#startFromEngine(spec));
   }
@@ -458,7 +465,7 @@ export class DockerModuleClient {
    */
   async #operate(
     declared: ModuleSpec,
-    work: (spec: ModuleSpec) => Promise<string | undefined>,
+    work: (spec: ModuleSpec) => Promise<Acted>,
     done?: (state: ModuleState) => boolean,
     { retiring = false } = {},
   ): Promise<ModuleState> {
@@ -482,12 +489,15 @@ export class DockerModuleClient {
   }
 
   /**
-   * What the operation left: one inspect of the container it acted on, or the module read again; without
-   * a container, whether its image is there (NOT_CREATED or NOT_LOADED). An event of the operation's own
-   * change that the store took while the inspect ran (Podman's come late) makes the store drop the read,
-   * and holds only what events tell (no healthcheck, the event's time as start time): read once more.
+   * What the operation left. A start of a container the store knows in full is shown by the engine's own start
+   * event (startSeen), with no engine call. Otherwise one inspect of the container it acted on, or the module
+   * read again; without a container, whether its image is there (NOT_CREATED or NOT_LOADED). An event of the
+   * operation's own change that the store took while the inspect ran (Podman's come late) makes the store
+   * drop the read, and holds only what events tell (no healthcheck, the event's time as start time): read once more.
    */
-  async #readAfter(spec: ModuleSpec, id?: string): Promise<void> {
+  async #readAfter(spec: ModuleSpec, acted?: Acted): Promise<void> {
+    if (typeof acted === 'object' && (await startSeen(this.#store, spec.name, acted, this.#startEventWaitMs))) return;
+    const id = idOf(acted);
     const read = () => (id ? this.#reader.containerById(spec, id) : this.#reader.module(spec));
     let observation = await read();
     this.#store.observe(observation);
@@ -508,23 +518,30 @@ export class DockerModuleClient {
    * A paused one is unpaused with no inspect before: the engine holds an inspect of a paused container
    * while one of its healthchecks is under way, up to the check's timeout (30 s by default).
    */
-  async #startKnownContainer(spec: ModuleSpec): Promise<string | undefined> {
+  async #startKnownContainer(spec: ModuleSpec): Promise<Acted> {
     const known = this.#store.container(spec.name);
     if (!known || (known.state !== 'paused' && !startsAsIs(known, spec))) return undefined;
     const paused = known.state === 'paused';
-    let id: string;
+    let acted: Acted;
     try {
-      id = paused ? await this.#docker.containers.unpause(known.id).then(() => known.id) : await this.#startContainer(spec, known.id);
+      acted = paused ? await this.#docker.containers.unpause(known.id).then(() => known.id) : await this.#startAsked(spec, known);
     } catch (error) {
       const status = engineStatusCode(error);
       if (status === 404 || status === 409) return undefined;
       throw error;
     }
-    this.#log.info({ module: spec.name, container: id }, paused ? 'module unpaused' : 'module started');
-    return id;
+    this.#log.info({ module: spec.name, container: idOf(acted) }, paused ? 'module unpaused' : 'module started');
+    return acted;
   }
 
-  async #startFromEngine(spec: ModuleSpec): Promise<string> {
+  /** A start of a stopped container, with when it was asked; one of a running container changes nothing, and sends no event. */
+  async #startAsked(spec: ModuleSpec, container: ContainerDetails): Promise<Acted> {
+    const askedAt = Date.now();
+    const id = await this.#startContainer(spec, container.id);
+    return container.state === 'running' ? id : { id, askedAt };
+  }
+
+  async #startFromEngine(spec: ModuleSpec): Promise<Acted> {
     let container = await this.#ownedContainer(spec);
     if (container?.state === 'paused') {
       await this.#docker.containers.unpause(container.id);
@@ -536,9 +553,9 @@ export class DockerModuleClient {
       await this.#removeIfThere(container.id);
       container = undefined;
     }
-    const id = await this.#startContainer(spec, container?.id ?? (await this.#create(spec)));
-    this.#log.info({ module: spec.name, container: id }, 'module started');
-    return id;
+    const acted = container ? await this.#startAsked(spec, container) : await this.#startContainer(spec, await this.#create(spec));
+    this.#log.info({ module: spec.name, container: idOf(acted) }, 'module started');
+    return acted;
   }
 
   /**
@@ -649,6 +666,13 @@ export class DockerModuleClient {
     this.#store.observe(observation);
     return !observation.image;
   }
+}
+
+/** What an operation acted on: the container's id, a start of a stopped one with when it was asked, or nothing. */
+type Acted = string | StartAsked | undefined;
+
+function idOf(acted: Acted): string | undefined {
+  return typeof acted === 'object' ? acted.id : acted;
 }
 
 function checkTimeout(timeoutSeconds: number): void {
