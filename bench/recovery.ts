@@ -126,7 +126,7 @@ async function runTrial({ engine, port, raw, signal }: Bench, seconds: number): 
 }
 
 /** Starts the engine and answers the first moment it answers a ping, polled every 10 ms. */
-async function engineBack(engine: SecondEngine, signal?: AbortSignal): Promise<number> {
+export async function engineBack(engine: SecondEngine, signal?: AbortSignal): Promise<number> {
   const starting = engine.start();
   // start() rejects when dockerd dies; it resolves only after answering, when the polling below has its answer too.
   const failed = starting.then(() => new Promise<never>(() => {}));

@@ -25,6 +25,7 @@ import { benchQuery, queryReport, type QueryRow } from './query.ts';
 import { benchRecovery } from './recovery.ts';
 import { removeLabelledNetworks } from './raw-container.ts';
 import { benchStart, startReport } from './start.ts';
+import { benchStorm } from './storm.ts';
 import { withOpenFileLimit } from './subscriber-process.ts';
 import { benchSwarm } from './swarm.ts';
 
@@ -32,7 +33,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const image = 'berth-test/http-env:1.0';
 const project = `bench-${process.pid}`;
 const docker = new Dockerode();
-const allSections = 'abcdefghijkl';
+const allSections = 'abcdefghijklm';
 
 const { values } = parseArgs({
   options: {
@@ -246,6 +247,7 @@ async function main(): Promise<void> {
       ['j', () => benchEngines({ command: berthRun })],
       ['k', () => benchSwarm({ command: berthRun })],
       ['l', () => benchManyModules({ command: berthRun, project: `${project}-l`, populate: (name, count) => populate(berthRun, dir, name, count), remove: removeProject, profileDir: process.env.BERTH_BENCH_PROFILE_DIR })],
+      ['m', () => benchStorm({ command: berthRun })],
     ];
     for (const [section, bench] of others) if (sections.has(section)) for (const line of await bench()) report(line);
     if (!process.env.BERTH_BENCH_NODE_FLAGS) await writeReport(join(root, 'docs/benchmarks.md'), lines, sections.size === allSections.length);

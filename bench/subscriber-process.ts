@@ -15,24 +15,30 @@ export function withOpenFileLimit([program, args]: [string, string[]]): [string,
   return ['sh', ['-c', 'ulimit -n "$(ulimit -Hn)" && exec "$0" "$@"', program, ...args]];
 }
 
-/** One process of graphql-ws subscribers (bench/subscribers.ts) of one berth, driven over IPC. */
-export class Subscribers {
+/** What a subscriber process reports: each its own type, and `failed` with why. */
+type Report = { type: string } & ({ type: 'failed'; message: string } | object);
+
+/**
+ * One process of graphql-ws subscribers of one berth, driven over IPC: bench/subscribers.ts by default,
+ * or another file that speaks its own commands and reports (bench/storm-subscribers.ts).
+ */
+export class Subscribers<Command = SubscribersCommand, Reports extends Report = SubscribersReport> {
   readonly #child: ChildProcess;
 
-  constructor() {
-    const [program, args] = withOpenFileLimit([process.execPath, [...process.execArgv, join(root, 'bench/subscribers.ts')]]);
+  constructor(file = 'bench/subscribers.ts') {
+    const [program, args] = withOpenFileLimit([process.execPath, [...process.execArgv, join(root, file)]]);
     this.#child = spawn(program, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   }
 
-  send(command: SubscribersCommand): void {
-    this.#child.send(command);
+  send(command: Command | { type: 'close' }): void {
+    this.#child.send(command as object);
   }
 
-  async reply<T extends SubscribersReport['type']>(type: T): Promise<Extract<SubscribersReport, { type: T }>> {
-    const [report] = (await once(this.#child, 'message')) as [SubscribersReport];
-    if (report.type === 'failed') throw new Error(`subscriber failed: ${report.message}`);
+  async reply<T extends Reports['type']>(type: T): Promise<Extract<Reports, { type: T }>> {
+    const [report] = (await once(this.#child, 'message')) as [Reports];
+    if (report.type === 'failed') throw new Error(`subscriber failed: ${(report as { message?: string }).message}`);
     if (report.type !== type) throw new Error(`expected ${type} from the subscribers, got ${report.type}`);
-    return report as Extract<SubscribersReport, { type: T }>;
+    return report as Extract<Reports, { type: T }>;
   }
 
   close(): void {

@@ -1,0 +1,260 @@
+// Benchmark m: an engine restart that stops 1,000 running modules at once, delivered to 1,000 graphql-ws
+// subscribers of every module's status, then again with slow subscribers that stop reading meanwhile.
+// The engine is a second dockerd of the bench's own (test/integration/second-engine.ts), never the main one.
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import type Dockerode from 'dockerode';
+import { startSecondEngine, type SecondEngine } from '../test/integration/second-engine.ts';
+import { freePort, rssMb, startBerth, stopBerth } from './berth-process.ts';
+import { post } from './http-post.ts';
+import { engineBack } from './recovery.ts';
+import { percentile } from './stats.ts';
+import { Subscribers, withOpenFileLimit } from './subscriber-process.ts';
+import type { ClientOutcome, StormCommand, StormReport } from './storm-subscribers.ts';
+
+const image = 'berth-test/http-env:1.0';
+/** Leaves at once on SIGTERM, and forks nothing while it runs. */
+const command = `["/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 3600 & wait $!; done"]`;
+const targetMs = 1_000;
+const perShard = 250;
+const step = 50;
+const startDeadlineMs = 600_000;
+const deliveryDeadlineMs = 180_000;
+
+export interface StormOptions {
+  /** How to run berth, as [program, args]. */
+  command: [string, string[]];
+  /** Modules, all running before the storm; default 1,000. */
+  modules?: number;
+  /** Subscribers of every module's status; default 1,000. */
+  subscribers?: number;
+  /** Slow subscribers of the second storm, beside the others; default 250. */
+  slow?: number;
+}
+
+type Shard = Subscribers<StormCommand, StormReport>;
+
+interface Storm {
+  slow: number;
+  /** From the engine's SIGTERM to its exit: it stops its containers first. */
+  engineDownMs: number;
+  /** Container events the raw listeners saw (on the engine going down, and replayed after its return). */
+  rawEvents: number;
+  /** The last raw container event, epoch ms; the engine's first answer after its restart if it sent none. */
+  lastEngineEvent: number;
+  fast: ClientOutcome[];
+  slowOutcomes: ClientOutcome[];
+  rssBefore: number;
+  rssPeak: number;
+}
+
+const now = () => performance.timeOrigin + performance.now();
+const sleep = (delay: number) => new Promise((resolve) => setTimeout(resolve, delay));
+
+/** Runs section m and returns its part of docs/benchmarks.md, one line per element. */
+export async function benchStorm(options: StormOptions): Promise<string[]> {
+  const { modules = 1000, subscribers = 1000, slow = 250 } = options;
+  const dir = await mkdtemp(join(tmpdir(), 'berth-storm-'));
+  const names = Array.from({ length: modules }, (_, index) => `s${index}`);
+  let engine: SecondEngine | undefined;
+  let berth: ChildProcess | undefined;
+  const shards: Shard[] = [];
+  try {
+    // Its own xtables lock: each container start on a user-defined network writes the embedded DNS's iptables rules
+    // in the container's namespace, and the machine-wide lock, shared with every other engine, made a start take seconds.
+    const launch = ['env', `XTABLES_LOCKFILE=${join(dir, 'xtables.lock')}`, 'unshare', '--net'];
+    engine = await startSecondEngine({ prefix: 'berth-storm-', images: [image], launch });
+    log(`engine ready at ${engine.socketPath}`);
+    const port = await freePort();
+    const env = { DOCKER_HOST: `unix://${engine.socketPath}`, BERTH_MAX_CONNECTIONS: String(subscribers + slow + 100) };
+    const spawned = performance.now();
+    berth = await startBerth(withOpenFileLimit(options.command), { configFile: await writeConfig(dir, names), port, env, log: 'ignore', readyWithinMs: startDeadlineMs });
+    await allRunning(port, modules, spawned + startDeadlineMs);
+    const autostartMs = performance.now() - spawned;
+    log(`${modules} modules running ${(autostartMs / 1000).toFixed(1)} s after berth's spawn (autostart)`);
+    for (let at = 0; at < subscribers; at += perShard) shards.push(await subscribed(port, Math.min(perShard, subscribers - at), false, shards.length, modules));
+    log(`${subscribers} subscribers have every module's status`);
+    const slowShards: Shard[] = [];
+    for (let at = 0; at < slow; at += perShard) slowShards.push(await subscribed(port, Math.min(perShard, slow - at), true, shards.length + slowShards.length, modules));
+    log(`${slow} slow subscribers have every module's status`);
+    shards.push(...slowShards);
+    const storms = [await storm(engine, berth, shards, slowShards)];
+    return section({ modules, subscribers, autostartMs, storms, engineVersion: (await engine.docker.version()).Version });
+  } finally {
+    for (const shard of shards) shard.close();
+    await stopBerth(berth);
+    await engine?.dispose();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function log(line: string): void {
+  process.stdout.write(`m: ${line}\n`);
+}
+
+async function writeConfig(dir: string, names: readonly string[]): Promise<string> {
+  const file = join(dir, 'docker.yaml');
+  const module = (name: string) => `  ${name}:\n    kind: storm\n    image: ${image}\n    command: ${command}\n`;
+  await writeFile(file, `project: storm-${process.pid}\nmodules:\n${names.map(module).join('')}`);
+  return file;
+}
+
+/** Polls the modules query every 250 ms until all `count` modules are RUNNING. */
+async function allRunning(port: number, count: number, deadline: number): Promise<void> {
+  let running = 0;
+  while (performance.now() < deadline) {
+    // A refused or reset request is polled again: berth may be busy starting modules.
+    const answer = await post(port, '{ modules { status } }').catch(() => '');
+    running = answer.split('"RUNNING"').length - 1;
+    if (running === count) return;
+    await sleep(250);
+  }
+  throw new Error(`only ${running} of ${count} modules were RUNNING in time`);
+}
+
+/**
+ * A shard of `count` subscribers, all slow or none, once each has every module's status. They connect
+ * `step` at a time: each opening snapshot is a message per module, and a client of a busy process that
+ * waits too long to send its connection_init is closed (4408).
+ */
+async function subscribed(port: number, count: number, slow: boolean, index: number, modules: number): Promise<Shard> {
+  const shard: Shard = new Subscribers('bench/storm-subscribers.ts');
+  for (let at = 0; at < count; at += step) {
+    const added = Math.min(step, count - at);
+    shard.send({ type: 'subscribe', url: `ws://127.0.0.1:${port}/graphql`, count: added, slow: slow ? added : 0, modules, localAddress: `127.0.0.${2 + index}` });
+    await within(shard.reply('subscribed'), startDeadlineMs, 'subscribing');
+  }
+  return shard;
+}
+
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`m: ${what} took more than ${ms} ms`)), ms)));
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Every raw container event's arrival time at this process, from now (or replayed from `since`, epoch s). */
+async function rawEvents(docker: Dockerode, seen: number[], since?: number): Promise<{ destroy(): void }> {
+  const stream = (await docker.getEvents({ since, filters: { type: ['container'] } })) as unknown as NodeJS.ReadableStream & { destroy(): void };
+  // The stream ends with the daemon, reset: that end is expected.
+  createInterface({ input: stream as never }).on('line', () => seen.push(now())).on('error', () => {});
+  stream.on('error', () => {});
+  return stream;
+}
+
+/**
+ * The engine started again, a second time if the first fails: on a loaded machine its containerd may still be
+ * ending the shims of the containers it stopped, and dockerd gives up waiting for it ("timeout waiting for containerd").
+ */
+async function restarted(engine: SecondEngine): Promise<number> {
+  return engineBack(engine).catch(() => engineBack(engine));
+}
+
+/** berth's RSS every 20 ms until stopped: its peak. */
+function sampleRss(pid: number): { peak: () => Promise<number> } {
+  let peak = 0;
+  let sampling = true;
+  const loop = (async () => {
+    while (sampling) {
+      // berth gone mid-storm fails the run where the storm is awaited, with what it said (not here, unhandled).
+      peak = Math.max(peak, await rssMb(pid).catch(() => 0));
+      await sleep(20);
+    }
+  })();
+  return { peak: async () => ((sampling = false), await loop, peak) };
+}
+
+/** The engine stopped (SIGTERM stops its containers) and started again; every fast subscriber's outcome. */
+async function storm(engine: SecondEngine, berth: ChildProcess, shards: Shard[], slowShards: Shard[]): Promise<Storm> {
+  for (const shard of shards) shard.send({ type: 'expect', final: 'EXITED' });
+  await Promise.all(shards.map((shard) => shard.reply('expecting')));
+  for (const shard of slowShards) shard.send({ type: 'pause' });
+  await Promise.all(slowShards.map((shard) => shard.reply('paused')));
+  const fastShards = shards.filter((shard) => !slowShards.includes(shard));
+  const delivered = within(Promise.all(fastShards.map((shard) => shard.reply('delivered'))), deliveryDeadlineMs, 'delivering the storm');
+  delivered.catch(() => {});
+  const rssBefore = await rssMb(berth.pid!);
+  const rss = sampleRss(berth.pid!);
+  const seen: number[] = [];
+  const before = await rawEvents(engine.docker, seen);
+  const stopping = Date.now();
+  await engine.stop();
+  const engineDownMs = Date.now() - stopping;
+  before.destroy();
+  const answered = performance.timeOrigin + (await restarted(engine));
+  const after = await rawEvents(engine.docker, seen, Math.floor(stopping / 1000));
+  const fast = (await delivered).flatMap((report) => report.clients);
+  const rssPeak = await rss.peak();
+  after.destroy();
+  for (const shard of slowShards) shard.send({ type: 'resume' });
+  const resumed = await within(Promise.all(slowShards.map((shard) => shard.reply('resumed'))), deliveryDeadlineMs, 'draining the slow subscribers');
+  const slowOutcomes = resumed.flatMap((report) => report.clients);
+  const result = { slow: slowOutcomes.length, engineDownMs, rawEvents: seen.length, lastEngineEvent: seen.length > 0 ? Math.max(...seen) : answered, fast, slowOutcomes, rssBefore, rssPeak };
+  log(JSON.stringify({ ...summary(result), faults: fast.flatMap((client) => client.faults).slice(0, 5) }));
+  return result;
+}
+
+function summary(storm: Storm) {
+  const done = storm.fast.map((client) => (client.done ?? Infinity) - storm.lastEngineEvent);
+  return {
+    slow: storm.slow,
+    engineDownMs: storm.engineDownMs,
+    rawEvents: storm.rawEvents,
+    fastComplete: storm.fast.filter((client) => client.done !== undefined && client.faults.length === 0).length,
+    fastFaulty: storm.fast.filter((client) => client.faults.length > 0).length,
+    changesPerClient: percentile(storm.fast.map((client) => client.changes), 50),
+    lastDeliveryMs: Math.max(...done),
+    p50DeliveryMs: percentile(done, 50),
+    slowEnded: storm.slowOutcomes.filter((client) => client.done === undefined).length,
+    rssBefore: storm.rssBefore,
+    rssPeak: storm.rssPeak,
+  };
+}
+
+interface Results {
+  modules: number;
+  subscribers: number;
+  autostartMs: number;
+  storms: Storm[];
+  engineVersion: string;
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+function section({ modules, subscribers, autostartMs, storms, engineVersion }: Results): string[] {
+  return [
+    `## m. Engine restart storm: ${modules.toLocaleString('en')} modules stopped at once, to ${subscribers.toLocaleString('en')} subscribers`,
+    '',
+    `berth follows ${modules.toLocaleString('en')} modules (${image} running \`sh\` that leaves on SIGTERM) on a second dockerd of the ` +
+      `bench's own (Docker Engine ${engineVersion}, no bridge): all autostarted, running ${seconds(autostartMs)} after berth's spawn. ` +
+      `${subscribers.toLocaleString('en')} graphql-ws clients in processes of their own (${perShard} a process) each subscribe to ` +
+      '`moduleStatusChanged(initial: true)` of every module. The engine is then stopped with SIGTERM (it stops every container ' +
+      'before it exits) and started again. A raw event listener in the bench process follows the engine until it goes and from ' +
+      "its return (replaying what the new daemon sent before it connected); the last engine event is the last container event it " +
+      "saw (the engine's first answer after the restart, if none came). **No change lost or out of order** means, per " +
+      "subscriber and module: every change's `previous` is the status delivered before it (an unbroken chain from the opening " +
+      "snapshot; berth may hold intermediate statuses back, never skip one it told), nothing goes back to RUNNING, the subscription " +
+      'does not end, and the last status is EXITED, what the engine left. **Last delivery** runs from the last engine event to the ' +
+      `moment the last subscriber has every module's final status. The slow subscribers, beside the others, stop reading their ` +
+      'socket (paused) from before the stop until the others have everything; berth holds at most 16 KiB of frames (its ' +
+      "batched writes' high water mark) and at most `capacity` (1,000, or one per module when more) queued references to " +
+      'changes shared by all subscribers for each, so what a slow subscriber adds to its RSS is bounded whatever the storm. ' +
+      'RSS is sampled every 20 ms during the storm.',
+    '',
+    '| storm | slow subscribers | engine stop | raw container events | changes a subscriber | subscribers with every final status, no fault | last delivery after last engine event | p50 | berth RSS before → peak | slow ones whose feed ended | ≤ 1 s |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...storms.map((storm, index) => {
+      const figures = summary(storm);
+      return `| ${index + 1} | ${figures.slow} | ${seconds(figures.engineDownMs)} | ${figures.rawEvents} | ${figures.changesPerClient} | ${figures.fastComplete} of ${storm.fast.length} | ${figures.lastDeliveryMs.toFixed(0)} ms | ${figures.p50DeliveryMs.toFixed(0)} ms | ${figures.rssBefore.toFixed(0)} → ${figures.rssPeak.toFixed(0)} MB | ${figures.slowEnded} | ${figures.lastDeliveryMs <= targetMs && figures.fastFaulty === 0 ? 'met' : '**not met**'} |`;
+    }),
+    '',
+  ];
+}
