@@ -141,11 +141,22 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
   }
 }
 
-/** Every raw container event's arrival time at this process, from now (or replayed from `since`, epoch s). */
-async function rawEvents(docker: Dockerode, seen: number[], since?: number): Promise<{ destroy(): void }> {
+/**
+ * Every raw container event, by its id, action and engine time, with when this process knew of it: its arrival for one
+ * followed live, its own time (the engine's clock is this host's) for one only replayed from `since` (epoch s) after
+ * the restart, which arrives long after it happened.
+ */
+async function rawEvents(docker: Dockerode, seen: Map<string, number>, since?: number): Promise<{ destroy(): void }> {
   const stream = (await docker.getEvents({ since, filters: { type: ['container'] } })) as unknown as NodeJS.ReadableStream & { destroy(): void };
+  const replayed = since !== undefined;
   // The stream ends with the daemon, reset: that end is expected.
-  createInterface({ input: stream as never }).on('line', () => seen.push(now())).on('error', () => {});
+  createInterface({ input: stream as never })
+    .on('line', (line: string) => {
+      const event = JSON.parse(line) as { id: string; Action: string; timeNano: number };
+      const key = `${event.id} ${event.Action} ${event.timeNano}`;
+      if (!seen.has(key)) seen.set(key, replayed ? event.timeNano / 1e6 : now());
+    })
+    .on('error', () => {});
   stream.on('error', () => {});
   return stream;
 }
@@ -183,7 +194,7 @@ async function storm(engine: SecondEngine, berth: ChildProcess, shards: Shard[],
   delivered.catch(() => {});
   const rssBefore = await rssMb(berth.pid!);
   const rss = sampleRss(berth.pid!);
-  const seen: number[] = [];
+  const seen = new Map<string, number>();
   const before = await rawEvents(engine.docker, seen);
   const stopping = Date.now();
   await engine.stop();
@@ -197,7 +208,7 @@ async function storm(engine: SecondEngine, berth: ChildProcess, shards: Shard[],
   for (const shard of slowShards) shard.send({ type: 'resume' });
   const resumed = await within(Promise.all(slowShards.map((shard) => shard.reply('resumed'))), deliveryDeadlineMs, 'draining the slow subscribers');
   const slowOutcomes = resumed.flatMap((report) => report.clients);
-  const result = { slow: slowOutcomes.length, engineDownMs, rawEvents: seen.length, lastEngineEvent: seen.length > 0 ? Math.max(...seen) : answered, fast, slowOutcomes, rssBefore, rssPeak };
+  const result = { slow: slowOutcomes.length, engineDownMs, rawEvents: seen.size, lastEngineEvent: seen.size > 0 ? Math.max(...seen.values()) : answered, fast, slowOutcomes, rssBefore, rssPeak };
   log(JSON.stringify({ ...summary(result), faults: fast.flatMap((client) => client.faults).slice(0, 5) }));
   return result;
 }
@@ -238,8 +249,9 @@ function section({ modules, subscribers, autostartMs, storms, engineVersion }: R
       `${subscribers.toLocaleString('en')} graphql-ws clients in processes of their own (${perShard} a process) each subscribe to ` +
       '`moduleStatusChanged(initial: true)` of every module. The engine is then stopped with SIGTERM (it stops every container ' +
       'before it exits) and started again. A raw event listener in the bench process follows the engine until it goes and from ' +
-      "its return (replaying what the new daemon sent before it connected); the last engine event is the last container event it " +
-      "saw (the engine's first answer after the restart, if none came). **No change lost or out of order** means, per " +
+      "its return (replaying what the new daemon sent before it connected); the last engine event is the last container event, at " +
+      "the moment the listener got it live, or at the engine's own time for one only replayed (the engine's first answer after the " +
+      "restart, if none came). **No change lost or out of order** means, per " +
       "subscriber and module: every change's `previous` is the status delivered before it (an unbroken chain from the opening " +
       "snapshot; berth may hold intermediate statuses back, never skip one it told), nothing goes back to RUNNING, the subscription " +
       'does not end, and the last status is EXITED, what the engine left. **Last delivery** runs from the last engine event to the ' +

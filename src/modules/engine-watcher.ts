@@ -196,6 +196,7 @@ export class EngineWatcher {
 
   #apply(event: EngineEvent): void {
     const { meter } = this.#options;
+    this.#lastEventAt = performance.now();
     meter?.received(event);
     try {
       this.#observe({ type: 'event', event }, meter && { at: performance.now(), published: false });
@@ -249,18 +250,31 @@ export class EngineWatcher {
   }
 
   #pinging = false;
+  /** performance.now() when the stream last brought an event. */
+  #lastEventAt = -Infinity;
 
-  /** A ping that has not answered by the next tick counts as failed, whatever the client's own deadline. */
+  /**
+   * A ping that has not answered by the next tick counts as failed, whatever the client's own deadline. One the
+   * engine refuses while its stream still brings events is the engine going down: it stops taking connections
+   * first, then stops its containers and streams their events, which are their final word (a thousand take
+   * seconds); they are followed until the stream ends, and only a stream silent for three ticks is given up.
+   */
   #watchdog(connection: AbortController): void {
     if (this.#pinging) return;
     this.#pinging = true;
     const { docker, watchdogMs, logger } = this.#options;
     within(docker.system.ping().then(() => true), watchdogMs, false)
-      .then((answered) => {
-        if (!answered) throw new Error(`no answer to the watchdog's ping within ${watchdogMs} ms`);
-        for (const [module, received] of this.#unread.modules) void this.#reread(module, received);
-        for (const [reference, received] of this.#unread.images) void this.#recheck(reference, received);
-      })
+      .then(
+        (answered) => {
+          if (!answered) throw new Error(`no answer to the watchdog's ping within ${watchdogMs} ms`);
+          for (const [module, received] of this.#unread.modules) void this.#reread(module, received);
+          for (const [reference, received] of this.#unread.images) void this.#recheck(reference, received);
+        },
+        (refused: Error) => {
+          if (performance.now() - this.#lastEventAt > 3 * watchdogMs) throw refused;
+          logger.warn({ err: refused }, 'the engine refuses new requests but its events still come: following them to the end of its stream');
+        },
+      )
       .catch((error: Error) => {
         logger.warn({ err: error }, 'engine stopped answering; reconnecting');
         connection.abort();

@@ -156,6 +156,23 @@ describe('EngineWatcher against a fake engine', () => {
     expect(engine.openStreams).toBe(1);
   });
 
+  it('follows the stream of an engine that refuses pings while its events still come (going down), and gives up once it falls silent', async () => {
+    const container = engine.addContainer(alpha, 'running', labels);
+    watch();
+    await until(() => syncs === 1, 'the first sync');
+    engine.fail('system.ping', 'unreachable', 1_000);
+    // Events keep coming for ten watchdog ticks: the engine stopping its containers one after another.
+    for (let tick = 0; tick < 20; tick++) {
+      engine.emit(containerEvent(container, tick % 2 === 0 ? 'die' : 'start'));
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    engine.emit(containerEvent(container, 'die'));
+    expect(syncs).toBe(1);
+    await until(() => store.get('alpha')!.status === 'EXITED', 'the last event applied');
+    // Silent for three ticks: given up, and followed anew.
+    await until(() => syncs === 2, 'a reconnect once the stream fell silent');
+  });
+
   it('answers reachableNow at once after the engine is back, without waiting out the backoff', async () => {
     watch({ initialBackoffMs: 60_000, maxBackoffMs: 60_000 });
     await until(() => syncs === 1, 'the first sync');
