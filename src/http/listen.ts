@@ -54,11 +54,14 @@ export async function listen(
   server.maxConnections = connections;
   const sockets = new WebSocketServer({ server, path: app.graphqlEndpoint, verifyClient: auditedRefusal(sameOriginClient(loopbackHostOnly), audit) });
   const graphqlWs = serveGraphqlWs(app, sockets, { auth, subscriptionsPerConnection, audit, onError: (error) => onError(error instanceof Error ? error : new Error(String(error))) });
+  // ws hands on every error of the HTTP server: one in listening (EADDRINUSE) rejects listen() below, not thrown here.
+  let listened = false;
+  sockets.on('error', (error) => listened && onError(error));
   await listening(server, host, port);
+  listened = true;
   const unfollow = metrics?.follow(server, sockets);
   // Once listening, a failed accept (say EMFILE) is logged, never a crash, and never closes the other clients.
   server.on('error', (error) => onError(error));
-  sockets.on('error', (error) => onError(error));
   return {
     server,
     url: endpointUrl(server, app.graphqlEndpoint),

@@ -538,7 +538,7 @@ export class DockerModuleClient {
   async #startAsked(spec: ModuleSpec, container: ContainerDetails): Promise<Acted> {
     const askedAt = Date.now();
     const id = await this.#startContainer(spec, container.id);
-    return container.state === 'running' ? id : { id, askedAt };
+    return container.state === 'running' ? id : { id, askedAt, previousStart: container.startedAt?.getTime() };
   }
 
   async #startFromEngine(spec: ModuleSpec): Promise<Acted> {

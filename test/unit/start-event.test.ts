@@ -125,3 +125,21 @@ describe("startModule's final state from the engine's own start event", () => {
     expect(store.get('alpha')).toMatchObject({ status: 'RUNNING', health: 'STARTING' });
   });
 });
+
+// With a remote engine (ssh, tcp, a VM) whose clock runs ahead of berth's, the previous run's startedAt can lie after
+// the moment berth asked: the store's state from before the start must not be taken to show it.
+describe('startSeen with the engine clock ahead of berth', () => {
+  it("answers the state after its own start, not the previous run's EXITED, when the engine's clock is 2 s ahead", async () => {
+    const engine = new FakeEngine();
+    engine.addImage(alpha.image);
+    const store = new ModuleStore({ config: berthConfig(alpha) });
+    const container = engine.addContainer(alpha, 'exited', labels, { healthcheck: true });
+    // The last run began a second ago by the engine's clock, which is 2 s ahead: berth's clock says 1 s from now.
+    Object.assign(container, { startedAt: new Date(Date.now() + 1000), exitCode: 137 });
+    await sync(store, engine);
+    const client = new DockerModuleClient({ docker: engine, store, reader: new ModuleReader({ docker: engine, store, project }), project, logger, startEventWaitMs: 50 });
+    // The start's own event is not yet in the store when the engine answers (it comes, later, from the watcher).
+    const started = await client.start('alpha');
+    expect(started).toMatchObject({ status: 'RUNNING' });
+  });
+});
