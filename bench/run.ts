@@ -41,6 +41,8 @@ const { values } = parseArgs({
     only: { type: 'string', default: allSections.split('').join(',') },
     /** The largest subscriber count of b and d (1, 100, 1,000, 10,000 up to it). */
     'max-subscribers': { type: 'string', default: '10000' },
+    /** How many modules section m's storm stops at once: 200 by default, the issue's 1,000 with --storm-modules 1000. */
+    'storm-modules': { type: 'string', default: '200' },
     /** What else ran on the machine, written under each section run. */
     beside: { type: 'string' },
   },
@@ -176,7 +178,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${line}\n`);
   };
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, Docker Engine ${engine.Version} (API ${engine.ApiVersion})`;
-  const chosen = [values.only === allSections.split('').join(',') ? '' : ` --only ${values.only}`, values['max-subscribers'] === '10000' ? '' : ` --max-subscribers ${values['max-subscribers']}`].join('');
+  const chosen = [values.only === allSections.split('').join(',') ? '' : ` --only ${values.only}`, values['max-subscribers'] === '10000' ? '' : ` --max-subscribers ${values['max-subscribers']}`, values['storm-modules'] === '200' ? '' : ` --storm-modules ${values['storm-modules']}`].join('');
   const only = chosen ? ` --${chosen}` : '';
   const benchCommand = `${process.env.BERTH_BENCH_NODE_FLAGS ? `BERTH_BENCH_NODE_FLAGS="${process.env.BERTH_BENCH_NODE_FLAGS}" ` : ''}npm run bench${only}`;
   /** Under each section's heading: how it was run, and what load the machine carried meanwhile. */
@@ -247,7 +249,7 @@ async function main(): Promise<void> {
       ['j', () => benchEngines({ command: berthRun })],
       ['k', () => benchSwarm({ command: berthRun })],
       ['l', () => benchManyModules({ command: berthRun, project: `${project}-l`, populate: (name, count) => populate(berthRun, dir, name, count), remove: removeProject, profileDir: process.env.BERTH_BENCH_PROFILE_DIR })],
-      ['m', () => benchStorm({ command: berthRun })],
+      ['m', () => benchStorm({ command: berthRun, modules: Number(values['storm-modules']) })],
     ];
     for (const [section, bench] of others) if (sections.has(section)) for (const line of await bench()) report(line);
     if (!process.env.BERTH_BENCH_NODE_FLAGS) await writeReport(join(root, 'docs/benchmarks.md'), lines, sections.size === allSections.length);
