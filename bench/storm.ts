@@ -260,8 +260,10 @@ function section({ modules, subscribers, autostartMs, storms, engineVersion }: R
       `moment the last subscriber has every module's final status. The slow subscribers, beside the others, stop reading their ` +
       'socket (paused) from before the stop until the others have everything; berth holds at most 16 KiB of frames (its ' +
       "batched writes' high water mark) and at most `capacity` (1,000, or one per module when more) queued references to " +
-      'changes shared by all subscribers for each, so what a slow subscriber adds to its RSS is bounded whatever the storm. ' +
-      'RSS is sampled every 20 ms during the storm.',
+      'changes shared by all subscribers for each, so what a slow subscriber adds to its RSS is bounded whatever the storm; ' +
+      "one that reads nothing for 12 to 24 s answers no ping and graphql-ws's keep-alive ends it (counted as a feed that ended). " +
+      'A negative last delivery means every final status was out before the engine sent its last container event (the `stop` ' +
+      'events follow the `die` events berth publishes on). RSS is sampled every 20 ms during the storm.',
     '',
     '| storm | slow subscribers | engine stop | raw container events | changes a subscriber | subscribers with every final status, no fault | last delivery after last engine event | p50 | berth RSS before → peak | slow ones whose feed ended | ≤ 1 s |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
