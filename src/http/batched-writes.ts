@@ -33,7 +33,7 @@ export class BatchedWrites {
     if (!raw) return this.#socket.send(data, done);
     if (!this.#sentThisTurn) {
       this.#sentThisTurn = true;
-      setImmediate(endTurn, this);
+      setImmediate(BatchedWrites.#endTurn, this);
     } else if (raw.writableCorked === 0) {
       raw.cork();
     }
@@ -42,11 +42,9 @@ export class BatchedWrites {
     process.nextTick(done);
   }
 
-  /** The turn is over: what it corked is written. */
-  static endTurn(writes: BatchedWrites): void {
+  /** The turn is over: what it corked is written. Static, so that no socket holds a bound function of its own. */
+  static #endTurn(writes: BatchedWrites): void {
     writes.#sentThisTurn = false;
     if (writes.#raw && writes.#raw.writableCorked > 0) writes.#raw.uncork();
   }
 }
-
-const endTurn = BatchedWrites.endTurn;

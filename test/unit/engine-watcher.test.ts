@@ -158,13 +158,17 @@ describe('EngineWatcher against a fake engine', () => {
 
   it('follows the stream of an engine that refuses pings while its events still come (going down), and gives up once it falls silent', async () => {
     const container = engine.addContainer(alpha, 'running', labels);
-    watch();
+    // Ticks long enough that a loaded machine's pauses stay well within three of them.
+    watch({ watchdogMs: 200 });
     await until(() => syncs === 1, 'the first sync');
     engine.fail('system.ping', 'unreachable', 1_000);
-    // Events keep coming for ten watchdog ticks: the engine stopping its containers one after another.
-    for (let tick = 0; tick < 20; tick++) {
+    const pings = () => engine.calls.filter((call) => call === 'system.ping').length;
+    // Events from the moment it refuses, then after each refused ping for six watchdog ticks: the engine stopping its
+    // containers one after another.
+    for (let tick = 0; tick < 6; tick++) {
       engine.emit(containerEvent(container, tick % 2 === 0 ? 'die' : 'start'));
-      await new Promise((resolve) => setTimeout(resolve, 25));
+      const before = pings();
+      await until(() => pings() > before, 'the next watchdog ping');
     }
     engine.emit(containerEvent(container, 'die'));
     expect(syncs).toBe(1);
