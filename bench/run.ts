@@ -192,6 +192,10 @@ async function main(): Promise<void> {
       ...rest,
     ];
   };
+  // Written after each section, so that a section that fails late in an hour's run loses only itself.
+  const save = async (complete: boolean) => {
+    if (!process.env.BERTH_BENCH_NODE_FLAGS) await writeReport(join(root, 'docs/benchmarks.md'), lines, complete);
+  };
   let berth: ChildProcess | undefined;
   try {
     report(`# berth benchmarks`);
@@ -204,6 +208,7 @@ async function main(): Promise<void> {
       const load = loadavg()[0]!;
       const rows = [await queryAt(berthRun, dir, 200, 2000), await queryAt(berthRun, dir, 1000, 1000)];
       for (const line of provenance(queryReport(rows, 2000), load)) report(line);
+      await save(false);
     }
 
     if (['b', 'c', 'd'].some((section) => sections.has(section))) {
@@ -238,6 +243,7 @@ async function main(): Promise<void> {
       }
       if (sections.has('d')) for (const line of provenance(memoryReport(delivery, memoryCounts), deliveryLoad)) report(line);
       await stopBerth(berth);
+      await save(false);
     }
 
     const others: [string, () => Promise<string[]>][] = [
@@ -251,8 +257,12 @@ async function main(): Promise<void> {
       ['l', () => benchManyModules({ command: berthRun, project: `${project}-l`, populate: (name, count) => populate(berthRun, dir, name, count), remove: removeProject, profileDir: process.env.BERTH_BENCH_PROFILE_DIR })],
       ['m', () => benchStorm({ command: berthRun, modules: Number(values['storm-modules']) })],
     ];
-    for (const [section, bench] of others) if (sections.has(section)) for (const line of await bench()) report(line);
-    if (!process.env.BERTH_BENCH_NODE_FLAGS) await writeReport(join(root, 'docs/benchmarks.md'), lines, sections.size === allSections.length);
+    for (const [section, bench] of others) {
+      if (!sections.has(section)) continue;
+      for (const line of await bench()) report(line);
+      await save(false);
+    }
+    await save(sections.size === allSections.length);
   } finally {
     await stopBerth(berth);
     await removeProject(project);
