@@ -4,7 +4,6 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -29,18 +28,22 @@ export interface EnginesOptions {
   command?: [string, string[]];
 }
 
-/** Epoch milliseconds at which the engine's start and die events of the container reached this process. */
+/**
+ * The engine's own times (epoch milliseconds) of the container's start and die events. Not their arrival here: this
+ * process, late in a full `npm run bench`, holds the earlier sections' heap, and its listener got the events after
+ * berth's subscriber did (delays below zero, whose ratio says nothing). The engine's clock is this host's.
+ */
 async function eventTimes(docker: Dockerode, container: string): Promise<{ seen: number[]; close(): void }> {
   const events = (await docker.getEvents({ filters: { type: ['container'], container: [container], event: ['start', 'die'] } })) as NodeJS.ReadableStream & { destroy(): void };
   const seen: number[] = [];
-  createInterface({ input: events }).on('line', () => seen.push(performance.timeOrigin + performance.now()));
+  createInterface({ input: events }).on('line', (line: string) => seen.push((JSON.parse(line) as { timeNano: number }).timeNano / 1e6));
   return { seen, close: () => events.destroy() };
 }
 
 /**
  * One berth started on the configuration, one subscriber of the watched module, and `trialsPerBlock` outside
- * changes of its container after warm-up ones: each change's delay from the engine's event reaching this
- * process to the subscriber's delivery.
+ * changes of its container after warm-up ones: each change's delay from the engine's own time of its event to
+ * the subscriber's delivery.
  */
 async function timeBlock(docker: Dockerode, project: string, run: [string, string[]], configFile: string, port: number): Promise<number[]> {
   const berth = await startBerth(run, { configFile, port, log: 'ignore' });
@@ -103,7 +106,7 @@ export async function benchEngines({ blocks = 6, command }: EnginesOptions = {})
     return [
       '## j. Two engines: an outside change on one, against berth with that engine alone',
       '',
-      `Two berths follow the same module's container on the main engine, one at a time, in blocks of ${trialsPerBlock} trials after ${warmUpTrials} not kept, taking turns at going first: one berth has that engine alone, the other also a second engine (a dockerd of the bench's own, with a running module of its own). Each has one graphql-ws subscriber in a process of its own. Each trial is a \`docker stop\`/\`docker start\` of the container through the engine API, timed from the moment the engine's event reaches a raw listener in this process to the subscriber's delivery. Target: ratio ≤ ${target}.`,
+      `Two berths follow the same module's container on the main engine, one at a time, in blocks of ${trialsPerBlock} trials after ${warmUpTrials} not kept, taking turns at going first: one berth has that engine alone, the other also a second engine (a dockerd of the bench's own, with a running module of its own). Each has one graphql-ws subscriber in a process of its own. Each trial is a \`docker stop\`/\`docker start\` of the container through the engine API, timed from the engine's own time of its event (its clock is this host's) to the subscriber's delivery: the engine's streaming of the event is in both sides' figures. Target: ratio ≤ ${target}.`,
       '',
       '| berth | trials | p50 | p99 |',
       '| --- | --- | --- | --- |',

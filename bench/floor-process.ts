@@ -41,8 +41,8 @@ export class WsFloor {
     return this.#child.pid!;
   }
 
-  /** Keeps `frame` under `key`, encoded once: `initial` answers each subscribe. */
-  async store(key: string, frame: string): Promise<void> {
+  /** Keeps `frame` (or a run of frames) under `key`, encoded once: `initial` answers each subscribe. */
+  async store(key: string, frame: string | string[]): Promise<void> {
     const stored = once(this.#child, 'message');
     this.#send({ type: 'frame', key, frame });
     await stored;

@@ -4,7 +4,7 @@
 // An inspect per container is what berth cannot avoid there: at start-up the store knows nothing, and after a
 // reconnect the list cannot tell a restart or a new exit code in the gap (same id, same state), nor whether a
 // container has a healthcheck, a stopped one's health, its image id or its TTY, all of which inspect gives.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,8 +13,7 @@ import pMap from 'p-map';
 import { ownershipLabels } from '../src/modules/container-spec.ts';
 import { inspectsAtOnce } from '../src/modules/module-reader.ts';
 import { freePort, startBerth, stopBerth, untilReady } from './berth-process.ts';
-import { floorCommand } from './floor-process.ts';
-import type { ProxyReport, ProxyRequest } from './proxy-process.ts';
+import { ProxyChild } from './proxy-child.ts';
 import { percentile, time } from './stats.ts';
 
 export interface ManyModulesOptions {
@@ -48,43 +47,6 @@ export interface ManyModulesTimes {
 const now = () => performance.timeOrigin + performance.now();
 const readyPollMs = 5;
 
-/** The proxy process of proxy-process.ts, and its next report of a kind. */
-class Proxy {
-  readonly socketPath: string;
-  readonly #child: ChildProcess;
-
-  private constructor(child: ChildProcess, socketPath: string) {
-    this.#child = child;
-    this.socketPath = socketPath;
-  }
-
-  static async start(command: [string, string[]], socketPath: string): Promise<Proxy> {
-    const child = spawn(...floorCommand(command, 'proxy-process.ts', socketPath), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const proxy = new Proxy(child, socketPath);
-    await proxy.next('listening');
-    return proxy;
-  }
-
-  next<T extends ProxyReport['type']>(type: T): Promise<Extract<ProxyReport, { type: T }>> {
-    return new Promise((resolve) => {
-      const listener = (report: ProxyReport) => {
-        if (report.type !== type) return;
-        this.#child.off('message', listener);
-        resolve(report as Extract<ProxyReport, { type: T }>);
-      };
-      this.#child.on('message', listener);
-    });
-  }
-
-  send(request: ProxyRequest): void {
-    this.#child.send(request);
-  }
-
-  stop(): void {
-    this.#child.disconnect();
-  }
-}
-
 /**
  * The floor: the project's containers listed by berth's labels, then every one inspected, as many at once as berth's
  * resync does. All at once was slower, and on a loaded machine the proxy's listen queue overflowed (EAGAIN).
@@ -107,11 +69,11 @@ export async function benchManyModules(options: ManyModulesOptions): Promise<str
   const { command, project, modules = 1000, trials = 5, resyncs = 2 } = options;
   const dir = await mkdtemp(join(tmpdir(), 'berth-bench-many-'));
   const times: ManyModulesTimes = { modules, spawn: [], sync: [], startFloor: [], resync: [], resyncFloor: [] };
-  let proxy: Proxy | undefined;
+  let proxy: ProxyChild | undefined;
   let berth: ChildProcess | undefined;
   try {
     const configFile = await options.populate(project, modules);
-    proxy = await Proxy.start(command, join(dir, 'engine.sock'));
+    proxy = await ProxyChild.start(command, join(dir, 'engine.sock'));
     const docker = new Dockerode({ socketPath: proxy.socketPath });
     const port = await freePort();
     const profile = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [];
@@ -144,7 +106,7 @@ export async function benchManyModules(options: ManyModulesOptions): Promise<str
 }
 
 /** Cuts berth's event stream at the proxy; answers the time from its new stream to /ready answering 200 again. */
-async function resynced(proxy: Proxy, berth: ChildProcess, port: number): Promise<number> {
+async function resynced(proxy: ProxyChild, berth: ChildProcess, port: number): Promise<number> {
   // Only the new stream's call is reported (none is armed): berth has marked the engine unreachable by then.
   const reconnected = proxy.next('call');
   proxy.send({ type: 'cut' });

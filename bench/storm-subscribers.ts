@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 import { ModuleStatusChangedDocument, type ModuleStatusChangedSubscription } from '../test/generated/operations.ts';
 
 export type StormCommand =
-  | { type: 'subscribe'; url: string; count: number; slow: number; modules: number; localAddress?: string }
+  | { type: 'subscribe'; url: string; count: number; slow: number; modules: number; localAddress?: string; id: string }
   | { type: 'expect'; final: string }
   | { type: 'pause' }
   | { type: 'resume' }
@@ -125,13 +125,14 @@ function socketOf(client: StormClient, localAddress: string | undefined): new (a
   };
 }
 
-function subscribe({ url, count, slow, modules, localAddress }: Extract<StormCommand, { type: 'subscribe' }>): void {
+function subscribe({ url, count, slow, modules, localAddress, id }: Extract<StormCommand, { type: 'subscribe' }>): void {
   waitingForAll = 'subscribed';
   for (let index = 0; index < count; index++) {
     const client = new StormClient(index < slow, modules);
     clients.push(client);
     // A connection's failure is the subscription's too (its error sink), not a line on the console.
-    const connection = createClient({ url, webSocketImpl: socketOf(client, localAddress), lazy: false, retryAttempts: 0, onNonLazyError: () => {} });
+    // One subscription a client, with the id the floor's frames carry (bench/storm.ts).
+    const connection = createClient({ url, webSocketImpl: socketOf(client, localAddress), lazy: false, retryAttempts: 0, onNonLazyError: () => {}, generateID: () => id });
     client.dispose = () => connection.dispose();
     connection.subscribe<ModuleStatusChangedSubscription>(
       { query: print(ModuleStatusChangedDocument), variables: { initial: true } },

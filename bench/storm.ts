@@ -10,6 +10,7 @@ import { createInterface } from 'node:readline';
 import type Dockerode from 'dockerode';
 import { startSecondEngine, type SecondEngine } from '../test/integration/second-engine.ts';
 import { freePort, rssMb, startBerth, stopBerth } from './berth-process.ts';
+import { WsFloor } from './floor-process.ts';
 import { post } from './http-post.ts';
 import { engineBack } from './recovery.ts';
 import { percentile } from './stats.ts';
@@ -26,6 +27,8 @@ const step = 50;
 // them a few at a time: 1,000 modules took most of 20 minutes to run there.
 const startDeadlineMs = 2_400_000;
 const deliveryDeadlineMs = 180_000;
+/** Each client's one subscription's id: the floor's frames carry it. */
+const subscriptionId = '1';
 
 export interface StormOptions {
   /** How to run berth, as [program, args]. */
@@ -52,6 +55,8 @@ interface Storm {
   slowOutcomes: ClientOutcome[];
   rssBefore: number;
   rssPeak: number;
+  /** The floor's whole storm: the same final statuses broadcast at once by a bare `ws` server to as many clients; NaN if it failed. */
+  floorMs: number;
 }
 
 const now = () => performance.timeOrigin + performance.now();
@@ -84,7 +89,17 @@ export async function benchStorm(options: StormOptions): Promise<string[]> {
     for (let at = 0; at < slow; at += perShard) slowShards.push(await subscribed(port, Math.min(perShard, slow - at), true, shards.length + slowShards.length, modules));
     log(`${slow} slow subscribers have every module's status`);
     shards.push(...slowShards);
-    const storms = [await storm(engine, berth, shards, slowShards)];
+    const berthStorm = await storm(engine, berth, shards, slowShards);
+    // The floor's clients replace berth's, and berth goes: neither side's processes load the other's run.
+    for (const shard of shards.splice(0)) shard.close();
+    await stopBerth(berth);
+    // A floor that fails loses only itself, not the storm berth took most of half an hour to set up.
+    const floorMs = await floorStorm(options.command, names, subscribers).catch((error: unknown) => {
+      log(`the floor failed: ${String(error)}`);
+      return Number.NaN;
+    });
+    const storms = [{ ...berthStorm, floorMs }];
+    log(`floor: the whole storm to ${subscribers} subscribers in ${floorMs.toFixed(0)} ms`);
     return section({ modules, subscribers, autostartMs, storms, engineVersion: (await engine.docker.version()).Version });
   } finally {
     for (const shard of shards) shard.close();
@@ -125,12 +140,17 @@ async function allRunning(port: number, count: number, deadline: number): Promis
  */
 async function subscribed(port: number, count: number, slow: boolean, index: number, modules: number): Promise<Shard> {
   const shard: Shard = new Subscribers('bench/storm-subscribers.ts');
-  for (let at = 0; at < count; at += step) {
-    const added = Math.min(step, count - at);
-    shard.send({ type: 'subscribe', url: `ws://127.0.0.1:${port}/graphql`, count: added, slow: slow ? added : 0, modules, localAddress: `127.0.0.${2 + index}` });
-    await within(shard.reply('subscribed'), startDeadlineMs, 'subscribing');
+  try {
+    for (let at = 0; at < count; at += step) {
+      const added = Math.min(step, count - at);
+      shard.send({ type: 'subscribe', url: `ws://127.0.0.1:${port}/graphql`, count: added, slow: slow ? added : 0, modules, localAddress: `127.0.0.${2 + index}`, id: subscriptionId });
+      await within(shard.reply('subscribed'), startDeadlineMs, 'subscribing');
+    }
+    return shard;
+  } catch (error) {
+    shard.close();
+    throw error;
   }
-  return shard;
 }
 
 async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -144,19 +164,18 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
 }
 
 /**
- * Every raw container event, by its id, action and engine time, with when this process knew of it: its arrival for one
- * followed live, its own time (the engine's clock is this host's) for one only replayed from `since` (epoch s) after
- * the restart, which arrives long after it happened.
+ * Every raw container event, by its id, action and engine time, dated by the engine's own time (its clock is this
+ * host's): an event replayed from `since` (epoch s) after the restart arrives long after it happened, and this process,
+ * late in a full `npm run bench`, holds the earlier sections' heap and may read a live one late.
  */
 async function rawEvents(docker: Dockerode, seen: Map<string, number>, since?: number): Promise<{ destroy(): void }> {
   const stream = (await docker.getEvents({ since, filters: { type: ['container'] } })) as unknown as NodeJS.ReadableStream & { destroy(): void };
-  const replayed = since !== undefined;
   // The stream ends with the daemon, reset: that end is expected.
   createInterface({ input: stream as never })
     .on('line', (line: string) => {
       const event = JSON.parse(line) as { id: string; Action: string; timeNano: number };
       const key = `${event.id} ${event.Action} ${event.timeNano}`;
-      if (!seen.has(key)) seen.set(key, replayed ? event.timeNano / 1e6 : now());
+      if (!seen.has(key)) seen.set(key, event.timeNano / 1e6);
     })
     .on('error', () => {});
   stream.on('error', () => {});
@@ -185,8 +204,38 @@ function sampleRss(pid: number): { peak: () => Promise<number> } {
   return { peak: async () => ((sampling = false), await loop, peak) };
 }
 
+/**
+ * The floor of the storm: `subscribers` clients like berth's, of a bare `ws` server (bench/floor-ws.ts) that opens each
+ * subscription with every module RUNNING, then on a command sends every module's change to EXITED, change by change,
+ * each to every client. Answers the milliseconds from the command to the last client having every final status.
+ */
+async function floorStorm(command: [string, string[]], names: readonly string[], subscribers: number): Promise<number> {
+  const floor = await WsFloor.start(command);
+  const shards: Shard[] = [];
+  try {
+    // berth's bytes for these changes: the fields of ModuleStatusChanged, in its order.
+    const at = new Date().toISOString();
+    const frame = (name: string, previous: string | null, status: string) => JSON.stringify({ id: subscriptionId, type: 'next', payload: { data: { moduleStatusChanged: { module: { name }, previous, status, at } } } });
+    await floor.store('initial', names.map((name) => frame(name, null, 'RUNNING')));
+    await floor.store('storm', names.map((name) => frame(name, 'RUNNING', 'EXITED')));
+    for (let at = 0; at < subscribers; at += perShard) shards.push(await subscribed(floor.port, Math.min(perShard, subscribers - at), false, shards.length, names.length));
+    for (const shard of shards) shard.send({ type: 'expect', final: 'EXITED' });
+    await Promise.all(shards.map((shard) => shard.reply('expecting')));
+    const delivered = within(Promise.all(shards.map((shard) => shard.reply('delivered'))), deliveryDeadlineMs, 'the floor delivering the storm');
+    const sent = now();
+    floor.broadcast('storm');
+    const clients = (await delivered).flatMap((report) => report.clients);
+    const faulty = clients.find((client) => client.faults.length > 0 || client.done === undefined);
+    if (faulty) throw new Error(`m: the floor's storm reached a client wrongly: ${faulty.faults.join('; ')}`);
+    return Math.max(...clients.map((client) => client.done!)) - sent;
+  } finally {
+    for (const shard of shards) shard.close();
+    floor.close();
+  }
+}
+
 /** The engine stopped (SIGTERM stops its containers) and started again; every fast subscriber's outcome. */
-async function storm(engine: SecondEngine, berth: ChildProcess, shards: Shard[], slowShards: Shard[]): Promise<Storm> {
+async function storm(engine: SecondEngine, berth: ChildProcess, shards: Shard[], slowShards: Shard[]): Promise<Omit<Storm, 'floorMs'>> {
   for (const shard of shards) shard.send({ type: 'expect', final: 'EXITED' });
   await Promise.all(shards.map((shard) => shard.reply('expecting')));
   for (const shard of slowShards) shard.send({ type: 'pause' });
@@ -215,7 +264,7 @@ async function storm(engine: SecondEngine, berth: ChildProcess, shards: Shard[],
   return result;
 }
 
-function summary(storm: Storm) {
+function summary(storm: Omit<Storm, 'floorMs'>) {
   const done = storm.fast.map((client) => (client.done ?? Infinity) - storm.lastEngineEvent);
   return {
     slow: storm.slow,
@@ -242,6 +291,12 @@ interface Results {
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
+/** berth's lag after the last engine event against the floor's whole storm; a lag at or below zero has nothing left to compare. */
+function lagRatio(lagMs: number, floorMs: number): string {
+  if (Number.isNaN(floorMs)) return '—';
+  return lagMs <= 0 ? '0× (done before the engine)' : `${(lagMs / floorMs).toFixed(2)}×`;
+}
+
 function section({ modules, subscribers, autostartMs, storms, engineVersion }: Results): string[] {
   return [
     `## m. Engine restart storm: ${modules.toLocaleString('en')} modules stopped at once, to ${subscribers.toLocaleString('en')} subscribers`,
@@ -252,8 +307,7 @@ function section({ modules, subscribers, autostartMs, storms, engineVersion }: R
       '`moduleStatusChanged(initial: true)` of every module. The engine is then stopped with SIGTERM (it stops every container ' +
       'before it exits) and started again. A raw event listener in the bench process follows the engine until it goes and from ' +
       "its return (replaying what the new daemon sent before it connected); the last engine event is the last container event, at " +
-      "the moment the listener got it live, or at the engine's own time for one only replayed (the engine's first answer after the " +
-      "restart, if none came). **No change lost or out of order** means, per " +
+      "the engine's own time for it (the engine's first answer after the restart, if none came). **No change lost or out of order** means, per " +
       "subscriber and module: every change's `previous` is the status delivered before it (an unbroken chain from the opening " +
       "snapshot; berth may hold intermediate statuses back, never skip one it told), nothing goes back to RUNNING, the subscription " +
       'does not end, and the last status is EXITED, what the engine left. **Last delivery** runs from the last engine event to the ' +
@@ -263,13 +317,21 @@ function section({ modules, subscribers, autostartMs, storms, engineVersion }: R
       'changes shared by all subscribers for each, so what a slow subscriber adds to its RSS is bounded whatever the storm; ' +
       "one that reads nothing for 12 to 24 s answers no ping and graphql-ws's keep-alive ends it (counted as a feed that ended). " +
       'A negative last delivery means every final status was out before the engine sent its last container event (the `stop` ' +
-      'events follow the `die` events berth publishes on). RSS is sampled every 20 ms during the storm.',
+      'events follow the `die` events berth publishes on). RSS is sampled every 20 ms during the storm. ' +
+      "**The floor** runs after berth's storm, berth and its clients gone: as many clients of the same code (the fast ones) subscribe to a bare `ws` server in a " +
+      "process of its own run with berth's node flags (bench/floor-ws.ts), which opens each subscription with every module " +
+      'RUNNING and then, on a command, sends every module\'s change to EXITED (berth\'s bytes for it), change by change, each to ' +
+      'every client, each socket corked until all are sent (one write a socket); its figure runs from the command to the moment the last client has every final status. ' +
+      'It sends one change a module; berth sent the changes a subscriber column says. berth cannot be ' +
+      'compared with it directly, since its changes come from the engine over the whole stop: **lag ÷ floor** sets the time berth ' +
+      'still needed after the last engine event against the time the floor needs for the whole storm at once. At or under 1×, ' +
+      'what berth had left to deliver once the engine was done took no longer than a bare broadcast of every change.',
     '',
-    '| storm | slow subscribers | engine stop | raw container events | changes a subscriber | subscribers with every final status, no fault | last delivery after last engine event | p50 | berth RSS before → peak | slow ones whose feed ended | ≤ 1 s |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| storm | slow subscribers | engine stop | raw container events | changes a subscriber | subscribers with every final status, no fault | last delivery after last engine event | p50 | floor: the whole storm at once | **lag ÷ floor** | berth RSS before → peak | slow ones whose feed ended | ≤ 1 s |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...storms.map((storm, index) => {
       const figures = summary(storm);
-      return `| ${index + 1} | ${figures.slow} | ${seconds(figures.engineDownMs)} | ${figures.rawEvents} | ${figures.changesPerClient} | ${figures.fastComplete} of ${storm.fast.length} | ${figures.lastDeliveryMs.toFixed(0)} ms | ${figures.p50DeliveryMs.toFixed(0)} ms | ${figures.rssBefore.toFixed(0)} → ${figures.rssPeak.toFixed(0)} MB | ${figures.slowEnded} | ${figures.lastDeliveryMs <= targetMs && figures.fastFaulty === 0 ? 'met' : '**not met**'} |`;
+      return `| ${index + 1} | ${figures.slow} | ${seconds(figures.engineDownMs)} | ${figures.rawEvents} | ${figures.changesPerClient} | ${figures.fastComplete} of ${storm.fast.length} | ${figures.lastDeliveryMs.toFixed(0)} ms | ${figures.p50DeliveryMs.toFixed(0)} ms | ${Number.isNaN(storm.floorMs) ? 'failed' : `${storm.floorMs.toFixed(0)} ms`} | **${lagRatio(figures.lastDeliveryMs, storm.floorMs)}** | ${figures.rssBefore.toFixed(0)} → ${figures.rssPeak.toFixed(0)} MB | ${figures.slowEnded} | ${figures.lastDeliveryMs <= targetMs && figures.fastFaulty === 0 ? 'met' : '**not met**'} |`;
     }),
     '',
   ];

@@ -29,8 +29,11 @@ export function engineSocketPath(): string {
   return process.env.DOCKER_HOST?.startsWith('unix://') ? process.env.DOCKER_HOST.slice('unix://'.length) : '/var/run/docker.sock';
 }
 
-/** `onCall`: told of each call forwarded (a benchmark's clock of berth's first engine call). */
-export async function startEngineProxy(socketPath: string, engineSocket: string, onCall?: (key: string) => void): Promise<EngineProxy> {
+/**
+ * `onCall`: told of each call forwarded (a benchmark's clock of berth's first engine call); what it answers, if
+ * anything, is called once the call's answer has ended (a benchmark's time spent in the engine).
+ */
+export async function startEngineProxy(socketPath: string, engineSocket: string, onCall?: (key: string) => (() => void) | void): Promise<EngineProxy> {
   const calls = new Map<string, number>();
   const open = new Map<string, number>();
   const streams = new Map<string, Set<ServerResponse>>();
@@ -52,13 +55,14 @@ export async function startEngineProxy(socketPath: string, engineSocket: string,
     }
     const key = `${endpoint.method} ${endpoint.path}`;
     if (!probe) calls.set(key, (calls.get(key) ?? 0) + 1);
-    onCall?.(key);
+    const ended = onCall?.(key);
     open.set(key, (open.get(key) ?? 0) + 1);
     const keyStreams = streams.get(key) ?? streams.set(key, new Set()).get(key)!;
     keyStreams.add(outgoing);
     outgoing.once('close', () => {
       open.set(key, open.get(key)! - 1);
       keyStreams.delete(outgoing);
+      ended?.();
     });
     const forwarded = request({ socketPath: engineSocket, method, path, headers: incoming.headers }, (answer) => {
       outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
