@@ -37,8 +37,11 @@ export class ProxyChild {
     this.#child.send(request);
   }
 
-  /** Runs `work` while the proxy times the engine calls it makes: how long the engine had one open, and how many. */
-  async timing(work: () => Promise<void>): Promise<{ ms: number; calls: number }> {
+  /**
+   * Runs `work` while the proxy times the engine calls it makes: how long the engine had one open, how many there
+   * were, the milliseconds of `work` before the first call came and after the last answer ended.
+   */
+  async timing(work: () => Promise<void>): Promise<{ ms: number; calls: number; before: number; after: number }> {
     const timing = this.next('timing');
     this.send({ type: 'time' });
     await timing;
@@ -47,7 +50,8 @@ export class ProxyChild {
     const to = now();
     const timed = this.next('timed');
     this.send({ type: 'timed', from, to });
-    return timed;
+    const { ms, calls, first, last } = await timed;
+    return { ms, calls, before: first - from, after: to - last };
   }
 
   stop(): void {

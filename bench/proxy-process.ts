@@ -13,10 +13,11 @@ export type ProxyRequest = { type: 'arm' } | { type: 'cut' } | { type: 'time' } 
 
 /**
  * What the proxy tells, with when (`performance.timeOrigin + performance.now()`, comparable across processes).
- * `timed`: the milliseconds in which at least one call timed was open (overlapping calls counted once), and how
- * many calls there were; the event stream, open all along, is not a call.
+ * `timed`: the milliseconds in which at least one call timed was open (overlapping calls counted once), how
+ * many calls there were, and when the first came and the last answer ended (NaN without calls); the event stream,
+ * open all along, is not a call.
  */
-export type ProxyReport = { type: 'listening' } | { type: 'call'; key: string; at: number } | { type: 'cut'; at: number } | { type: 'timing' } | { type: 'timed'; ms: number; calls: number };
+export type ProxyReport = { type: 'listening' } | { type: 'call'; key: string; at: number } | { type: 'cut'; at: number } | { type: 'timing' } | { type: 'timed'; ms: number; calls: number; first: number; last: number };
 
 const now = () => performance.timeOrigin + performance.now();
 const send = (report: ProxyReport) => process.send!(report);
@@ -56,7 +57,9 @@ process.on('message', (request: ProxyRequest) => {
     send({ type: 'timing' });
   }
   else if (request.type === 'timed') {
-    send({ type: 'timed', ms: covered(timed ?? [], request.from, request.to), calls: timed?.length ?? 0 });
+    const spans = (timed ?? []).filter(([from]) => from <= request.to);
+    const ends = spans.map(([, to]) => (Number.isNaN(to) ? request.to : Math.min(to, request.to)));
+    send({ type: 'timed', ms: covered(spans, request.from, request.to), calls: spans.length, first: spans.length > 0 ? Math.max(request.from, Math.min(...spans.map(([from]) => from))) : Number.NaN, last: spans.length > 0 ? Math.max(...ends) : Number.NaN });
     timed = undefined;
   } else {
     proxy.cut('GET /events');

@@ -18,6 +18,9 @@ export interface StartTimes {
   /** Per berth start: how long the engine had one of berth's calls open (at the proxy), and how many calls it made. */
   engine: number[];
   calls: number[];
+  /** Per berth start: the mutation's milliseconds before berth's first engine call, and after its last one's answer. */
+  before: number[];
+  after: number[];
 }
 
 export interface StartOptions {
@@ -36,7 +39,7 @@ export interface StartOptions {
 
 /** One trial per name: the module's stopped container started by berth, an equivalent one raw, taking turns at going first. */
 export async function benchStart(options: StartOptions): Promise<StartTimes> {
-  const times: StartTimes = { berth: [], raw: [], engine: [], calls: [] };
+  const times: StartTimes = { berth: [], raw: [], engine: [], calls: [], before: [], after: [] };
   const startModule = print(StartModuleDocument);
   let proxy: ProxyChild | undefined;
   let berth: ChildProcess | undefined;
@@ -56,6 +59,8 @@ export async function benchStart(options: StartOptions): Promise<StartTimes> {
         if ((JSON.parse(answer) as { data?: { startModule?: { status?: string } } }).data?.startModule?.status !== 'RUNNING') throw new Error(`startModule ${name}: ${answer}`);
         times.engine.push(engine.ms);
         times.calls.push(engine.calls);
+        times.before.push(engine.before);
+        times.after.push(engine.after);
       };
       const rawStart = async () => void times.raw.push(await time(() => raw.start()));
       if (trial % 2 === 0) await berthStart().then(rawStart);
@@ -70,7 +75,7 @@ export async function benchStart(options: StartOptions): Promise<StartTimes> {
 
 const ms = (value: number) => `${value.toFixed(2)} ms`;
 
-export function startReport({ berth, raw, engine, calls }: StartTimes): string[] {
+export function startReport({ berth, raw, engine, calls, before, after }: StartTimes): string[] {
   // Each trial's pair ran back to back on equivalent containers: its difference leaves out the engine's drift across trials.
   const added = berth.map((berthTime, trial) => berthTime - raw[trial]!);
   // The mutation less the time berth waited on the engine: what berth adds, free of the engine's spread.
@@ -95,6 +100,8 @@ export function startReport({ berth, raw, engine, calls }: StartTimes): string[]
     `| berth's engine calls per start | ${calls.length} | ${percentile(calls, 50)} | ${percentile(calls, 99)} |`,
     row('**added by berth** (per-trial berth − raw)', added, true),
     row("**berth's own time** (mutation − its engine calls)", own, true),
+    row('… of which before its first engine call (HTTP, GraphQL, the lock, HANDLING)', before),
+    row("… of which after its last engine call's answer (the `start` event, the answer)", after),
     '',
   ];
 }
