@@ -271,7 +271,7 @@ export class EngineWatcher {
           for (const [reference, received] of this.#unread.images) void this.#recheck(reference, received);
         },
         (refused: Error) => {
-          if (performance.now() - this.#lastEventAt > 3 * watchdogMs) throw refused;
+          if (!this.#eventsStillCome()) throw refused;
           logger.warn({ err: refused }, 'the engine refuses new requests but its events still come: following them to the end of its stream');
         },
       )
@@ -324,10 +324,21 @@ export class EngineWatcher {
         this.#options.onSynced?.();
       })
       .catch((error: Error) => {
+        // An engine going down refuses the resync's list while it still streams its containers' final events: the
+        // stream is followed to its end (the watchdog gives up a silent one), and the resync tried at the next period.
+        if (this.#eventsStillCome()) {
+          this.#options.logger.warn({ err: error }, 'periodic resync failed while the engine\'s events still come: following them to the end of its stream');
+          return;
+        }
         this.#options.logger.warn({ err: error }, 'periodic resync failed; reconnecting');
         connection.abort();
       })
       .finally(() => (this.#resyncing = false));
+  }
+
+  /** Whether the stream brought an event within the last three watchdog ticks. */
+  #eventsStillCome(): boolean {
+    return performance.now() - this.#lastEventAt <= 3 * this.#options.watchdogMs;
   }
 
   #watchSocket(): void {

@@ -177,6 +177,25 @@ describe('EngineWatcher against a fake engine', () => {
     await until(() => syncs === 2, 'a reconnect once the stream fell silent');
   });
 
+  it("follows the stream when a periodic resync fails while the engine's events still come (going down)", async () => {
+    const container = engine.addContainer(alpha, 'running', labels);
+    watch({ watchdogMs: 200, resyncMs: 50 });
+    await until(() => syncs === 1, 'the first sync');
+    // The engine going down: it refuses every new request, pings and the periodic resync's lists alike.
+    for (const call of ['system.ping', 'containers.list', 'images.list']) engine.fail(call, 'unreachable', 1_000);
+    const lists = () => engine.calls.filter((call) => call === 'containers.list').length;
+    // Its containers' events keep coming across several failed resyncs.
+    for (let period = 0; period < 6; period++) {
+      engine.emit(containerEvent(container, period % 2 === 0 ? 'die' : 'start'));
+      const before = lists();
+      await until(() => lists() > before, 'the next periodic resync');
+    }
+    engine.emit(containerEvent(container, 'die'));
+    await until(() => store.get('alpha')!.status === 'EXITED', 'the last event applied');
+    expect(syncs).toBe(1);
+    expect(engine.openStreams).toBe(1);
+  });
+
   it('answers reachableNow at once after the engine is back, without waiting out the backoff', async () => {
     watch({ initialBackoffMs: 60_000, maxBackoffMs: 60_000 });
     await until(() => syncs === 1, 'the first sync');
