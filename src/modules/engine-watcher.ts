@@ -134,6 +134,8 @@ export class EngineWatcher {
     const { docker, store, reader, logger, onSynced, watchdogMs, resyncMs, taskPollMs } = this.#options;
     const connection = new AbortController();
     this.#connection = connection;
+    // The last connection's events excuse nothing on this one.
+    this.#lastEventAt = -Infinity;
     const stop = () => connection.abort();
     this.#stopping.signal.addEventListener('abort', stop, { once: true });
     const timers: NodeJS.Timeout[] = [];

@@ -33,7 +33,7 @@ describe('BatchedWrites', () => {
     }
     const received: string[] = [];
     client.on('message', (data: Buffer) => received.push(data.toString()));
-    return { batched, raw, writes, received };
+    return { batched, raw, writes, received, socket };
   }
 
   /** Sends as graphql-ws does: each message after the last one's callback. */
@@ -73,6 +73,21 @@ describe('BatchedWrites', () => {
       if (index === 0) while (performance.now() < until);
     });
     expect(order).toEqual(['sent 0', 'the next turn', 'sent 1']);
+    await expect.poll(() => received.length).toBe(2);
+  });
+
+  it("never holds a socket's first message of a turn, however long the turn has sent", async () => {
+    const { socket, received } = await connect(undefined, 5);
+    // Two sockets' writes, one turn: the other socket starts the turn and keeps it busy past the budget.
+    const [other, one] = [new BatchedWrites(socket, undefined, 5), new BatchedWrites(socket, undefined, 5)];
+    const order: string[] = [];
+    setImmediate(() => order.push('the next turn'));
+    other.send('other', () => {});
+    const until = performance.now() + 10;
+    while (performance.now() < until);
+    await new Promise<void>((resolve) => one.send('first', () => resolve()));
+    order.push('first sent');
+    expect(order).toEqual(['first sent']);
     await expect.poll(() => received.length).toBe(2);
   });
 });
