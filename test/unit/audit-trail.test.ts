@@ -13,11 +13,7 @@ import { authenticate, newToken, type TokenEntry } from '../../src/auth/tokens.t
 import { createBerthApp } from '../../src/graphql/app.ts';
 import { listen, type RunningServer } from '../../src/http/listen.ts';
 import { AuditLog, type AuditEntry } from '../../src/lib/audit-log.ts';
-import { DockerModuleClient } from '../../src/modules/docker-module-client.ts';
-import { Fleet } from '../../src/modules/fleet.ts';
-import { ModuleReader } from '../../src/modules/module-reader.ts';
-import { ModuleStore } from '../../src/modules/module-store.ts';
-import { berthConfig, FakeEngine, moduleSpec, project, sync, until } from './fake-engine.ts';
+import { localFleet, moduleSpec, until } from './fake-engine.ts';
 
 const logger = pino({ level: 'silent' });
 const operator = newToken('ci', 'operator');
@@ -48,13 +44,7 @@ function capture(level = 'info') {
 }
 
 async function fleet() {
-  const web = moduleSpec('web');
-  const engine = new FakeEngine();
-  engine.addImage(web.image);
-  const store = new ModuleStore({ config: berthConfig(web) });
-  const modules = new DockerModuleClient({ docker: engine, store, reader: new ModuleReader({ docker: engine, store, project }), project, logger });
-  await sync(store, engine);
-  return new Fleet([{ name: 'local', modules, store }], ['web']);
+  return (await localFleet(moduleSpec('web'))).fleet;
 }
 
 const post = (app: ReturnType<typeof createBerthApp>, query: string, headers: Record<string, string>) =>

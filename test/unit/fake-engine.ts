@@ -11,8 +11,11 @@ import type { ServiceSpec } from '../../src/engine/service-client.ts';
 import type { LogQuery, LogRead } from '../../src/engine/log-client.ts';
 import { labelKeys, moduleLabels } from '../../src/modules/container-spec.ts';
 import { PushQueue } from '../../src/lib/async-iteration.ts';
+import { pino } from 'pino';
+import { DockerModuleClient } from '../../src/modules/docker-module-client.ts';
+import { Fleet } from '../../src/modules/fleet.ts';
 import { ModuleReader } from '../../src/modules/module-reader.ts';
-import type { ModuleStore } from '../../src/modules/module-store.ts';
+import { ModuleStore } from '../../src/modules/module-store.ts';
 
 export const project = 'testproj';
 
@@ -479,6 +482,18 @@ export async function sync(store: ModuleStore, engine: FakeEngine): Promise<void
   const { observations } = await new ModuleReader({ docker: engine, store, project }).everything({ full: true });
   for (const observation of observations) store.observe(observation);
   store.observe({ type: 'reachable', version: await engine.system.version() });
+}
+
+/** One local engine holding the modules' images, synced, behind a fleet in the modules' order. */
+export async function localFleet(...specs: ModuleSpec[]): Promise<{ engine: FakeEngine; store: ModuleStore; modules: DockerModuleClient; fleet: Fleet }> {
+  const engine = new FakeEngine();
+  for (const spec of specs) engine.addImage(spec.image);
+  const store = new ModuleStore({ config: berthConfig(...specs) });
+  const logger = pino({ level: 'silent' });
+  const modules = new DockerModuleClient({ docker: engine, store, reader: new ModuleReader({ docker: engine, store, project }), project, logger });
+  await sync(store, engine);
+  const fleet = new Fleet([{ name: 'local', modules, store }], specs.map((spec) => spec.name));
+  return { engine, store, modules, fleet };
 }
 
 export function handling(store: ModuleStore, module: string, handling: boolean): void {

@@ -1,11 +1,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { createBerthApp } from '../../src/graphql/app.ts';
-import { Fleet } from '../../src/modules/fleet.ts';
-import { DockerModuleClient } from '../../src/modules/docker-module-client.ts';
-import { ModuleReader } from '../../src/modules/module-reader.ts';
-import { ModuleStore } from '../../src/modules/module-store.ts';
-import { berthConfig, FakeEngine, moduleSpec, project, sync } from './fake-engine.ts';
+import { localFleet, moduleSpec } from './fake-engine.ts';
 
 const logger = pino({ level: 'silent' });
 
@@ -31,13 +27,8 @@ describe("moduleChanged's opening snapshot through the shared execution", () => 
   it('shows a dependency as it is now, not as it was when an earlier subscriber got the same snapshot', async () => {
     const db = moduleSpec('db');
     const web = moduleSpec('web', { dependsOn: [{ module: 'db', condition: 'started' }] });
-    const engine = new FakeEngine();
-    engine.addImage(db.image);
-    engine.addImage(web.image);
-    const store = new ModuleStore({ config: berthConfig(db, web) });
-    const modules = new DockerModuleClient({ docker: engine, store, reader: new ModuleReader({ docker: engine, store, project }), project, logger });
-    await sync(store, engine);
-    const app = createBerthApp({ modules: new Fleet([{ name: 'local', modules, store }], ['db', 'web']), logger });
+    const { modules, fleet } = await localFleet(db, web);
+    const app = createBerthApp({ modules: fleet, logger });
     const query = 'subscription { moduleChanged(names: ["web"], initial: true) { dependsOn { module { status } } } }';
     const status = (event: unknown) => (event as { data: { moduleChanged: { dependsOn: { module: { status: string } }[] } } }).data.moduleChanged.dependsOn[0]!.module.status;
     expect(status(await firstEvent(app, query))).toBe('NOT_CREATED');
