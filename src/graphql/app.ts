@@ -70,6 +70,7 @@ export function createBerthApp({ modules, config = noFile, logger, auth = noAuth
   const requestIds = new WeakMap<Request, string>();
   // Requests whose refusal has its audit line (useRefusalAudit), which the HTTP answer's does not repeat.
   const audited = new WeakSet<Request>();
+  const logging = yogaLogger(logger);
   return createYoga<{ principal?: Principal; requestId?: string }, BerthContext>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -94,7 +95,7 @@ export function createBerthApp({ modules, config = noFile, logger, auth = noAuth
       if (!who) throw createGraphQLError(unauthenticatedMessage, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
       return { modules, config, principal: who, request, requestId: requestId ?? requestIds.get(request), audit };
     },
-    logging: yogaLogger(logger),
+    logging,
     maskedErrors: { maskError: exposeBerthErrors },
     plugins: [
       useRequestId(requestIds),
@@ -126,7 +127,8 @@ export function createBerthApp({ modules, config = noFile, logger, auth = noAuth
       // graphql-js's subscribe, whose source-stream errors and snapshots graphql-ws expects; their events
       // run compiled too, in useSharedSubscriptionExecution.
       useGraphQlJit({}, { enableIf: ({ document }) => document.definitions.every((definition) => !isSubscription(definition)) }),
-      useSharedSubscriptionExecution({ onSubscriber: metrics && countSubscription(metrics) }),
+      // Events delivered straight to a graphql-ws socket pass yoga's masking by: they are masked as it masks them.
+      useSharedSubscriptionExecution({ onSubscriber: metrics && countSubscription(metrics), maskError: (error) => maskAsYoga(error, logging) }),
       useReadiness(engineReady),
     ],
   });
@@ -151,6 +153,13 @@ function exposeBerthErrors(error: unknown, message: string, isDev?: boolean): Er
     path: graphQLError.path,
     extensions: { ...graphQLError.extensions, code: original.code },
   });
+}
+
+/** What yoga's masking makes of an error of a result (its default message), with its log line for an error masked. */
+function maskAsYoga(error: GraphQLError, logging: YogaLogger): GraphQLError {
+  const masked = exposeBerthErrors(error, 'Unexpected error.');
+  if (masked !== error) logging.error(error);
+  return masked as GraphQLError;
 }
 
 function yogaLogger(logger: Logger): YogaLogger {

@@ -3,6 +3,8 @@ import type { WebSocket } from 'ws';
 
 type Done = (error?: Error) => void;
 
+const resumeOne = (drained: { resume(): void }) => drained.resume();
+
 /**
  * The messages one WebSocket sends in one turn of the event loop written together, in one system call.
  * graphql-ws sends a subscription's next message only once the last is written: with a log line per
@@ -28,8 +30,12 @@ export class BatchedWrites {
   readonly #bound: number;
   readonly #turnBudgetMs: number;
   #sentThisTurn = false;
+  /** What waits for the socket to drain (whenDrained). */
+  readonly #drainWaiters: { resume(): void }[] = [];
   /** performance.now() at the first send of this turn by any socket; undefined between turns. */
   static #turnStartedAt: number | undefined;
+  /** The sockets that have sent in this turn. */
+  static #sentThisTurnBy: BatchedWrites[] = [];
 
   constructor(socket: WebSocket, highWaterBytes?: number, turnBudgetMs = 10) {
     this.#socket = socket;
@@ -41,6 +47,46 @@ export class BatchedWrites {
   send(data: string, done: Done): void {
     const raw = this.#raw;
     if (!raw) return this.#socket.send(data, done);
+    const again = this.#turnFor(raw);
+    if (this.#socket.bufferedAmount >= this.#bound) return this.#socket.send(data, done);
+    this.#socket.send(data);
+    // Only a socket's second message of a turn on waits: a change to thousands of monitors is one message each, and
+    // holding every one's completion to the next turn kept their promise chains alive through the whole fan-out.
+    if (again && performance.now() - BatchedWrites.#turnStartedAt! > this.#turnBudgetMs) setImmediate(done);
+    else process.nextTick(done);
+  }
+
+  /**
+   * A message nobody waits on (a subscription's event written straight to the socket), batched like the others:
+   * answers whether the socket takes more now, that is whether it holds less than `highWaterBytes`.
+   */
+  write(data: string): boolean {
+    const raw = this.#raw;
+    if (raw) this.#turnFor(raw);
+    this.#socket.send(data);
+    return !raw || this.#socket.bufferedAmount < this.#bound;
+  }
+
+  /**
+   * Calls `drained.resume()` once the socket has written what it holds; in the next turn when the socket will not
+   * say so (it holds less than its own high water mark, under a lower bound given here).
+   */
+  whenDrained(drained: { resume(): void }): void {
+    const raw = this.#raw;
+    if (!raw?.writableNeedDrain) {
+      setImmediate(resumeOne, drained);
+      return;
+    }
+    if (this.#drainWaiters.length === 0) raw.once('drain', () => this.#drained());
+    this.#drainWaiters.push(drained);
+  }
+
+  #drained(): void {
+    for (const drained of this.#drainWaiters.splice(0)) drained.resume();
+  }
+
+  /** Starts the turn's clock and corks the socket from its second message of the turn on; answers whether this is one of those. */
+  #turnFor(raw: Socket): boolean {
     if (BatchedWrites.#turnStartedAt === undefined) {
       BatchedWrites.#turnStartedAt = performance.now();
       setImmediate(BatchedWrites.#turnEnded);
@@ -48,25 +94,24 @@ export class BatchedWrites {
     const again = this.#sentThisTurn;
     if (!again) {
       this.#sentThisTurn = true;
-      setImmediate(BatchedWrites.#endTurn, this);
+      BatchedWrites.#sentThisTurnBy.push(this);
     } else if (raw.writableCorked === 0) {
       raw.cork();
     }
-    if (this.#socket.bufferedAmount >= this.#bound) return this.#socket.send(data, done);
-    this.#socket.send(data);
-    // Only a socket's second message of a turn on waits: a change to thousands of monitors is one message each, and
-    // holding every one's completion to the next turn kept their promise chains alive through the whole fan-out.
-    if (again && performance.now() - BatchedWrites.#turnStartedAt > this.#turnBudgetMs) setImmediate(done);
-    else process.nextTick(done);
+    return again;
   }
 
+  /**
+   * The turn is over: what each socket corked is written. One callback for all the sockets that sent in the turn, not
+   * one each: a change to a thousand monitors made a thousand of them.
+   */
   static #turnEnded(): void {
     BatchedWrites.#turnStartedAt = undefined;
-  }
-
-  /** The turn is over: what it corked is written. Static, so that no socket holds a bound function of its own. */
-  static #endTurn(writes: BatchedWrites): void {
-    writes.#sentThisTurn = false;
-    if (writes.#raw && writes.#raw.writableCorked > 0) writes.#raw.uncork();
+    const sent = BatchedWrites.#sentThisTurnBy;
+    BatchedWrites.#sentThisTurnBy = [];
+    for (const writes of sent) {
+      writes.#sentThisTurn = false;
+      if (writes.#raw && writes.#raw.writableCorked > 0) writes.#raw.uncork();
+    }
   }
 }

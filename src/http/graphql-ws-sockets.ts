@@ -1,5 +1,6 @@
 import { CloseCode, handleProtocols, makeServer, type ServerOptions, type WebSocket as ProtocolSocket } from 'graphql-ws';
 import type { WebSocket, WebSocketServer } from 'ws';
+import type { FrameSink } from '../graphql/plugins/shared-subscriptions.ts';
 import { BatchedWrites } from './batched-writes.ts';
 
 /**
@@ -10,13 +11,15 @@ import { BatchedWrites } from './batched-writes.ts';
 export interface SocketExtra {
   readonly socket: WebSocket;
   readonly address: string | undefined;
+  /** The socket's writes, for subscription events written straight to it beside graphql-ws's own messages. */
+  readonly frames: FrameSink;
 }
 
 type OnError = (error: unknown) => void;
 
 export interface ProtocolSockets<E> {
   /** graphql-ws's `extra` of a new socket. */
-  extraOf: (socket: WebSocket, address: string | undefined) => E;
+  extraOf: (socket: WebSocket, address: string | undefined, frames: FrameSink) => E;
   /** What fails unexpectedly on a socket, which is then closed (1011). */
   onError: OnError;
   /** How often each socket is pinged, and how long it has to answer; default 12 s, graphql-ws's own. */
@@ -71,7 +74,7 @@ export function serveProtocol<E extends SocketExtra>(
     const link = new ProtocolLink(socket, onError);
     links.set(socket, link);
     for (const [event, listener] of Object.entries(listeners)) socket.on(event, listener);
-    link.closed = server.opened(link, extraOf(socket, request.socket.remoteAddress));
+    link.closed = server.opened(link, extraOf(socket, request.socket.remoteAddress, link));
   });
   return {
     async dispose() {
@@ -83,8 +86,8 @@ export function serveProtocol<E extends SocketExtra>(
   };
 }
 
-/** The socket as graphql-ws's protocol speaks to it. */
-class ProtocolLink implements ProtocolSocket {
+/** The socket as graphql-ws's protocol speaks to it, and as subscriptions write their events to it. */
+class ProtocolLink implements ProtocolSocket, FrameSink {
   readonly #socket: WebSocket;
   readonly #writes: BatchedWrites;
   readonly #onError: OnError;
@@ -109,6 +112,14 @@ class ProtocolLink implements ProtocolSocket {
 
   close(code: number, reason: string): void {
     this.#socket.close(code, reason);
+  }
+
+  write(frame: string): boolean {
+    return this.#socket.readyState !== this.#socket.OPEN || this.#writes.write(frame);
+  }
+
+  whenDrained(drained: { resume(): void }): void {
+    this.#writes.whenDrained(drained);
   }
 
   onMessage(handle: (data: string) => Promise<void>): void {

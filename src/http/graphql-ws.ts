@@ -5,6 +5,7 @@ import type { Authenticator } from '../auth/authenticator.ts';
 import { unauthenticatedMessage } from '../auth/auth-plugin.ts';
 import { bearerToken } from '../auth/tokens.ts';
 import type { BerthApp } from '../graphql/app.ts';
+import type { DirectDelivery } from '../graphql/plugins/shared-subscriptions.ts';
 import type { AuditLog } from '../lib/audit-log.ts';
 import { serveProtocol, type SocketExtra as ProtocolExtra } from './graphql-ws-sockets.ts';
 import { newConnectionId, operationRequestId } from './request-id.ts';
@@ -78,11 +79,11 @@ export function serveGraphqlWs(app: BerthApp, sockets: WebSocketServer, { auth, 
         if (Object.keys(context.subscriptions).length > subscriptionsPerConnection) {
           return [new GraphQLError(`at most ${subscriptionsPerConnection} subscriptions may be active on one connection`, { extensions: { code: 'TOO_MANY_SUBSCRIPTIONS' } })];
         }
-        return envelopedArgs(app, context, payload, principal, requestId);
+        return envelopedArgs(app, context, { id, payload }, principal, requestId);
       },
     },
     sockets,
-    { extraOf: (socket, address) => ({ socket, address }), onError },
+    { extraOf: (socket, address, frames) => ({ socket, address, frames }), onError },
   );
   return {
     async dispose() {
@@ -93,10 +94,11 @@ export function serveGraphqlWs(app: BerthApp, sockets: WebSocketServer, { auth, 
 }
 
 /** The operation's execution arguments from yoga's envelop, or the errors that answer it. */
-async function envelopedArgs(app: BerthApp, context: SocketContext, payload: SubscribePayload, principal: unknown, requestId: string): Promise<ExecutionArgs | readonly GraphQLError[]> {
+async function envelopedArgs(app: BerthApp, context: SocketContext, { id, payload }: { id: string; payload: SubscribePayload }, principal: unknown, requestId: string): Promise<ExecutionArgs | readonly GraphQLError[]> {
   // Only what the operation's context reads: it lives as long as the subscription, one per monitor.
   const { schema, execute, subscribe, contextFactory, parse, validate } = app.getEnveloped({
     socket: context.extra.socket,
+    direct: { id, frames: context.extra.frames } satisfies DirectDelivery,
     params: payload,
     principal,
     requestId,

@@ -16,6 +16,18 @@ export interface PushQueueOptions<T = unknown> {
   onEnd?: () => void;
 }
 
+/**
+ * A consumer the queue hands values to as they come, rather than through next(): one that writes them out
+ * at once (a subscription delivered straight to its socket) and so costs no promise per value.
+ */
+export interface QueueFollower<T> {
+  /** Whether it takes a value now; while it does not, the queue holds values, within its capacity, until resume(). */
+  readonly ready: boolean;
+  take(value: T): void;
+  /** The queue has ended and handed over all it held. */
+  ended(): void;
+}
+
 /** The default weight: the capacity counts values. One function for all queues, not a closure each. */
 const countOne = () => 1;
 
@@ -39,6 +51,7 @@ export class PushQueue<T> implements AsyncIterableIterator<T, undefined> {
   readonly #onEnd: (() => void) | undefined;
   /** next() calls waiting for a value, oldest first (a consumer that pulls one at a time has at most one). */
   readonly #waiting: ((result: IteratorResult<T, undefined>) => void)[] = [];
+  #follower: QueueFollower<T> | undefined;
   #ended = false;
 
   constructor({ capacity = Infinity, weigh = countOne, onOverflow, onEnd }: PushQueueOptions<T> = {}) {
@@ -61,6 +74,11 @@ export class PushQueue<T> implements AsyncIterableIterator<T, undefined> {
   }
 
   #accept(value: T): boolean {
+    const follower = this.#follower;
+    if (follower && this.#head === this.#held.length && follower.ready) {
+      follower.take(value);
+      return true;
+    }
     const waiting = this.#waiting.shift();
     if (waiting) {
       waiting({ value, done: false });
@@ -79,6 +97,32 @@ export class PushQueue<T> implements AsyncIterableIterator<T, undefined> {
     this.#ended = true;
     for (const waiting of this.#waiting.splice(0)) waiting(iteratorDone);
     this.#onEnd?.();
+    this.resume();
+  }
+
+  /**
+   * From now on, values go to the follower as they come (those held first, in order) whenever it is ready,
+   * and the queue holds them, within its capacity, while it is not. For one consumer that takes the place of next().
+   */
+  follow(follower: QueueFollower<T>): void {
+    this.#follower = follower;
+    this.resume();
+  }
+
+  /** The follower is ready again: it gets what is held, as long as it stays ready, and is told when the queue has ended. */
+  resume(): void {
+    const follower = this.#follower;
+    if (!follower) return;
+    while (this.#head < this.#held.length && follower.ready) {
+      const value = this.#take();
+      this.#weight -= this.#weigh(value);
+      follower.take(value);
+    }
+    // take() may have ended the queue and told the follower already.
+    if (this.#ended && this.#head === this.#held.length && this.#follower === follower) {
+      this.#follower = undefined;
+      follower.ended();
+    }
   }
 
   next(): Promise<IteratorResult<T, undefined>> {

@@ -93,6 +93,23 @@ describe('PushQueue', () => {
     expect([overflows.length, ended]).toEqual([1, 1]);
   });
 
+  it('hands values to a follower as they come, holds them within its capacity while it is not ready, and tells it once when all is handed over', () => {
+    const taken: number[] = [];
+    const events: string[] = [];
+    const follower = { ready: true, take: (value: number) => taken.push(value), ended: () => events.push('ended') };
+    const queue = new PushQueue<number>({ capacity: 2, onOverflow: () => events.push('overflow') });
+    queue.push(1);
+    queue.follow(follower);
+    queue.push(2);
+    follower.ready = false;
+    for (const value of [3, 4, 5]) queue.push(value);
+    expect([taken, events]).toEqual([[1, 2], ['overflow']]);
+    follower.ready = true;
+    queue.resume();
+    queue.resume();
+    expect([taken, events]).toEqual([[1, 2, 3, 4], ['overflow', 'ended']]);
+  });
+
   it('refuses an offer past its capacity by weight and stays open, taking offers again once read', async () => {
     let ended = 0;
     const queue = new PushQueue<string>({ capacity: 6, weigh: (text) => text.length, onEnd: () => ended++ });

@@ -21,6 +21,7 @@ describe('BatchedWrites', () => {
     const accepted = once(server, 'connection') as Promise<[WebSocket]>;
     client = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
     const [socket] = await accepted;
+    if (client.readyState !== WebSocket.OPEN) await once(client, 'open');
     const batched = new BatchedWrites(socket, highWaterBytes, turnBudgetMs);
     const raw = (socket as unknown as { _socket: Socket & { _writev: (...args: unknown[]) => void; _write: (...args: unknown[]) => void } })._socket;
     const writes = { count: 0 };
@@ -89,5 +90,45 @@ describe('BatchedWrites', () => {
     order.push('first sent');
     expect(order).toEqual(['first sent']);
     await expect.poll(() => received.length).toBe(2);
+  });
+
+  it('writes the messages nobody waits on of a turn together too, and says when the socket holds past its bound', async () => {
+    const { batched, raw, writes, received } = await connect(25);
+    // 11 bytes each on the wire: the first is written at once, the next are held by the cork until 33 bytes pass the bound.
+    const takesMore = Array.from({ length: 4 }, (_, index) => batched.write(`message ${index}`));
+    expect(takesMore).toEqual([true, true, true, false]);
+    expect(raw.writableLength).toBe(33);
+    await expect.poll(() => received.length).toBe(4);
+    expect(received).toEqual(Array.from({ length: 4 }, (_, index) => `message ${index}`));
+    expect(writes.count).toBe(2);
+  });
+
+  it('calls back once the socket has written what it held, when a client that stopped reading reads again', async () => {
+    const { batched, socket } = await connect();
+    (client as unknown as { _socket: Socket })._socket.pause();
+    // Past what the kernel's buffers take, into the socket's own: a turn at a time, until the socket still holds some after one.
+    const big = 'x'.repeat(64 * 1024);
+    for (let turn = 0; turn < 200 && !(socket.bufferedAmount > 0 && turn > 0); turn++) {
+      while (batched.write(big));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(socket.bufferedAmount).toBeGreaterThan(0);
+    const resumed: string[] = [];
+    batched.whenDrained({ resume: () => resumed.push(`first, holding ${socket.bufferedAmount}`) });
+    batched.whenDrained({ resume: () => resumed.push('second') });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(resumed).toEqual([]);
+    expect(socket.bufferedAmount).toBeGreaterThan(0);
+    (client as unknown as { _socket: Socket })._socket.resume();
+    await expect.poll(() => resumed).toEqual(['first, holding 0', 'second']);
+  });
+
+  it('calls back in the next turn when the socket is not backed up', async () => {
+    const { batched } = await connect();
+    const resumed: string[] = [];
+    batched.whenDrained({ resume: () => resumed.push('resumed') });
+    expect(resumed).toEqual([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(resumed).toEqual(['resumed']);
   });
 });

@@ -19,7 +19,7 @@ describe('serveProtocol', () => {
   async function connect(keepAliveMs: number, autoPong: boolean): Promise<WebSocket> {
     sockets = new WebSocketServer({ host: '127.0.0.1', port: 0 });
     await once(sockets, 'listening');
-    serveProtocol({}, sockets, { extraOf: (socket, address) => ({ socket, address }), onError: () => {}, keepAliveMs });
+    serveProtocol({}, sockets, { extraOf: (socket, address, frames) => ({ socket, address, frames }), onError: () => {}, keepAliveMs });
     const client = new WebSocket(`ws://127.0.0.1:${(sockets.address() as AddressInfo).port}`, GRAPHQL_TRANSPORT_WS_PROTOCOL, { autoPong });
     clients.push(client);
     await once(client, 'open');
