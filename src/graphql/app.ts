@@ -64,6 +64,9 @@ export const operationLimits = {
 
 export type BerthApp = ReturnType<typeof createBerthApp>;
 
+/** yoga's error masking, as yoga is given it; events delivered straight to a graphql-ws socket are masked with it too. */
+const maskedErrors = { maskError: exposeBerthErrors, errorMessage: 'Unexpected error.' };
+
 /** The GraphQL app, built from its services and not yet listening: tests call `app.fetch`. */
 export function createBerthApp({ modules, config = noFile, logger, auth = noAuthentication, graphiql = true, introspection = true, maxBodyBytes = 100_000, maxUploadBytes = 10 * 1024 ** 3, loopbackHostOnly = false, engineReady = () => modules.engine.reachable, audit, metrics, kept = new KeptResponses({ version: () => modules.version, config: () => config.state }) }: BerthAppOptions) {
   const principals = new WeakMap<Request, Principal>();
@@ -96,7 +99,7 @@ export function createBerthApp({ modules, config = noFile, logger, auth = noAuth
       return { modules, config, principal: who, request, requestId: requestId ?? requestIds.get(request), audit };
     },
     logging,
-    maskedErrors: { maskError: exposeBerthErrors },
+    maskedErrors,
     plugins: [
       useRequestId(requestIds),
       useHttpRefusalAudit(audit, { audited, requestIds }),
@@ -155,9 +158,9 @@ function exposeBerthErrors(error: unknown, message: string, isDev?: boolean): Er
   });
 }
 
-/** What yoga's masking makes of an error of a result (its default message), with its log line for an error masked. */
+/** What yoga's masking makes of an error of a result, with its log line for an error masked (graphql-yoga's server.js). */
 function maskAsYoga(error: GraphQLError, logging: YogaLogger): GraphQLError {
-  const masked = exposeBerthErrors(error, 'Unexpected error.');
+  const masked = maskedErrors.maskError(error, maskedErrors.errorMessage);
   if (masked !== error) logging.error(error);
   return masked as GraphQLError;
 }

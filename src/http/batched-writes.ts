@@ -7,19 +7,23 @@ const resumeOne = (drained: { resume(): void }) => drained.resume();
 
 /**
  * The messages one WebSocket sends in one turn of the event loop written together, in one system call.
- * graphql-ws sends a subscription's next message only once the last is written: with a log line per
- * message, that write was most of a line's cost. The first message of a turn is written at once, as
- * before (a monitor's one message per change goes out unchanged); from the second on the socket is
- * corked until the turn ends. A send counts as done once the socket holds it while it holds less than
- * `highWaterBytes` (default: the socket's own high water mark, 16 KiB), past that once it is written:
- * a client that does not read holds its subscriptions back (each then drops or ends, as it is bounded)
- * and never makes berth hold more than that for it.
+ * The first message of a turn is written at once (a monitor's one message per change goes out unchanged);
+ * from the second on the socket is corked until the turn ends. Two kinds of message:
+ *
+ * - `send`, graphql-ws's own, which sends a subscription's next message only once the last is done: with a log
+ *   line per message, that write was most of a line's cost. A send counts as done once the socket holds it while
+ *   it holds less than `highWaterBytes` (default: the socket's own high water mark, 64 KiB on Node 24), past
+ *   that once it is written.
+ * - `write`, a subscription's event delivered straight to the socket (shared-subscriptions.ts), which nobody
+ *   waits on: it answers whether the socket takes more now, and `whenDrained` says when it does again.
+ *
+ * Either way a client that does not read holds its subscriptions back (each then drops or ends, as it is bounded)
+ * and never makes berth hold much more than the bound for it.
  *
  * Once the sockets have been sending for longer than `turnBudgetMs` (default 10 ms) in one turn, a socket's second
- * message of it completes only in the next turn, and its subscription's next message waits for it: graphql-ws sends
- * each message as soon as the last is done, so a
- * burst of changes (an engine stopping 200 containers, to 1,250 monitors) ran to its end in one turn, seconds
- * long, in which berth read no engine event, answered no request and no ping (bench m).
+ * message of it on waits for the next turn: a send completes only then, and a write answers that the socket takes
+ * no more. A burst of changes (an engine stopping 200 containers, to 1,250 monitors) had run to its end in one
+ * turn, seconds long, in which berth read no engine event, answered no request and no ping (bench m).
  *
  * An object with methods rather than closures: one is held per connection, and at 10,000 monitors a
  * closure each counts.
@@ -58,18 +62,24 @@ export class BatchedWrites {
 
   /**
    * A message nobody waits on (a subscription's event written straight to the socket), batched like the others:
-   * answers whether the socket takes more now, that is whether it holds less than `highWaterBytes`.
+   * answers whether the socket takes more now: it holds less than `highWaterBytes`, and the turn is within its
+   * budget or this was the socket's first message of it.
    */
   write(data: string): boolean {
     const raw = this.#raw;
-    if (raw) this.#turnFor(raw);
+    if (!raw) {
+      this.#socket.send(data);
+      return true;
+    }
+    const again = this.#turnFor(raw);
     this.#socket.send(data);
-    return !raw || this.#socket.bufferedAmount < this.#bound;
+    return this.#socket.bufferedAmount < this.#bound && !(again && performance.now() - BatchedWrites.#turnStartedAt! > this.#turnBudgetMs);
   }
 
   /**
-   * Calls `drained.resume()` once the socket has written what it holds; in the next turn when the socket will not
-   * say so (it holds less than its own high water mark, under a lower bound given here).
+   * Calls `drained.resume()` once the socket takes more: when it has written what it holds, or in the next turn
+   * when it will not say so (it took no more only for the turn's budget, or holds less than its own high water
+   * mark under a lower bound given here).
    */
   whenDrained(drained: { resume(): void }): void {
     const raw = this.#raw;
@@ -109,9 +119,16 @@ export class BatchedWrites {
     BatchedWrites.#turnStartedAt = undefined;
     const sent = BatchedWrites.#sentThisTurnBy;
     BatchedWrites.#sentThisTurnBy = [];
+    for (const writes of sent) writes.#sentThisTurn = false;
+    // Each socket is uncorked, whichever of them throws.
+    let failure: unknown;
     for (const writes of sent) {
-      writes.#sentThisTurn = false;
-      if (writes.#raw && writes.#raw.writableCorked > 0) writes.#raw.uncork();
+      try {
+        if (writes.#raw && writes.#raw.writableCorked > 0) writes.#raw.uncork();
+      } catch (error) {
+        failure ??= error;
+      }
     }
+    if (failure !== undefined) throw failure;
   }
 }

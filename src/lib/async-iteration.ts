@@ -33,7 +33,7 @@ const countOne = () => 1;
 
 /**
  * Values pushed by a producer, pulled by one consumer, written for fan-out: a value costs one iterator
- * result and at most one promise. @repeaterjs/repeater chains several promises per pushed value, because
+ * result and at most one promise, and nothing for a follower (follow()). @repeaterjs/repeater chains several promises per pushed value, because
  * a value may itself be a promise: at 1,000 subscribers that was a quarter of the garbage a delivery left.
  */
 export class PushQueue<T> implements AsyncIterableIterator<T, undefined> {

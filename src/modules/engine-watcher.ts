@@ -222,7 +222,7 @@ export class EngineWatcher {
     // An event is timed once: at the first change it publishes, itself or through the reads it called for.
     if (received && !received.published && store.publications !== publications) {
       received.published = true;
-      meter?.published(performance.now() - received.at);
+      meter?.published(store.publishedAt - received.at);
     }
     const pending = received?.published ? undefined : received;
     for (const module of outcome.reread) void this.#reread(module, pending);

@@ -145,6 +145,7 @@ export class ModuleStore {
   #engine: EngineState = { reachable: false, version: undefined, apiVersion: undefined };
   #synced = false;
   #publications = 0;
+  #publishedAt = Number.NaN;
   #version = 0;
 
   /**
@@ -233,6 +234,14 @@ export class ModuleStore {
   /** How many observations have published changes to listeners so far: compared around one, it tells whether it did. */
   get publications(): number {
     return this.#publications;
+  }
+
+  /**
+   * performance.now() when the last publication began to tell its listeners: those over graphql-ws write to their
+   * sockets as they hear, so the time after it is the fan-out's, not the store's.
+   */
+  get publishedAt(): number {
+    return this.#publishedAt;
   }
 
   /** True once a first resync has seen the engine. */
@@ -502,6 +511,7 @@ export class ModuleStore {
       if (previous.health !== module.health) this.#log?.info({ module: name, previous: previous.health, health: module.health }, 'module health changed');
       if (previous.status !== module.status) outcome.changes.push({ module, previous: previous.status, status: module.status, at: new Date() });
     }
+    if (changed.length > 0) this.#publishedAt = performance.now();
     for (const change of outcome.changes) this.#notify(change);
     for (const module of changed) this.#tell(this.#moduleListeners, module);
     if (changed.length > 0) this.#publications++;

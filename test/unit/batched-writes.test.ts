@@ -103,6 +103,19 @@ describe('BatchedWrites', () => {
     expect(writes.count).toBe(2);
   });
 
+  it("answers that the socket takes no more once the turn has sent past its budget, from a socket's second message of it on", async () => {
+    const { batched, socket, received } = await connect(undefined, 5);
+    const other = new BatchedWrites(socket, undefined, 5);
+    expect(other.write('other')).toBe(true);
+    const until = performance.now() + 10;
+    while (performance.now() < until);
+    // Past the budget: the first message of this socket's turn goes, the second goes too but asks to wait.
+    expect([batched.write('first'), batched.write('second')]).toEqual([true, false]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(batched.write('next turn')).toBe(true);
+    await expect.poll(() => received.length).toBe(4);
+  });
+
   it('calls back once the socket has written what it held, when a client that stopped reading reads again', async () => {
     const { batched, socket } = await connect();
     (client as unknown as { _socket: Socket })._socket.pause();

@@ -132,6 +132,22 @@ describe('engine events', () => {
     expect(await delays()).toBe(1);
   });
 
+  it("ends an event's time when the store begins to tell its listeners, before their own work (a socket's writes)", async () => {
+    const container = engine.addContainer(alpha, 'exited', labels);
+    watch();
+    await until(() => store.synced, 'the first sync');
+    const busyMs = 200;
+    store.onModuleChanged(() => {
+      const until = performance.now() + busyMs;
+      while (performance.now() < until);
+    });
+    engine.setState(container.id, 'running');
+    engine.emit(containerEvent(container, 'start'));
+    await until(() => store.get('alpha')!.status === 'RUNNING', 'the event to apply');
+    expect(await delays()).toBe(1);
+    expect(await valueOf(metrics, 'berth_event_publish_delay_seconds', { engine: 'local' }, 'berth_event_publish_delay_seconds_sum')).toBeLessThan(busyMs / 1000);
+  });
+
   it('times an event whose change needs a read until that read publishes it', async () => {
     engine.addContainer(alpha, 'exited', labels);
     watch();

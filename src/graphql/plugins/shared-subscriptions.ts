@@ -58,7 +58,10 @@ export interface SharedSubscriptionOptions {
  * is delivered straight to its socket (DirectSubscription): each event's `next` message is written as the event
  * comes, its payload serialised once per event and operation, with no promise, iterator result or message object
  * per subscriber. graphql-ws still runs the protocol: it holds one pending next() for the subscription's life, which
- * answers done when the feed ends (graphql-ws then sends `complete`), and its return() ends the feed.
+ * answers done when the feed ends (graphql-ws then sends `complete`), and its return() ends the feed. Such events
+ * pass by the per-event hooks of envelop's plugins (onSubscribeResult's onNext): berth's only one is yoga's error
+ * masking, which `maskError` does here instead. A plugin that needs to see every event must not be added without
+ * turning this off.
  */
 export const useSharedSubscriptionExecution = ({ onSubscriber, maskError }: SharedSubscriptionOptions = {}): Plugin => {
   // Per event, per operation: the event is the key, so a result lives as long as its event.
@@ -252,7 +255,13 @@ class DirectSubscription implements AsyncIterableIterator<never>, QueueFollower<
   }
 
   #send(payload: string): void {
-    if (this.#frames.write(`${this.#head}${payload}}`)) return;
+    let takesMore: boolean;
+    try {
+      takesMore = this.#frames.write(`${this.#head}${payload}}`);
+    } catch (error) {
+      return this.#finish(error);
+    }
+    if (takesMore) return;
     this.#waiting = true;
     this.#frames.whenDrained(this);
   }
