@@ -312,8 +312,8 @@ function section({ modules, subscribers, autostartMs, storms, engineVersion }: R
       "snapshot; berth may hold intermediate statuses back, never skip one it told), nothing goes back to RUNNING, the subscription " +
       'does not end, and the last status is EXITED, what the engine left. **Last delivery** runs from the last engine event to the ' +
       `moment the last subscriber has every module's final status. The slow subscribers, beside the others, stop reading their ` +
-      'socket (paused) from before the stop until the others have everything; berth holds at most 16 KiB of frames (its ' +
-      "batched writes' high water mark) and at most `capacity` (1,000, or one per module when more) queued references to " +
+      "socket (paused) from before the stop until the others have everything; berth holds at most its batched writes' bound " +
+      "of frames (the socket's high water mark, 64 KiB on Node 24) and at most `capacity` (1,000, or one per module when more) queued references to " +
       'changes shared by all subscribers for each, so what a slow subscriber adds to its RSS is bounded whatever the storm; ' +
       "one that reads nothing for 12 to 24 s answers no ping and graphql-ws's keep-alive ends it (counted as a feed that ended). " +
       'A negative last delivery means every final status was out before the engine sent its last container event (the `stop` ' +

@@ -3,8 +3,6 @@ import type { WebSocket } from 'ws';
 
 type Done = (error?: Error) => void;
 
-const resumeOne = (drained: { resume(): void }) => drained.resume();
-
 /**
  * The messages one WebSocket sends in one turn of the event loop written together, in one system call.
  * The first message of a turn is written at once (a monitor's one message per change goes out unchanged);
@@ -56,14 +54,15 @@ export class BatchedWrites {
     this.#socket.send(data);
     // Only a socket's second message of a turn on waits: a change to thousands of monitors is one message each, and
     // holding every one's completion to the next turn kept their promise chains alive through the whole fan-out.
-    if (again && performance.now() - BatchedWrites.#turnStartedAt! > this.#turnBudgetMs) setImmediate(done);
+    if (again && this.#pastBudget()) setImmediate(done);
     else process.nextTick(done);
   }
 
   /**
    * A message nobody waits on (a subscription's event written straight to the socket), batched like the others:
    * answers whether the socket takes more now: it holds less than `highWaterBytes`, and the turn is within its
-   * budget or this was the socket's first message of it.
+   * budget. Past the budget the message still goes (a change's one message to each monitor is never held), but
+   * what follows waits for whenDrained.
    */
   write(data: string): boolean {
     const raw = this.#raw;
@@ -71,20 +70,22 @@ export class BatchedWrites {
       this.#socket.send(data);
       return true;
     }
-    const again = this.#turnFor(raw);
+    this.#turnFor(raw);
     this.#socket.send(data);
-    return this.#socket.bufferedAmount < this.#bound && !(again && performance.now() - BatchedWrites.#turnStartedAt! > this.#turnBudgetMs);
+    return this.#socket.bufferedAmount < this.#bound && !this.#pastBudget();
   }
 
   /**
    * Calls `drained.resume()` once the socket takes more: when it has written what it holds, or in the next turn
    * when it will not say so (it took no more only for the turn's budget, or holds less than its own high water
-   * mark under a lower bound given here).
+   * mark under a lower bound given here). Only in a turn with budget left, and with the socket corked for the
+   * rest of the turn: what its subscription held meanwhile goes out in one write. In a storm that is what keeps
+   * the system calls down, a socket's backlog in one rather than one a message.
    */
   whenDrained(drained: { resume(): void }): void {
     const raw = this.#raw;
     if (!raw?.writableNeedDrain) {
-      setImmediate(resumeOne, drained);
+      setImmediate(BatchedWrites.#resume, this, drained);
       return;
     }
     if (this.#drainWaiters.length === 0) raw.once('drain', () => this.#drained());
@@ -92,7 +93,26 @@ export class BatchedWrites {
   }
 
   #drained(): void {
-    for (const drained of this.#drainWaiters.splice(0)) drained.resume();
+    for (const drained of this.#drainWaiters.splice(0)) BatchedWrites.#resume(this, drained);
+  }
+
+  static #resume(writes: BatchedWrites, drained: { resume(): void }): void {
+    const raw = writes.#raw;
+    if (raw && writes.#pastBudget()) {
+      setImmediate(BatchedWrites.#resume, writes, drained);
+      return;
+    }
+    if (raw) {
+      writes.#turnFor(raw);
+      if (raw.writableCorked === 0) raw.cork();
+    }
+    drained.resume();
+  }
+
+  /** Whether the sockets have sent for longer than the budget in this turn. */
+  #pastBudget(): boolean {
+    const startedAt = BatchedWrites.#turnStartedAt;
+    return startedAt !== undefined && performance.now() - startedAt > this.#turnBudgetMs;
   }
 
   /** Starts the turn's clock and corks the socket from its second message of the turn on; answers whether this is one of those. */

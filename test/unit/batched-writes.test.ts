@@ -103,17 +103,40 @@ describe('BatchedWrites', () => {
     expect(writes.count).toBe(2);
   });
 
-  it("answers that the socket takes no more once the turn has sent past its budget, from a socket's second message of it on", async () => {
+  it('writes a message past the turn\'s budget, and answers that the socket takes no more until the next turn', async () => {
     const { batched, socket, received } = await connect(undefined, 5);
     const other = new BatchedWrites(socket, undefined, 5);
     expect(other.write('other')).toBe(true);
     const until = performance.now() + 10;
     while (performance.now() < until);
-    // Past the budget: the first message of this socket's turn goes, the second goes too but asks to wait.
-    expect([batched.write('first'), batched.write('second')]).toEqual([true, false]);
+    expect(batched.write('past the budget')).toBe(false);
     await new Promise((resolve) => setImmediate(resolve));
     expect(batched.write('next turn')).toBe(true);
-    await expect.poll(() => received.length).toBe(4);
+    await expect.poll(() => received).toEqual(['other', 'past the budget', 'next turn']);
+  });
+
+  it('resumes a waiting subscription only in a turn with budget left, its socket corked: what it held goes in one write', async () => {
+    const { batched, socket, writes, received } = await connect(undefined, 5);
+    const other = new BatchedWrites(socket, undefined, 5);
+    const order: string[] = [];
+    let writesBefore = 0;
+    setImmediate(() => {
+      other.write('busy');
+      const until = performance.now() + 10;
+      while (performance.now() < until);
+      order.push('busy turn');
+      setImmediate(() => order.push('next turn'));
+    });
+    batched.whenDrained({
+      resume: () => {
+        order.push('resumed');
+        writesBefore = writes.count;
+        for (let index = 0; index < 5; index++) batched.write(`held ${index}`);
+      },
+    });
+    await expect.poll(() => received.length).toBe(6);
+    expect(order).toEqual(['busy turn', 'next turn', 'resumed']);
+    expect(writes.count - writesBefore).toBe(1);
   });
 
   it('calls back once the socket has written what it held, when a client that stopped reading reads again', async () => {
