@@ -29,6 +29,8 @@ export class ModuleResources {
   readonly #overlay: () => boolean;
   /** Networks being looked up or made, by name: modules started at once share one creation. */
   readonly #pending = new Map<string, Promise<EngineNetwork>>();
+  /** Whether the engine makes a network without checking its name in the same step (API before 1.44); asked once. */
+  #namesRace: Promise<boolean> | undefined;
 
   constructor({ docker, project, logger, overlay = () => false }: { docker: DockerClient; project: string; logger: Logger; overlay?: () => boolean }) {
     this.#overlay = overlay;
@@ -79,8 +81,11 @@ export class ModuleResources {
       }
       if (found.length === 0) {
         const overlay = this.#overlay();
-        await this.#docker.networks.create(name, ownershipLabels(this.#project), { overlay });
+        const made = await this.#docker.networks.create(name, ownershipLabels(this.#project), { overlay });
         this.#log.info({ network: name, overlay }, 'created network');
+        // Another berth's network of the same name, made at the same moment, may not be listed yet: each berth would
+        // see only its own and start its containers on it. A moment later both are listed, and both berths settle on one.
+        if (made && (await this.#engineRacesOnNames())) await pause(createdSettleMs);
         continue;
       }
       if (attempt > duplicateSettleAttempts) {
@@ -89,6 +94,17 @@ export class ModuleResources {
       await this.#removeDuplicates(found);
       await pause(50 * attempt);
     }
+  }
+
+  #engineRacesOnNames(): Promise<boolean> {
+    this.#namesRace ??= this.#docker.system.version().then(
+      ({ apiVersion }) => {
+        const [major = 0, minor = 0] = (apiVersion ?? '').split('.').map(Number);
+        return major < 1 || (major === 1 && minor < 44);
+      },
+      () => true,
+    );
+    return this.#namesRace;
   }
 
   async #removeDuplicates(networks: readonly EngineNetwork[]): Promise<void> {
@@ -117,6 +133,9 @@ export class ModuleResources {
 
 /** How many times a network name held by several networks is settled before giving up. */
 const duplicateSettleAttempts = 5;
+
+/** How long after making a network it is looked up again, on an engine that may have made another of its name meanwhile. */
+const createdSettleMs = 250;
 
 /** A network name held by several networks: the engine cannot start a container that names it. */
 export function isAmbiguousNetwork(error: unknown): boolean {

@@ -50,6 +50,28 @@ describe('ModuleResources', () => {
       expect(held()).toEqual(['younger']);
     });
 
+    it('on an engine before API 1.44, looks again a moment after making it, and settles with the berth that made one at the same moment', async () => {
+      const engine = new FakeEngine();
+      engine.engineVersion = { version: '20.10.24', apiVersion: '1.41' };
+      const name = `${project}_default`;
+      const theirs = { id: 'theirs', name, labels, created: new Date('2026-01-01T00:00:00Z'), driver: 'bridge' };
+      let held: (typeof theirs)[] = [];
+      engine.networks.named = async () => held;
+      engine.networks.create = async () => {
+        held = [...held, { ...theirs, id: 'ours', created: new Date('2026-01-01T00:00:00.001Z') }];
+        // The other berth's network shows in the list only a moment after its making.
+        setTimeout(() => (held = [theirs, ...held]), 50);
+        return 'ours';
+      };
+      engine.networks.users = async () => 0;
+      engine.networks.remove = async (id: string) => {
+        held = held.filter((network) => network.id !== id);
+        return true;
+      };
+      expect(await new ModuleResources({ docker: engine, project, logger }).prepare(moduleSpec('a'))).toEqual(['theirs']);
+      expect(held.map((network) => network.id)).toEqual(['theirs']);
+    });
+
     it('removes nothing it did not make, and says what to do', async () => {
       const { engine, held } = twoNetworks({}, { 'berth.managed': 'true', 'berth.project': 'someone-else' });
       await expect(new ModuleResources({ docker: engine, project, logger }).prepare(moduleSpec('a'))).rejects.toThrow(`2 networks are named ${project}_default`);
