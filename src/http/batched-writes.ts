@@ -18,9 +18,9 @@ type Done = (error?: Error) => void;
  * Either way a client that does not read holds its subscriptions back (each then drops or ends, as it is bounded)
  * and never makes berth hold much more than the bound for it.
  *
- * Once the sockets have been sending for longer than `turnBudgetMs` (default 10 ms) in one turn, a socket's second
- * message of it on waits for the next turn: a send completes only then, and a write answers that the socket takes
- * no more. A burst of changes (an engine stopping 200 containers, to 1,250 monitors) had run to its end in one
+ * Once the sockets have been sending for longer than `turnBudgetMs` (default 10 ms) in one turn, the rest waits for
+ * the next turn: a socket's second send of the turn on completes only then, and every write answers that the socket
+ * takes no more (it still goes: a change's one message to each monitor is never held). A burst of changes (an engine stopping 200 containers, to 1,250 monitors) had run to its end in one
  * turn, seconds long, in which berth read no engine event, answered no request and no ping (bench m).
  *
  * An object with methods rather than closures: one is held per connection, and at 10,000 monitors a
