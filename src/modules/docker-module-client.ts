@@ -107,7 +107,7 @@ export class DockerModuleClient {
     this.#log = logger;
     this.#reconnect = reconnect;
     // On a Swarm manager with Swarm modules the project's networks are overlay ones, which services can join.
-    this.#resources = new ModuleResources({ docker, project, logger, overlay: () => store.swarm && reader.manager });
+    this.#resources = new ModuleResources({ docker, project, logger, overlay: () => store.swarm && reader.manager, apiVersion: () => store.engine.apiVersion });
     this.#logs = new ModuleLogs({ docker, store, logger });
     this.#dependencyTimeoutMs = dependencyTimeoutMs;
     this.#startEventWaitMs = options.startEventWaitMs ?? 100;

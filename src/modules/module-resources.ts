@@ -29,11 +29,12 @@ export class ModuleResources {
   readonly #overlay: () => boolean;
   /** Networks being looked up or made, by name: modules started at once share one creation. */
   readonly #pending = new Map<string, Promise<EngineNetwork>>();
-  /** Whether the engine makes a network without checking its name in the same step (API before 1.44); asked once. */
-  #namesRace: Promise<boolean> | undefined;
+  /** The engine's API version as the store has it from the watcher's sync; undefined before that. */
+  readonly #apiVersion: () => string | undefined;
 
-  constructor({ docker, project, logger, overlay = () => false }: { docker: DockerClient; project: string; logger: Logger; overlay?: () => boolean }) {
+  constructor({ docker, project, logger, overlay = () => false, apiVersion = () => undefined }: { docker: DockerClient; project: string; logger: Logger; overlay?: () => boolean; apiVersion?: () => string | undefined }) {
     this.#overlay = overlay;
+    this.#apiVersion = apiVersion;
     this.#docker = docker;
     this.#project = project;
     this.#log = logger;
@@ -85,7 +86,7 @@ export class ModuleResources {
         this.#log.info({ network: name, overlay }, 'created network');
         // Another berth's network of the same name, made at the same moment, may not be listed yet: each berth would
         // see only its own and start its containers on it. A moment later both are listed, and both berths settle on one.
-        if (made && (await this.#engineRacesOnNames())) await pause(createdSettleMs);
+        if (made && this.#engineRacesOnNames()) await pause(createdSettleMs);
         continue;
       }
       if (attempt > duplicateSettleAttempts) {
@@ -96,15 +97,10 @@ export class ModuleResources {
     }
   }
 
-  #engineRacesOnNames(): Promise<boolean> {
-    this.#namesRace ??= this.#docker.system.version().then(
-      ({ apiVersion }) => {
-        const [major = 0, minor = 0] = (apiVersion ?? '').split('.').map(Number);
-        return major < 1 || (major === 1 && minor < 44);
-      },
-      () => true,
-    );
-    return this.#namesRace;
+  /** Whether the engine makes a network without checking its name in the same step: before API 1.44, or not known yet. */
+  #engineRacesOnNames(): boolean {
+    const [major = 0, minor = 0] = (this.#apiVersion() ?? '').split('.').map(Number);
+    return major < 1 || (major === 1 && minor < 44);
   }
 
   async #removeDuplicates(networks: readonly EngineNetwork[]): Promise<void> {

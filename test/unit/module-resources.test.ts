@@ -52,7 +52,6 @@ describe('ModuleResources', () => {
 
     it('on an engine before API 1.44, looks again a moment after making it, and settles with the berth that made one at the same moment', async () => {
       const engine = new FakeEngine();
-      engine.engineVersion = { version: '20.10.24', apiVersion: '1.41' };
       const name = `${project}_default`;
       const theirs = { id: 'theirs', name, labels, created: new Date('2026-01-01T00:00:00Z'), driver: 'bridge' };
       let held: (typeof theirs)[] = [];
@@ -68,7 +67,7 @@ describe('ModuleResources', () => {
         held = held.filter((network) => network.id !== id);
         return true;
       };
-      expect(await new ModuleResources({ docker: engine, project, logger }).prepare(moduleSpec('a'))).toEqual(['theirs']);
+      expect(await new ModuleResources({ docker: engine, project, logger, apiVersion: () => '1.41' }).prepare(moduleSpec('a'))).toEqual(['theirs']);
       expect(held.map((network) => network.id)).toEqual(['theirs']);
     });
 
