@@ -18,6 +18,8 @@ export interface DeliveryRow {
   trials: number;
   berth: { deliveries: number[]; allDelivered: number[]; rss: number };
   floor: { deliveries: number[]; allDelivered: number[]; rss: number };
+  /** The floor's broadcast at the engine's event for a stop/start of a container of its own, the engine's work beside it as beside berth's. */
+  engineFloor: Samples;
 }
 
 export interface DeliveryOptions {
@@ -27,6 +29,8 @@ export interface DeliveryOptions {
   docker: Dockerode;
   /** The container of `module`, stopped and started by each of berth's trials. */
   containerId: string;
+  /** A stopped container berth does not follow, stopped and started by each of the floor's trials with the engine beside. */
+  floorContainerId: string;
   module: string;
   counts: readonly number[];
   /** Kept trials per side at a count (`trialsAt`), after `warmUp` each not kept. */
@@ -52,17 +56,25 @@ function keep(samples: Samples, times: readonly number[], trigger: number): void
 }
 
 export async function benchDelivery(options: DeliveryOptions): Promise<DeliveryRow[]> {
-  const { docker, containerId } = options;
+  const { docker, containerId, floorContainerId } = options;
   const container = docker.getContainer(containerId);
+  const floorContainer = docker.getContainer(floorContainerId);
   // berth's clock starts when the engine's event reaches a raw listener here: berth hears it at the same time.
-  const events = (await docker.getEvents({ filters: { type: ['container'], container: [containerId], event: ['start', 'die'] } })) as NodeJS.ReadableStream;
+  const events = (await docker.getEvents({ filters: { type: ['container'], container: [containerId, floorContainerId], event: ['start', 'die'] } })) as NodeJS.ReadableStream;
   const engineSeen: number[] = [];
-  createInterface({ input: events as never }).on('line', () => engineSeen.push(now()));
+  /** Called at once with the arrival of the floor container's next event. */
+  let onFloorEvent: ((at: number) => void) | undefined;
+  createInterface({ input: events as never }).on('line', (line: string) => {
+    const at = now();
+    if ((JSON.parse(line) as { id: string }).id === containerId) engineSeen.push(at);
+    else onFloorEvent?.(at);
+  });
   const floor = await WsFloor.start(options.berthCommand);
   const berthSubscribers = new SubscriberShards();
   const floorSubscribers = new SubscriberShards();
   const frames = new Map<string, string>();
   let running = (await container.inspect()).State.Running;
+  let floorRunning = (await floorContainer.inspect()).State.Running;
   let floorSubscribed = false;
 
   /** One of berth's trials: the container stopped or started through the engine API. */
@@ -90,6 +102,23 @@ export async function benchDelivery(options: DeliveryOptions): Promise<DeliveryR
     if (samples) keep(samples, times, trigger);
     await sleep(50);
   };
+  /**
+   * The floor's trial with the engine's work beside it, as berth's has: a container of its own stopped or started, and the
+   * broadcast sent the moment its event reaches the listener here, while the engine goes on with the stop or start.
+   */
+  const engineFloorTrial = async (samples?: Samples) => {
+    floorStatus = floorStatus === 'RUNNING' ? 'EXITED' : 'RUNNING';
+    const { arrived } = await floorSubscribers.expect(floorStatus);
+    const status = floorStatus;
+    const event = new Promise<number>((resolve) => (onFloorEvent = resolve));
+    const triggered = event.then((at) => (floor.broadcast(status), at));
+    await (floorRunning ? floorContainer.stop({ t: 0 }) : floorContainer.start());
+    floorRunning = !floorRunning;
+    const [{ times }, trigger] = await Promise.all([arrived, triggered]);
+    onFloorEvent = undefined;
+    if (samples) keep(samples, times, trigger);
+    await sleep(50);
+  };
 
   const rows: DeliveryRow[] = [];
   try {
@@ -108,15 +137,19 @@ export async function benchDelivery(options: DeliveryOptions): Promise<DeliveryR
       for (let trial = 0; trial < options.warmUp; trial++) await floorTrial();
       const berth: Samples = { deliveries: [], allDelivered: [] };
       const floorSamples: Samples = { deliveries: [], allDelivered: [] };
+      const engineFloor: Samples = { deliveries: [], allDelivered: [] };
       const trials = options.trialsAt(count);
-      for (let pair = 0; pair < trials / block; pair++) {
-        const sides = [() => berthTrial(berth), () => floorTrial(floorSamples)];
-        if (pair % 2 === 1) sides.reverse();
+      if (trials > 0) for (let trial = 0; trial < options.warmUp; trial++) await engineFloorTrial();
+      for (let round = 0; round < trials / block; round++) {
+        const sides = [() => berthTrial(berth), () => floorTrial(floorSamples), () => engineFloorTrial(engineFloor)];
+        // Each side goes first, second and third in turn.
+        for (let turn = 0; turn < round % sides.length; turn++) sides.push(sides.shift()!);
         for (const side of sides) for (let trial = 0; trial < block; trial++) await side();
       }
       const [berthRss, floorRss] = await Promise.all([rssMb(options.berth.pid!), rssMb(floor.pid)]);
-      rows.push({ subscribers: count, trials, berth: { ...berth, rss: berthRss }, floor: { ...floorSamples, rss: floorRss } });
-      process.stdout.write(`delivery at ${count}: ${JSON.stringify({ trials, berthRss, floorRss, berth: percentile(berth.allDelivered, 50), floor: percentile(floorSamples.allDelivered, 50) })}\n`);
+      rows.push({ subscribers: count, trials, berth: { ...berth, rss: berthRss }, floor: { ...floorSamples, rss: floorRss }, engineFloor });
+      const p50 = (samples: Samples) => percentile(samples.allDelivered, 50);
+      process.stdout.write(`delivery at ${count}: ${JSON.stringify({ trials, berthRss, floorRss, berth: p50(berth), floor: p50(floorSamples), engineFloor: p50(engineFloor) })}\n`);
     }
     return rows;
   } finally {
@@ -139,19 +172,22 @@ export function deliveryReport(rows: readonly DeliveryRow[], warmUp: number): st
     '',
     "**berth**: each trial is a `docker stop`/`docker start` of a module's container through the engine API; a delivery's delay runs from the moment the engine's event reaches a raw event listener in the bench process to the moment a subscriber gets the change. " +
       "**floor**: a bare `ws` server in its own process, run with berth's node flags (bench/floor-ws.ts), holding as many graphql-ws clients connected the same way, broadcasts one precomputed `next` frame, berth's own bytes for that change (same size, same subscription id), on a command from the bench process; its delay runs from the moment the bench sends the command. " +
+      "**floor, engine beside**: the same broadcast, sent the moment the engine's event for a `docker stop`/`docker start` of a container of the floor's own (as a module's, on a user-defined network; berth does not follow it) reaches the listener in the bench process, while the engine goes on with that stop or start as it does in berth's trials: on this machine's two cores, the engine's work after its event runs beside the delivery. The target is judged against the floor alone; this row shows what share of the gap is the engine's. " +
       `Both sides' clients are graphql-ws clients (\`createClient\` over \`ws\`) in processes of their own (bench/subscribers.ts), 2,500 at most a process, each process from its own 127.0.0.x address, and take their arrival time with the same clock (\`performance.timeOrigin + performance.now()\`). ` +
-      `Each side has ${warmUp} trials not kept at each count, then the kept ones run in alternating blocks of ${block} (the two taking turns at going first). ` +
+      `Each side has ${warmUp} trials not kept at each count, then the kept ones run in alternating blocks of ${block} (the sides taking turns at going first). ` +
       '**Per delivery** takes every subscriber\'s delay in every trial (subscribers × trials samples); **all delivered** takes, once per trial, the delay until the last subscriber has it.',
     '',
     '| subscribers | trials each | | per delivery p50 | per delivery p99 | all delivered p50 | all delivered p99 |',
     '| --- | --- | --- | --- | --- | --- | --- |',
     ...timed.flatMap((row) => {
-      const [berth, floor] = [cells(row.berth), cells(row.floor)];
+      const [berth, floor, engineFloor] = [cells(row.berth), cells(row.floor), cells(row.engineFloor)];
       const count = row.subscribers.toLocaleString('en');
       return [
         `| ${count} | ${row.trials} | berth | ${berth.map(ms).join(' | ')} |`,
         `| ${count} | ${row.trials} | floor | ${floor.map(ms).join(' | ')} |`,
         `| ${count} | | **berth ÷ floor** | ${berth.map((value, index) => `**${ratio(value, floor[index]!)}**`).join(' | ')} |`,
+        `| ${count} | ${row.trials} | floor, engine beside | ${engineFloor.map(ms).join(' | ')} |`,
+        `| ${count} | | berth ÷ floor, engine beside | ${berth.map((value, index) => ratio(value, engineFloor[index]!)).join(' | ')} |`,
       ];
     }),
     '',

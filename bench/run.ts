@@ -23,7 +23,7 @@ import { benchModuleStats } from './module-stats.ts';
 import { benchPull } from './pull.ts';
 import { benchQuery, queryReport, type QueryRow } from './query.ts';
 import { benchRecovery } from './recovery.ts';
-import { removeLabelledNetworks } from './raw-container.ts';
+import { rawContainer, removeLabelledNetworks } from './raw-container.ts';
 import { benchStart, startReport } from './start.ts';
 import { benchStorm } from './storm.ts';
 import { withOpenFileLimit } from './subscriber-process.ts';
@@ -224,17 +224,20 @@ async function main(): Promise<void> {
         const detail = await post(port, print(ModuleDetailDocument), { name: 'm0' });
         const containerId = (JSON.parse(detail) as { data: { module: { containerId: string } } }).data.module.containerId;
         const counts = sections.has('b') ? subscriberCounts : [1, ...memoryCounts.filter((count) => subscriberCounts.includes(count))];
+        const floorContainer = await rawContainer(docker, { image, name: `${project}-floor`, network: `${project}-raw`, labels: { 'bench.raw': project } });
         delivery = await benchDelivery({
           berth,
           berthCommand: berthRun,
           port,
           docker,
           containerId,
+          floorContainerId: floorContainer.id,
           module: 'm0',
           counts,
           trialsAt: (count) => (sections.has('b') ? (count >= 10_000 ? 20 : 60) : 0),
           warmUp: sections.has('b') ? 10 : 2,
         });
+        await floorContainer.remove({ force: true });
       }
       if (sections.has('b')) for (const line of provenance(deliveryReport(delivery, 10), deliveryLoad)) report(line);
       await save(false);
