@@ -51,7 +51,14 @@ interface Storm {
   rawEvents: number;
   /** Containers the raw listeners saw a `die` of. */
   dies: number;
-  /** The last raw container event, epoch ms; the engine's first answer after its restart if it sent none. */
+  /** From the engine's SIGTERM to its first answer after the restart. */
+  engineBackMs: number;
+  /** From the engine's time for its last live container event to that event reaching the raw listener; NaN if none came live. */
+  lastLiveArrivalMs: number;
+  /**
+   * What the last delivery runs from, epoch ms: the last raw container event, or the engine's first answer after its
+   * restart if that came later and some container's `die` never came (the first moment the engine could tell its state).
+   */
   lastEngineEvent: number;
   fast: ClientOutcome[];
   slowOutcomes: ClientOutcome[];
@@ -91,7 +98,7 @@ export async function benchStorm(options: StormOptions): Promise<string[]> {
     for (let at = 0; at < slow; at += perShard) slowShards.push(await subscribed(port, Math.min(perShard, slow - at), true, shards.length + slowShards.length, modules));
     log(`${slow} slow subscribers have every module's status`);
     shards.push(...slowShards);
-    const berthStorm = await storm(engine, berth, shards, slowShards);
+    const berthStorm = await storm(engine, berth, shards, slowShards, modules);
     // The floor's clients replace berth's, and berth goes: neither side's processes load the other's run.
     for (const shard of shards.splice(0)) shard.close();
     await stopBerth(berth);
@@ -165,19 +172,28 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
   }
 }
 
+interface RawEvent {
+  /** The engine's own time for it, epoch ms. */
+  at: number;
+  /** When it reached the listener here, epoch ms. */
+  arrived: number;
+  /** Read as it came, not replayed after the engine's return. */
+  live: boolean;
+}
+
 /**
  * Every raw container event, by its id, action and engine time, dated by the engine's own time (its clock is this
  * host's): an event replayed from `since` (epoch s) after the restart arrives long after it happened, and this process,
  * late in a full `npm run bench`, holds the earlier sections' heap and may read a live one late.
  */
-async function rawEvents(docker: Dockerode, seen: Map<string, number>, since?: number): Promise<{ destroy(): void }> {
+async function rawEvents(docker: Dockerode, seen: Map<string, RawEvent>, since?: number): Promise<{ destroy(): void }> {
   const stream = (await docker.getEvents({ since, filters: { type: ['container'] } })) as unknown as NodeJS.ReadableStream & { destroy(): void };
   // The stream ends with the daemon, reset: that end is expected.
   createInterface({ input: stream as never })
     .on('line', (line: string) => {
       const event = JSON.parse(line) as { id: string; Action: string; timeNano: number };
       const key = `${event.id} ${event.Action} ${event.timeNano}`;
-      if (!seen.has(key)) seen.set(key, event.timeNano / 1e6);
+      if (!seen.has(key)) seen.set(key, { at: event.timeNano / 1e6, arrived: now(), live: since === undefined });
     })
     .on('error', () => {});
   stream.on('error', () => {});
@@ -237,7 +253,7 @@ async function floorStorm(command: [string, string[]], names: readonly string[],
 }
 
 /** The engine stopped (SIGTERM stops its containers) and started again; every fast subscriber's outcome. */
-async function storm(engine: SecondEngine, berth: ChildProcess, shards: Shard[], slowShards: Shard[]): Promise<Omit<Storm, 'floorMs'>> {
+async function storm(engine: SecondEngine, berth: ChildProcess, shards: Shard[], slowShards: Shard[], modules: number): Promise<Omit<Storm, 'floorMs'>> {
   for (const shard of shards) shard.send({ type: 'expect', final: 'EXITED' });
   await Promise.all(shards.map((shard) => shard.reply('expecting')));
   for (const shard of slowShards) shard.send({ type: 'pause' });
@@ -247,7 +263,7 @@ async function storm(engine: SecondEngine, berth: ChildProcess, shards: Shard[],
   delivered.catch(() => {});
   const rssBefore = await rssMb(berth.pid!);
   const rss = sampleRss(berth.pid!);
-  const seen = new Map<string, number>();
+  const seen = new Map<string, RawEvent>();
   const before = await rawEvents(engine.docker, seen);
   const stopping = Date.now();
   await engine.stop();
@@ -262,7 +278,14 @@ async function storm(engine: SecondEngine, berth: ChildProcess, shards: Shard[],
   const resumed = await within(Promise.all(slowShards.map((shard) => shard.reply('resumed'))), deliveryDeadlineMs, 'draining the slow subscribers');
   const slowOutcomes = resumed.flatMap((report) => report.clients);
   const dies = new Set([...seen.keys()].filter((key) => key.split(' ')[1] === 'die').map((key) => key.split(' ')[0])).size;
-  const result = { slow: slowOutcomes.length, engineDownMs, rawEvents: seen.size, dies, lastEngineEvent: seen.size > 0 ? Math.max(...seen.values()) : answered, fast, slowOutcomes, rssBefore, rssPeak };
+  const events = [...seen.values()];
+  const lastSeen = events.length > 0 ? Math.max(...events.map((event) => event.at)) : answered;
+  // How late the engine's last live event reached a listener: the engine's own delivery in the storm, not berth's.
+  const live = events.filter((event) => event.live);
+  const lastLive = live.reduce<RawEvent | undefined>((last, event) => (last && last.at >= event.at ? last : event), undefined);
+  const lastLiveArrivalMs = lastLive ? lastLive.arrived - lastLive.at : Number.NaN;
+  const lastEngineEvent = dies < modules ? Math.max(lastSeen, answered) : lastSeen;
+  const result = { slow: slowOutcomes.length, engineDownMs, rawEvents: seen.size, dies, engineBackMs: answered - stopping, lastLiveArrivalMs, lastEngineEvent, fast, slowOutcomes, rssBefore, rssPeak };
   log(JSON.stringify({ ...summary(result), faults: fast.flatMap((client) => client.faults).slice(0, 5) }));
   return result;
 }
@@ -272,6 +295,9 @@ function summary(storm: Omit<Storm, 'floorMs'>) {
   return {
     slow: storm.slow,
     engineDownMs: storm.engineDownMs,
+    engineBackMs: storm.engineBackMs,
+    lastLiveArrivalMs: storm.lastLiveArrivalMs,
+    dies: storm.dies,
     rawEvents: storm.rawEvents,
     fastComplete: storm.fast.filter((client) => client.done !== undefined && client.faults.length === 0).length,
     fastFaulty: storm.fast.filter((client) => client.faults.length > 0).length,
@@ -310,7 +336,8 @@ function section({ modules, subscribers, autostartMs, storms, engineVersion }: R
       '`moduleStatusChanged(initial: true)` of every module. The engine is then stopped with SIGTERM (it stops every container ' +
       'before it exits) and started again. A raw event listener in the bench process follows the engine until it goes and from ' +
       "its return (replaying what the new daemon sent before it connected); the last engine event is the last container event, at " +
-      "the engine's own time for it (the engine's first answer after the restart, if none came). **No change lost or out of order** means, per " +
+      "the engine's own time for it, or the engine's first answer after the restart if that came later and the listener saw no `die` of " +
+      "some container (the engine never sent it): berth can learn those containers' state only once the engine is back. **No change lost or out of order** means, per " +
       "subscriber and module: every change's `previous` is the status delivered before it (an unbroken chain from the opening " +
       "snapshot; berth may hold intermediate statuses back, never skip one it told), nothing goes back to RUNNING, the subscription " +
       'does not end, and the last status is EXITED, what the engine left. **Last delivery** runs from the last engine event to the ' +
@@ -337,12 +364,22 @@ function section({ modules, subscribers, autostartMs, storms, engineVersion }: R
       return `| ${index + 1} | ${figures.slow} | ${seconds(figures.engineDownMs)} | ${figures.rawEvents} | ${figures.changesPerClient} | ${figures.fastComplete} of ${storm.fast.length} | ${figures.lastDeliveryMs.toFixed(0)} ms | ${figures.p50DeliveryMs.toFixed(0)} ms | ${Number.isNaN(storm.floorMs) ? 'failed' : `${storm.floorMs.toFixed(0)} ms`} | **${lagRatio(figures.lastDeliveryMs, storm.floorMs)}** | ${figures.rssBefore.toFixed(0)} → ${figures.rssPeak.toFixed(0)} MB | ${figures.slowEnded} | ${figures.lastDeliveryMs <= targetMs && figures.fastFaulty === 0 ? 'met' : '**not met**'} |`;
     }),
     '',
+    ...storms.flatMap((storm, index) =>
+      Number.isNaN(storm.lastLiveArrivalMs)
+        ? []
+        : [
+            `Storm ${index + 1}: the engine's last container event before it went reached the raw listener ${storm.lastLiveArrivalMs.toFixed(0)} ms after the engine's own time for it ` +
+              "(the last delivery runs from the engine's time: any delay of the engine's own in sending its events counts against berth).",
+            '',
+          ],
+    ),
     ...storms.flatMap((storm, index) => {
       const missing = modules - storm.dies;
       return missing > 0
         ? [
             `Storm ${index + 1}: the raw listener saw no \`die\` of ${missing} of the ${modules.toLocaleString('en')} containers, on the engine's way down or replayed after ` +
-              "its return: their final status could reach berth, and its subscribers, only from berth's resync after the engine's return, which the last delivery then waits for.",
+              "its return: their final status could reach berth, and its subscribers, only from berth's resync after the engine's return. The engine answered again " +
+              `${seconds(storm.engineBackMs)} after its SIGTERM, and the last delivery runs from that answer.`,
             '',
           ]
         : [];
