@@ -39,6 +39,15 @@ export interface DeliveryOptions {
 }
 
 const block = 10;
+/** Every order of three sides. */
+const orders = [
+  [0, 1, 2],
+  [1, 2, 0],
+  [2, 0, 1],
+  [0, 2, 1],
+  [2, 1, 0],
+  [1, 0, 2],
+];
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (delay: number) => new Promise((resolve) => setTimeout(resolve, delay));
 
@@ -66,12 +75,16 @@ export async function benchDelivery(options: DeliveryOptions): Promise<DeliveryR
   let onFloorEvent: ((at: number) => void) | undefined;
   createInterface({ input: events as never }).on('line', (line: string) => {
     const at = now();
-    if ((JSON.parse(line) as { id: string }).id === containerId) engineSeen.push(at);
-    else onFloorEvent?.(at);
+    const { id } = JSON.parse(line) as { id: string };
+    if (id === containerId) engineSeen.push(at);
+    else if (id === floorContainerId) onFloorEvent?.(at);
   });
   const floor = await WsFloor.start(options.berthCommand);
+  // A floor of its own, with clients of its own, follows the engine: the floor of b and d stays a bare server.
+  const engineFloorProcess = await WsFloor.start(options.berthCommand);
   const berthSubscribers = new SubscriberShards();
   const floorSubscribers = new SubscriberShards();
+  const engineFloorSubscribers = new SubscriberShards();
   const frames = new Map<string, string>();
   let running = (await container.inspect()).State.Running;
   let floorRunning = (await floorContainer.inspect()).State.Running;
@@ -103,18 +116,17 @@ export async function benchDelivery(options: DeliveryOptions): Promise<DeliveryR
     await sleep(50);
   };
   /**
-   * The floor's trial with the engine's work beside it, as berth's has: a container of its own stopped or started, and the
-   * broadcast sent the moment its event reaches the listener here, while the engine goes on with the stop or start.
+   * The floor's trial with the engine's work beside it, as berth's has: a container of its own stopped or started, whose
+   * event a second bare server reads from the engine itself and broadcasts at once to clients of its own, while the
+   * engine goes on with the stop or start.
+   * Its delay runs, as berth's does, from the moment the event reaches the listener here.
    */
   const engineFloorTrial = async (samples?: Samples) => {
-    floorStatus = floorStatus === 'RUNNING' ? 'EXITED' : 'RUNNING';
-    const { arrived } = await floorSubscribers.expect(floorStatus);
-    const status = floorStatus;
+    const { arrived } = await engineFloorSubscribers.expect(floorRunning ? 'EXITED' : 'RUNNING');
     const event = new Promise<number>((resolve) => (onFloorEvent = resolve));
-    const triggered = event.then((at) => (floor.broadcast(status), at));
     await (floorRunning ? floorContainer.stop({ t: 0 }) : floorContainer.start());
     floorRunning = !floorRunning;
-    const [{ times }, trigger] = await Promise.all([arrived, triggered]);
+    const [{ times }, trigger] = await Promise.all([arrived, event]);
     onFloorEvent = undefined;
     if (samples) keep(samples, times, trigger);
     await sleep(50);
@@ -128,9 +140,12 @@ export async function benchDelivery(options: DeliveryOptions): Promise<DeliveryR
       // berth's first trials (not kept) also give the frames the floor sends: berth's own bytes.
       for (let trial = 0; trial < Math.max(2, options.warmUp); trial++) await berthTrial();
       if (!floorSubscribed) {
-        for (const [status, frame] of frames) await floor.store(status, frame);
         const initial = JSON.parse(frames.get('RUNNING')!) as { payload: { data: { moduleStatusChanged: StatusChange } } };
-        await floor.store('initial', frameOf({ ...initial.payload.data.moduleStatusChanged, previous: null }));
+        frames.set('initial', frameOf({ ...initial.payload.data.moduleStatusChanged, previous: null }));
+        for (const server of [floor, engineFloorProcess]) for (const [key, frame] of frames) await server.store(key, frame);
+        // docker-modem's socketPath: the engine's socket, or (with no DOCKER_HOST) a function that finds it.
+        const socketPath = (docker.modem as { socketPath?: string | (() => Promise<string>) }).socketPath ?? '/var/run/docker.sock';
+        await engineFloorProcess.follow(typeof socketPath === 'string' ? socketPath : await socketPath(), floorContainerId);
         floorSubscribed = true;
       }
       await floorSubscribers.subscribe(url(floor.port), count, options.module);
@@ -139,12 +154,15 @@ export async function benchDelivery(options: DeliveryOptions): Promise<DeliveryR
       const floorSamples: Samples = { deliveries: [], allDelivered: [] };
       const engineFloor: Samples = { deliveries: [], allDelivered: [] };
       const trials = options.trialsAt(count);
-      if (trials > 0) for (let trial = 0; trial < options.warmUp; trial++) await engineFloorTrial();
+      if (trials > 0) {
+        await engineFloorSubscribers.subscribe(url(engineFloorProcess.port), count, options.module);
+        for (let trial = 0; trial < options.warmUp; trial++) await engineFloorTrial();
+      }
+      const sides = [() => berthTrial(berth), () => floorTrial(floorSamples), () => engineFloorTrial(engineFloor)];
       for (let round = 0; round < trials / block; round++) {
-        const sides = [() => berthTrial(berth), () => floorTrial(floorSamples), () => engineFloorTrial(engineFloor)];
-        // Each side goes first, second and third in turn.
-        for (let turn = 0; turn < round % sides.length; turn++) sides.push(sides.shift()!);
-        for (const side of sides) for (let trial = 0; trial < block; trial++) await side();
+        // The six orders of the three sides in turn: over six rounds each side goes first, second and third twice, and
+        // follows each other side as often.
+        for (const side of orders[round % orders.length]!) for (let trial = 0; trial < block; trial++) await sides[side]!();
       }
       const [berthRss, floorRss] = await Promise.all([rssMb(options.berth.pid!), rssMb(floor.pid)]);
       rows.push({ subscribers: count, trials, berth: { ...berth, rss: berthRss }, floor: { ...floorSamples, rss: floorRss }, engineFloor });
@@ -156,7 +174,9 @@ export async function benchDelivery(options: DeliveryOptions): Promise<DeliveryR
     (events as unknown as { destroy(): void }).destroy();
     berthSubscribers.close();
     floorSubscribers.close();
+    engineFloorSubscribers.close();
     floor.close();
+    engineFloorProcess.close();
   }
 }
 
@@ -172,9 +192,9 @@ export function deliveryReport(rows: readonly DeliveryRow[], warmUp: number): st
     '',
     "**berth**: each trial is a `docker stop`/`docker start` of a module's container through the engine API; a delivery's delay runs from the moment the engine's event reaches a raw event listener in the bench process to the moment a subscriber gets the change. " +
       "**floor**: a bare `ws` server in its own process, run with berth's node flags (bench/floor-ws.ts), holding as many graphql-ws clients connected the same way, broadcasts one precomputed `next` frame, berth's own bytes for that change (same size, same subscription id), on a command from the bench process; its delay runs from the moment the bench sends the command. " +
-      "**floor, engine beside**: the same broadcast, sent the moment the engine's event for a `docker stop`/`docker start` of a container of the floor's own (as a module's, on a user-defined network; berth does not follow it) reaches the listener in the bench process, while the engine goes on with that stop or start as it does in berth's trials: on this machine's two cores, the engine's work after its event runs beside the delivery. The target is judged against the floor alone; this row shows what share of the gap is the engine's. " +
+      "**floor, engine beside**: a second such server, with as many clients of its own, follows the engine's events itself (filtered to a container of its own, as a module's on a user-defined network, which berth does not follow) and broadcasts the same frame the moment it reads the event of a `docker stop`/`docker start` of that container, while the engine goes on with the stop or start as it does in berth's trials: on this machine's two cores, the engine's work after its event runs beside the delivery. Its delay runs, as berth's does, from the moment the event reaches the listener in the bench process. The target is judged against the floor alone; this row shows what share of the gap is the engine's. " +
       `Both sides' clients are graphql-ws clients (\`createClient\` over \`ws\`) in processes of their own (bench/subscribers.ts), 2,500 at most a process, each process from its own 127.0.0.x address, and take their arrival time with the same clock (\`performance.timeOrigin + performance.now()\`). ` +
-      `Each side has ${warmUp} trials not kept at each count, then the kept ones run in alternating blocks of ${block} (the sides taking turns at going first). ` +
+      `Each side has ${warmUp} trials not kept at each count, then the kept ones run in blocks of ${block}, the sides in each of their orders in turn. ` +
       '**Per delivery** takes every subscriber\'s delay in every trial (subscribers × trials samples); **all delivered** takes, once per trial, the delay until the last subscriber has it.',
     '',
     '| subscribers | trials each | | per delivery p50 | per delivery p99 | all delivered p50 | all delivered p99 |',

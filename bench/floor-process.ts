@@ -48,6 +48,14 @@ export class WsFloor {
     await stored;
   }
 
+  /** Has the floor broadcast a status at each `start` and `die` event of the container, read from the engine itself. */
+  async follow(socketPath: string, containerId: string): Promise<void> {
+    const following = once(this.#child, 'message');
+    const exited = once(this.#child, 'exit').then(([code]) => Promise.reject(new Error(`the ws floor exited (${String(code)}) instead of following the engine's events`)));
+    this.#send({ type: 'follow', socketPath, containerId });
+    await Promise.race([following, exited]);
+  }
+
   broadcast(key: string): void {
     this.#send({ type: 'broadcast', key });
   }

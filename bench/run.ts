@@ -234,7 +234,7 @@ async function main(): Promise<void> {
           floorContainerId: floorContainer.id,
           module: 'm0',
           counts,
-          trialsAt: (count) => (sections.has('b') ? (count >= 10_000 ? 20 : 60) : 0),
+          trialsAt: () => (sections.has('b') ? 60 : 0),
           warmUp: sections.has('b') ? 10 : 2,
         });
         await floorContainer.remove({ force: true });
