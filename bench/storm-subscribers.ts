@@ -23,6 +23,8 @@ export interface ClientOutcome {
   done: number | undefined;
   /** Changes delivered during the storm. */
   changes: number;
+  /** When each module that is at the final status got there, by module name. */
+  finalAt: Record<string, number>;
   /** Broken chains, changes back to RUNNING, and an end or error of the subscription. */
   faults: string[];
 }
@@ -57,7 +59,7 @@ class StormClient {
   constructor(slow: boolean, modules: number) {
     this.slow = slow;
     this.modules = modules;
-    this.outcome = { slow, done: undefined, changes: 0, faults: [] };
+    this.outcome = { slow, done: undefined, changes: 0, finalAt: {}, faults: [] };
   }
 
   get opened(): boolean {
@@ -71,7 +73,7 @@ class StormClient {
   expect(final: string): void {
     this.#final = final;
     this.#atFinal = [...this.statuses.values()].filter((status) => status === final).length;
-    Object.assign(this.outcome, { done: undefined, changes: 0, faults: [] });
+    Object.assign(this.outcome, { done: undefined, changes: 0, finalAt: {}, faults: [] });
   }
 
   take(change: Change): void {
@@ -83,6 +85,8 @@ class StormClient {
     if (change.previous !== before) this.fault(`${name}: ${change.previous} → ${change.status} after ${before}`);
     if (change.status === 'RUNNING') this.fault(`${name}: back to RUNNING during the storm`);
     this.#atFinal += Number(change.status === this.#final) - Number(before === this.#final);
+    if (change.status === this.#final) this.outcome.finalAt[name] = now();
+    else delete this.outcome.finalAt[name];
     if (this.#atFinal === this.modules && this.outcome.done === undefined) this.outcome.done = now();
   }
 
