@@ -181,6 +181,8 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
 }
 
 interface RawEvent {
+  /** The container's id. */
+  id: string;
   /** The engine's own time for it, epoch ms. */
   at: number;
   /** When it reached the listener here, epoch ms. */
@@ -205,7 +207,7 @@ async function rawEvents(docker: Dockerode, seen: Map<string, RawEvent>, since?:
       const event = JSON.parse(line) as { id: string; Action: string; timeNano: number; Actor?: { Attributes?: Record<string, string> } };
       const key = `${event.id} ${event.Action} ${event.timeNano}`;
       const module = event.Actor?.Attributes?.['berth.module'];
-      if (!seen.has(key)) seen.set(key, { at: event.timeNano / 1e6, arrived: Date.now(), live: since === undefined, action: event.Action, module });
+      if (!seen.has(key)) seen.set(key, { id: event.id, at: event.timeNano / 1e6, arrived: Date.now(), live: since === undefined, action: event.Action, module });
     })
     .on('error', () => {});
   stream.on('error', () => {});
@@ -292,11 +294,11 @@ async function storm(engine: SecondEngine, berth: ChildProcess, shards: Shard[],
   const slowOutcomes = resumed.flatMap((report) => report.clients);
   const events = [...seen.values()];
   const dying = events.filter((event) => event.action === 'die');
-  const dies = new Set([...seen.keys()].filter((key) => key.split(' ')[1] === 'die').map((key) => key.split(' ')[0])).size;
+  const dies = new Set(dying.map((event) => event.id)).size;
   // Told: a `die` read as it came. A container whose `die` came only in the replay after the engine's return is timed as one never told.
   const told = [...new Set(dying.filter((event) => event.live).map((event) => event.module).filter((module) => module !== undefined))];
   const lastSeen = events.length > 0 ? Math.max(...events.map((event) => event.at)) : answered;
-  // How late the engine's last live event reached a listener: the engine's own delivery in the storm, not berth's.
+  // How late the engine's last live event reached the listener here: the engine's sending and this process's reading, not berth's.
   const live = events.filter((event) => event.live);
   const lastLive = live.reduce<RawEvent | undefined>((last, event) => (last && last.at >= event.at ? last : event), undefined);
   const lastLiveArrivalMs = lastLive ? lastLive.arrived - lastLive.at : Number.NaN;
